@@ -1,0 +1,1 @@
+"""Inference: model, EDM scheduler, LipSyncPipeline, batch jobs, evaluation."""

@@ -1,0 +1,157 @@
+"""Typed run configuration; YAML is only its saved form.
+
+>>> cfg = RunConfig.from_dict({"segment": {"max_clip_s": 8.0}, "stages": {"speech": {"enabled": False}}})
+>>> cfg.segment.max_clip_s
+8.0
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.stage import StageConfig
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    min_duration_s: float = 0.5  # shorter files are dropped as too_short_source
+    num_cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_duration_s < 0:
+            raise ValueError(f"ProbeConfig.min_duration_s must be >= 0, got {self.min_duration_s}")
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """Decode once, normalize, split scenes and cut candidate clips of bounded length."""
+
+    fps: int = 25
+    sample_rate: int = 16000
+    min_clip_s: float = 2.0
+    max_clip_s: float = 10.0  # bounds the memory of one clip row
+    work_max_side: int = 1280  # frames larger than this are downscaled for the stages
+    scene_detector: str = "content"  # content | histogram | none
+    scene_threshold: float = 27.0
+    num_cpus: float = 1.0
+    concurrency: int = 1
+
+    def __post_init__(self) -> None:
+        if self.fps != 25:
+            raise ValueError(f"SegmentConfig.fps: lipforge normalizes to 25 fps, got {self.fps}")
+        if self.sample_rate != 16000:
+            raise ValueError(f"SegmentConfig.sample_rate: lipforge normalizes to 16000 Hz, got {self.sample_rate}")
+        if self.min_clip_s <= 0:
+            raise ValueError(f"SegmentConfig.min_clip_s must be > 0, got {self.min_clip_s}")
+        if self.max_clip_s < self.min_clip_s:
+            raise ValueError(f"SegmentConfig.max_clip_s ({self.max_clip_s}) must be >= min_clip_s ({self.min_clip_s})")
+        if self.work_max_side < 64:
+            raise ValueError(f"SegmentConfig.work_max_side must be >= 64, got {self.work_max_side}")
+        if self.scene_detector not in ("content", "histogram", "none"):
+            raise ValueError(f"SegmentConfig.scene_detector must be content|histogram|none, got {self.scene_detector!r}")
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    max_samples: int = 1000
+    max_bytes: int = 1 << 30
+    video_crf: int = 18
+    num_cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.max_samples < 1:
+            raise ValueError(f"ShardConfig.max_samples must be >= 1, got {self.max_samples}")
+        if self.max_bytes < 1 << 16:
+            raise ValueError(f"ShardConfig.max_bytes must be >= 65536, got {self.max_bytes}")
+        if not 0 <= self.video_crf <= 51:
+            raise ValueError(f"ShardConfig.video_crf must be in [0, 51], got {self.video_crf}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    segment: SegmentConfig = field(default_factory=SegmentConfig)
+    shards: ShardConfig = field(default_factory=ShardConfig)
+    models_dir: str | None = None  # where relative model paths in stage configs are looked up
+    # Per-stage configs by stage name (pipeline.registry); a stage missing here runs with defaults.
+    stages: dict[str, StageConfig] = field(default_factory=dict)
+    report_thumbnails_per_reason: int = 4
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
+        from pipeline.registry import stage_classes
+
+        d = dict(d or {})
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"run config: unknown top-level keys {sorted(unknown)}")
+        kw: dict[str, Any] = {}
+        for name, typ in (("probe", ProbeConfig), ("segment", SegmentConfig), ("shards", ShardConfig)):
+            if name in d:
+                kw[name] = build_dataclass(typ, d[name], f"run config {name}")
+        for name in ("models_dir", "report_thumbnails_per_reason"):
+            if name in d:
+                kw[name] = d[name]
+        classes = stage_classes()
+        stages = {}
+        for sname, sdict in (d.get("stages") or {}).items():
+            if sname not in classes:
+                raise ValueError(f"run config stages: unknown stage {sname!r}; known: {sorted(classes)}")
+            stages[sname] = build_dataclass(classes[sname].Config, sdict or {}, f"run config stages.{sname}")
+        kw["stages"] = stages
+        return cls(**kw)
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> "RunConfig":
+        if path is None:
+            return cls()
+        with open(path) as f:
+            return cls.from_dict(yaml.safe_load(f))
+
+    def stage_config(self, name: str) -> StageConfig:
+        from pipeline.registry import stage_classes
+
+        return self.stages.get(name) or stage_classes()[name].Config()
+
+    def to_dict(self) -> dict[str, Any]:
+        from pipeline.registry import stage_classes
+
+        d = {"probe": dataclasses.asdict(self.probe), "segment": dataclasses.asdict(self.segment),
+             "shards": dataclasses.asdict(self.shards), "models_dir": self.models_dir,
+             "report_thumbnails_per_reason": self.report_thumbnails_per_reason,
+             "stages": {n: dataclasses.asdict(self.stage_config(n)) for n in stage_classes()}}
+        return d
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config (every default filled in) next to the output."""
+        tmp = Path(str(path) + ".tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        tmp.replace(path)
+
+
+def build_dataclass(typ: type, values: dict[str, Any], where: str) -> Any:
+    """Build a (frozen) dataclass from a dict, naming the bad field and value on error."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(typ)
+    names = {f.name for f in dataclasses.fields(typ)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"{where}: unknown fields {sorted(unknown)}; known: {sorted(names)}")
+    kw = {}
+    for k, v in values.items():
+        want = hints[k]
+        if want is float and isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if want is tuple or typing.get_origin(want) is tuple:
+            v = tuple(v)
+        kw[k] = v
+    try:
+        return typ(**kw)
+    except TypeError as e:
+        raise ValueError(f"{where}: {e}") from e

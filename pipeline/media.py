@@ -1,0 +1,140 @@
+"""Small, pure media helpers on PyAV and soundfile (PyAV bundles ffmpeg's libraries).
+
+Used by the shard writer, the trainer's loader, inference and the synthetic media generator,
+so everything encodes and decodes the same way.
+"""
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+class MediaDecodeError(RuntimeError):
+    """A media file or buffer could not be decoded; handled per item, never crashes a run."""
+
+
+def encode_wav(audio: np.ndarray, sample_rate: int = 16000) -> bytes:
+    """float32 mono in [-1, 1] -> PCM16 WAV bytes."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(audio, np.float32), -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def decode_wav(data: bytes | str | Path) -> tuple[np.ndarray, int]:
+    """WAV bytes or path -> (float32 (N,) mono, sample_rate)."""
+    import soundfile as sf
+
+    try:
+        src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else str(data)
+        audio, sr = sf.read(src, dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several types
+        raise MediaDecodeError(f"cannot decode wav: {e}") from e
+    return audio.mean(axis=1).astype(np.float32), int(sr)
+
+
+def _open_output(target, fmt: str):
+    import av
+
+    return av.open(target, mode="w", format=fmt)
+
+
+def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.ndarray | None = None,
+                 sample_rate: int = 16000, path: str | Path | None = None, audio_channels: int = 1,
+                 audio_codec: str = "aac") -> bytes | None:
+    """Encode (T, H, W, 3) uint8 RGB frames as H.264 MP4, optionally with audio.
+
+    Returns the bytes when ``path`` is None, else writes the file. ``audio`` is float32,
+    (N,) or (N, C). Odd sizes are padded by one pixel (yuv420p needs even sizes).
+    """
+    import av
+
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+        raise ValueError(f"encode_video wants (T, H, W, 3) uint8 frames, got {frames.shape} {frames.dtype}")
+    t, h, w, _ = frames.shape
+    ph, pw = h + (h % 2), w + (w % 2)
+    if (ph, pw) != (h, w):
+        frames = np.pad(frames, ((0, 0), (0, ph - h), (0, pw - w), (0, 0)), mode="edge")
+    buf = io.BytesIO() if path is None else str(path)
+    out = _open_output(buf, "mp4")
+    try:
+        vs = out.add_stream("libx264", rate=Fraction(fps))
+        vs.width, vs.height, vs.pix_fmt = pw, ph, "yuv420p"
+        vs.options = {"crf": str(crf), "preset": "veryfast"}
+        vs.codec_context.time_base = Fraction(1, fps)
+        ast = None
+        if audio is not None:
+            a = np.asarray(audio, np.float32)
+            if a.ndim == 1:
+                a = a[:, None]
+            if a.shape[1] != audio_channels:
+                a = np.repeat(a[:, :1], audio_channels, axis=1)
+            ast = out.add_stream(audio_codec, rate=sample_rate)
+            ast.layout = "mono" if audio_channels == 1 else "stereo"
+        for i in range(t):
+            vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            vf.pts = i
+            vf.time_base = Fraction(1, fps)
+            for p in vs.encode(vf):
+                out.mux(p)
+        for p in vs.encode():
+            out.mux(p)
+        if ast is not None:
+            chunk = 1024
+            for s in range(0, len(a), chunk):
+                block = np.ascontiguousarray(a[s:s + chunk].T)  # (C, n) planar
+                af = av.AudioFrame.from_ndarray(block, format="fltp", layout=ast.layout.name)
+                af.sample_rate = sample_rate
+                af.pts = s
+                af.time_base = Fraction(1, sample_rate)
+                for p in ast.encode(af):
+                    out.mux(p)
+            for p in ast.encode():
+                out.mux(p)
+    finally:
+        out.close()
+    return buf.getvalue() if path is None else None
+
+
+def decode_video(data: bytes | str | Path, max_frames: int | None = None) -> np.ndarray:
+    """MP4 bytes or path -> (T, H, W, 3) uint8 RGB (every frame, in order)."""
+    import av
+
+    try:
+        src = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else str(data)
+        with av.open(src) as c:
+            frames = []
+            for f in c.decode(video=0):
+                frames.append(f.to_ndarray(format="rgb24"))
+                if max_frames is not None and len(frames) >= max_frames:
+                    break
+    except av.FFmpegError as e:
+        raise MediaDecodeError(f"cannot decode video: {e}") from e
+    if not frames:
+        raise MediaDecodeError("video has no frames")
+    return np.stack(frames)
+
+
+def decode_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+    """Any container's first audio stream -> float32 (N,) mono at ``sample_rate`` (PyAV resampler)."""
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            if not c.streams.audio:
+                raise MediaDecodeError(f"{path}: no audio stream")
+            res = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+            chunks = []
+            for f in c.decode(audio=0):
+                for g in res.resample(f):
+                    chunks.append(g.to_ndarray().reshape(-1))
+            for g in res.resample(None):
+                chunks.append(g.to_ndarray().reshape(-1))
+    except av.FFmpegError as e:
+        raise MediaDecodeError(f"cannot decode audio of {path}: {e}") from e
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
