@@ -73,6 +73,7 @@ class ClipItem:
     source_width: int = 0
     source_height: int = 0
     frames: np.ndarray | None = None  # (T, H, W, 3) uint8
+    frames_are_crop: bool = False  # True once the crop stage replaced frames by the square face crop
     audio: np.ndarray | None = None  # (N,) float32
     arrays: dict[str, np.ndarray] = field(default_factory=dict)
     measurements: dict[str, Any] = field(default_factory=dict)
