@@ -1,0 +1,143 @@
+"""What a curation run does, independent of where it runs (local loop or Ray Data).
+
+The runners call these pieces: list the inputs, turn one source into candidate groups
+(probe, decode once, normalize, scene split, segment), push a group through the stage list,
+persist it, and finally build the manifests, shards and report (:mod:`pipeline.finalize`).
+A *group* is a candidate clip plus the clips a stage split from it; it is the unit of
+durability (see :mod:`pipeline.store`).
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from manifests.ids import source_id_for_path
+from manifests.schema import STATUS_DROPPED, SourceRecord
+from pipeline.config import RunConfig
+from pipeline.media import MediaDecodeError
+from pipeline.registry import stage_classes
+from pipeline.stage import ClipItem, Stage
+from pipeline.store import WorkStore
+
+VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
+
+
+@dataclass(frozen=True)
+class SourceInput:
+    path: str
+    source_id: str
+
+
+def list_inputs(spec: str) -> list[SourceInput]:
+    """A directory (walked recursively for video files, plus any file when it is flat), or a list
+    file: .txt (one path per line), .csv / .parquet with a ``path`` column. Sorted by id."""
+    p = Path(spec)
+    items: list[SourceInput] = []
+    if p.is_dir():
+        for dirpath, _, files in os.walk(p):
+            for f in files:
+                fp = Path(dirpath) / f
+                if fp.suffix.lower() in VIDEO_EXTS or fp.parent == p:
+                    if f.startswith(".") or f.endswith(".tmp"):
+                        continue
+                    items.append(SourceInput(str(fp), source_id_for_path(str(fp), str(p))))
+    elif p.suffix == ".txt":
+        for line in p.read_text().splitlines():
+            if line.strip() and not line.startswith("#"):
+                items.append(SourceInput(line.strip(), source_id_for_path(line.strip())))
+    elif p.suffix == ".csv":
+        with open(p, newline="") as f:
+            for row in csv.DictReader(f):
+                items.append(SourceInput(row["path"], row.get("source_id") or source_id_for_path(row["path"])))
+    elif p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        t = pq.read_table(p).to_pylist()
+        items = [SourceInput(r["path"], r.get("source_id") or source_id_for_path(r["path"])) for r in t]
+    elif p.is_file():
+        items.append(SourceInput(str(p), source_id_for_path(str(p))))
+    else:
+        raise FileNotFoundError(f"--input {spec}: not a directory, list file (.txt/.csv/.parquet) or video file")
+    ids = [s.source_id for s in items]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"--input {spec}: duplicate source ids")
+    return sorted(items, key=lambda s: s.source_id)
+
+
+def build_stages(cfg: RunConfig) -> list[Stage]:
+    """The enabled stages in run order, constructed (so missing model files fail now)."""
+    out = []
+    for name, cls in stage_classes().items():
+        scfg = cfg.stage_config(name)
+        if scfg.enabled:
+            out.append(cls(resolve_model_paths(scfg, cfg.models_dir)))
+    return out
+
+
+def resolve_model_paths(scfg, models_dir: str | None):
+    """Relative ``*_path`` / ``weights`` fields of a stage config are looked up in models_dir."""
+    import dataclasses
+
+    if not models_dir:
+        return scfg
+    changes = {}
+    for f in dataclasses.fields(scfg):
+        v = getattr(scfg, f.name)
+        if (f.name.endswith("_path") or f.name == "weights") and isinstance(v, str) and v and not os.path.isabs(v):
+            changes[f.name] = os.path.join(models_dir, v)
+    return dataclasses.replace(scfg, **changes) if changes else scfg
+
+
+@dataclass
+class SourceOutcome:
+    record: SourceRecord
+    candidate_ids: list[str] = field(default_factory=list)
+
+
+def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
+                       outcome: SourceOutcome | None = None) -> Iterator[list[ClipItem]]:
+    """Probe, decode once, segment: yields one group per candidate not yet durable.
+
+    After exhaustion the source record (with candidate ids) is in the store; a source that
+    cannot be used is recorded as dropped with its reason, and its file is never touched.
+    """
+    from pipeline.source import Segmenter, probe_source
+
+    record = probe_source(src.path, src.source_id, cfg.probe)
+    if record.status == STATUS_DROPPED:
+        store.write_source(record, [])
+        if outcome is not None:
+            outcome.record = record
+        return
+    seg = Segmenter(cfg.segment)
+    skip = store.done_candidates(src.source_id)
+    try:
+        for item in seg.run(src.path, record, skip=skip):
+            yield [item]
+    except MediaDecodeError as e:
+        record.status, record.reason = STATUS_DROPPED, getattr(e, "reason", None) or "decode_error"
+        store.write_source(record, [])
+        if outcome is not None:
+            outcome.record = record
+        return
+    record.n_frames, record.n_scenes = seg.n_frames, seg.n_scenes
+    record.n_candidates = len(seg.candidate_ids)
+    store.write_source(record, list(seg.candidate_ids))
+    if outcome is not None:
+        outcome.record, outcome.candidate_ids = record, list(seg.candidate_ids)
+
+
+def run_stages(stages: list[Stage], items: list[ClipItem]) -> list[ClipItem]:
+    for st in stages:
+        items = st(items)
+    return items
+
+
+def group_by_parent(items: list[ClipItem]) -> dict[str, list[ClipItem]]:
+    out: dict[str, list[ClipItem]] = {}
+    for it in items:
+        out.setdefault(it.parent_id, []).append(it)
+    return out

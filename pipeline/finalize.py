@@ -1,0 +1,114 @@
+"""Turn the durable per-candidate results into the published corpus.
+
+Deterministic and idempotent: manifests sorted by id, samples packed into bounded shards in
+clip-id order, so an interrupted-and-resumed run publishes exactly the bytes an uninterrupted
+one does. Writes ``manifests/{sources,clips,shards}.parquet``, ``shards/*.tar``,
+``summary.json`` and ``report.html``.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, SourceRecord, arrow_schema,
+                              clip_columns)
+from pipeline.config import RunConfig
+from pipeline.curate import SourceInput
+from pipeline.report import write_report
+from pipeline.shards import ShardPlan, pack_shards, read_tar_samples
+from pipeline.store import WorkStore
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(table, tmp, row_group_size=10_000)
+    tmp.replace(path)
+
+
+def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stats: dict | None = None) -> dict:
+    out = Path(output)
+    store = WorkStore(out)
+    src_rows, incomplete = [], []
+    for s in sources:
+        got = store.read_source(s.source_id)
+        if got is None or not store.try_complete_source(s.source_id):
+            incomplete.append(s.source_id)
+            continue
+        src_rows.append(got[0].to_row())
+    if incomplete:
+        raise RuntimeError(f"{len(incomplete)} sources are not complete (e.g. {incomplete[:3]}); run curate again to finish them")
+
+    clip_tables = []
+    tar_paths = []
+    for s in sources:
+        d = store.group_dir(s.source_id)
+        if d.exists():
+            for p in sorted(d.glob("*.parquet")):
+                clip_tables.append(pq.read_table(p))
+                if p.with_suffix(".tar").exists():
+                    tar_paths.append(p.with_suffix(".tar"))
+    schema = arrow_schema(clip_columns())
+    clips = pa.concat_tables([t.cast(schema) for t in clip_tables]) if clip_tables else schema.empty_table()
+    clips = clips.sort_by("clip_id")
+
+    # Sources are visited in id order, candidates in id order and samples in key order inside a
+    # candidate tar; ids are "{source_id}-{start_ms:08d}-{track}" with source ids made of
+    # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order and
+    # nothing is held in memory.
+    samples = (s for tp in tar_paths for s in read_tar_samples(tp))
+    shard_dir = out / "shards"
+    if shard_dir.exists():
+        shutil.rmtree(shard_dir)
+    recs = pack_shards(samples, shard_dir, ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes))
+    shard_of = {r.key: f"shards/{r.shard}" for r in recs}
+    kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
+    if kept_ids != set(shard_of):
+        raise RuntimeError(f"manifest and shards disagree: {len(kept_ids ^ set(shard_of))} ids differ")
+    clips = clips.set_column(clips.schema.get_field_index("shard"), "shard",
+                             pa.array([shard_of.get(c) for c in clips["clip_id"].to_pylist()], pa.string()))
+    man = out / "manifests"
+    _write_parquet(pa.Table.from_pylist(sorted(src_rows, key=lambda r: r["source_id"]),
+                                        schema=arrow_schema(SOURCE_COLUMNS)), man / "sources.parquet")
+    _write_parquet(clips, man / "clips.parquet")
+    shard_rows = [dict(r.__dict__, shard=f"shards/{r.shard}") for r in recs]
+    _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), man / "shards.parquet")
+    cfg.save(out / "run_config.yaml")
+
+    stats = store.read_stats()
+    summary = build_summary(src_rows, clips.to_pylist(), stats, recs)
+    if extra_stats:
+        summary.update(extra_stats)
+    tmp = out / "summary.json.tmp"
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
+    tmp.replace(out / "summary.json")
+    write_report(out, summary, clips.to_pylist(), store, cfg.report_thumbnails_per_reason)
+    return summary
+
+
+def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shard_recs: list) -> dict:
+    from collections import Counter
+
+    hours = lambda secs: round(secs / 3600.0, 6)  # noqa: E731
+    src_ok = [r for r in src_rows if r["status"] == "ok"]
+    kept = [c for c in clip_rows if c["status"] == STATUS_KEPT]
+    per_stage: dict[str, Counter] = {}
+    for c in clip_rows:
+        if c["status"] != STATUS_KEPT:
+            per_stage.setdefault(c["dropped_by"] or "?", Counter())[c["reason"]] += 1
+    return {
+        "sources": {"in": len(src_rows), "ok": len(src_ok),
+                    "dropped": dict(Counter(r["reason"] for r in src_rows if r["status"] != "ok")),
+                    "hours_in": hours(sum((r["duration_s"] or 0.0) for r in src_rows))},
+        "clips": {"candidates": len({c["parent_id"] for c in clip_rows}), "rows": len(clip_rows),
+                  "kept": len(kept), "hours_kept": hours(sum(c["duration_s"] for c in kept)),
+                  "hours_candidates": hours(sum(c["duration_s"] for c in clip_rows if c["clip_id"] == c["parent_id"])),
+                  "dropped": dict(Counter(c["reason"] for c in clip_rows if c["status"] != STATUS_KEPT))},
+        "dropped_by_stage": {k: dict(v) for k, v in sorted(per_stage.items())},
+        "stages": [s.as_dict() for s in stats.values()],
+        "shards": {"count": len({r.shard for r in shard_recs}), "samples": len(shard_recs)},
+    }

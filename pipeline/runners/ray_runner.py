@@ -1,0 +1,161 @@
+"""Run a curation on Ray Data: the only module of pipeline/ that imports Ray.
+
+The same stage list as the local runner, mapped onto Ray Data operators: sources are probed
+and segmented by tasks that stream one candidate group per row (a pickled list of ClipItems,
+bounded by the segmenter's maximum clip length), each stage runs in its own actor pool with
+the CPUs, GPU fraction, batch size and concurrency of its config (so a GPU detector and a CPU
+scene splitter get different pools), and a writer persists each group through the same
+:class:`pipeline.store.WorkStore`. The output directory must be on storage every node sees.
+
+>>> RayRunner(RunConfig(), address=None).run(sources, "out")  # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import pickle
+import sys
+import time
+import uuid
+
+import numpy as np
+
+from pipeline.config import RunConfig
+from pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
+from pipeline.stage import Stage
+from pipeline.store import WorkStore
+
+
+def _pack(groups) -> dict:
+    return {"payload": np.array([pickle.dumps(g, protocol=5) for g in groups], dtype=object)}
+
+
+def _unpack(batch) -> list:
+    return [pickle.loads(b) for b in batch["payload"]]
+
+
+class _SegmentFn:
+    """Probe + decode + segment one source; yields one row per candidate group (streaming)."""
+
+    def __init__(self, cfg: RunConfig, output: str) -> None:
+        self.cfg, self.store = cfg, WorkStore(output)
+
+    def __call__(self, batch):
+        for path, sid in zip(batch["path"], batch["source_id"]):
+            for group in iter_source_groups(SourceInput(str(path), str(sid)), self.cfg, self.store):
+                yield _pack([group])
+
+
+class _StageActor:
+    def __init__(self, stage: Stage) -> None:
+        self.stage = stage
+
+    def __call__(self, batch):
+        groups = _unpack(batch)
+        flat = [it for g in groups for it in g]
+        before = self.stage.stats
+        out = run_stages([self.stage], flat)
+        by_parent = group_by_parent(out)
+        new_groups = [by_parent.get(g[0].parent_id, []) for g in groups]
+        # Stats travel with the first group of the batch; the writer persists them.
+        delta = before
+        self.stage.stats = type(before)(before.name)
+        packed = _pack(new_groups)
+        packed["stats"] = np.array([pickle.dumps([delta] if i == 0 else []) for i in range(len(groups))], dtype=object)
+        prev = batch.get("stats")
+        if prev is not None:
+            packed["stats"] = np.array([pickle.dumps(pickle.loads(p) + pickle.loads(n))
+                                        for p, n in zip(prev, packed["stats"])], dtype=object)
+        return packed
+
+
+class _WriterFn:
+    def __init__(self, cfg: RunConfig, output: str, run_id: str) -> None:
+        self.cfg, self.store, self.run_id = cfg, WorkStore(output), run_id
+
+    def __call__(self, batch):
+        groups = _unpack(batch)
+        stats = [s for p in batch.get("stats", []) for s in pickle.loads(p)]
+        n_kept = []
+        for g in groups:
+            if g:
+                self.store.write_group(g[0].parent_id, g[0].source_id, g, self.cfg.shards.video_crf)
+            n_kept.append(sum(it.kept for it in g))
+        if stats:
+            self.store.write_stats(stats, self.run_id)
+        return {"source_id": np.array([g[0].source_id if g else "" for g in groups], dtype=object),
+                "kept": np.array(n_kept, dtype=np.int64)}
+
+
+def _scaled(cpus: float, scale: float) -> float:
+    return max(cpus * scale, 0.01) if cpus > 0 else 0.0
+
+
+class RayRunner:
+    """``address=None`` starts a local Ray in-process; ``"auto"`` or ``"ray://host:10001"`` joins a cluster."""
+
+    def __init__(self, config: RunConfig, address: str | None = None, num_cpus: int | None = None,
+                 progress: bool = True) -> None:
+        self.config = config
+        self.address = address
+        self.num_cpus = num_cpus
+        self.progress = progress
+        build_stages(config)  # fail on bad configs / missing model files before Ray starts
+
+    def run(self, sources: list[SourceInput], output: str) -> None:
+        import ray
+        from ray.data import ActorPoolStrategy
+
+        from lipforge.env import apply_offline_env  # noqa: F401  (CLI applied it already)
+
+        store = WorkStore(output)
+        todo = [s for s in sources if not store.source_done(s.source_id)]
+        started = False
+        if not ray.is_initialized():
+            kw = {"include_dashboard": False, "log_to_driver": True}
+            if self.address is None:
+                kw["num_cpus"] = self.num_cpus
+            ray.init(address=self.address, **kw)
+            started = True
+        try:
+            if todo:
+                self._run(ray, ActorPoolStrategy, todo, output)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray, ActorPoolStrategy, todo: list[SourceInput], output: str) -> None:
+        cfg = self.config
+        stages = build_stages(cfg)
+        total = float(ray.cluster_resources().get("CPU", 1.0))
+        # Pools hold their CPUs for the whole run: on a small machine scale the logical
+        # requests down so every pool can start (requests are for scheduling only).
+        want = cfg.segment.num_cpus * cfg.segment.concurrency + cfg.shards.num_cpus + sum(
+            s.config.num_cpus * s.config.concurrency for s in stages)
+        scale = min(1.0, total / want) if want > 0 else 1.0
+        ctx = ray.data.DataContext.get_current()
+        ctx.enable_progress_bars = self.progress
+        ctx.execution_options.preserve_order = False
+        run_id = uuid.uuid4().hex[:8]
+        ds = ray.data.from_items([{"path": s.path, "source_id": s.source_id} for s in todo],
+                                 override_num_blocks=len(todo))
+        ds = ds.map_batches(_SegmentFn, fn_constructor_args=(cfg, output), batch_size=1,
+                            num_cpus=_scaled(cfg.segment.num_cpus, scale),
+                            compute=ActorPoolStrategy(size=cfg.segment.concurrency))
+        for st in stages:
+            c = st.config
+            ds = ds.map_batches(_StageActor, fn_constructor_args=(st,), batch_size=c.batch_size,
+                                num_cpus=_scaled(c.num_cpus, scale), num_gpus=c.num_gpus,
+                                compute=ActorPoolStrategy(size=c.concurrency))
+        ds = ds.map_batches(_WriterFn, fn_constructor_args=(cfg, output, run_id), batch_size=1,
+                            num_cpus=_scaled(cfg.shards.num_cpus, scale), compute=ActorPoolStrategy(size=1))
+        t0, n, kept = time.time(), 0, 0
+        for row in ds.iter_rows():
+            n += 1
+            kept += int(row["kept"])
+            if self.progress:
+                print(f"\r[curate/ray] {n} clips judged, {kept} kept, {time.time() - t0:.0f} s", end="",
+                      file=sys.stderr, flush=True)
+        if self.progress:
+            print(file=sys.stderr)
+        store = WorkStore(output)
+        for s in todo:
+            store.try_complete_source(s.source_id)
