@@ -65,7 +65,10 @@ def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.nda
     try:
         vs = out.add_stream("libx264", rate=Fraction(fps))
         vs.width, vs.height, vs.pix_fmt = pw, ph, "yuv420p"
-        vs.options = {"crf": str(crf), "preset": "veryfast"}
+        # One encoder thread: x264's output depends on its thread count, and shard bytes must
+        # not depend on the machine a clip was encoded on (exactly-once reruns compare bytes).
+        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        vs.codec_context.thread_count = 1
         vs.codec_context.time_base = Fraction(1, fps)
         ast = None
         if audio is not None:

@@ -1,0 +1,189 @@
+"""Decode a source once, as a stream, into 25 fps constant-rate frames and 16 kHz mono audio.
+
+No intermediate file is written. Video and audio are read through two demuxers of the same
+file (each stream is decoded exactly once), so a badly interleaved file (all audio at the end)
+never forces us to hold the whole video in memory: audio is pulled only as far as the clip
+being cut needs.
+
+Frame-rate normalization (drop or duplicate by timestamp): output frame ``i`` is at time
+``i / fps``; it shows the latest source frame whose time is ``<= i / fps + 0.5 / fps`` (the
+nearest frame, ties to the later), or the first source frame before the video starts. The time
+origin is the first video frame; audio before it is cut, a later audio start is zero-padded.
+
+>>> fs = FrameStream("talk.mp4", fps=25, work_max_side=640)     # doctest: +SKIP
+>>> for i, rgb in fs: ...                                       # (H, W, 3) uint8 at 25 fps
+>>> audio = AudioStream("talk.mp4", fs.t0).read(0, 16000)       # (16000,) float32
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from pipeline.media import MediaDecodeError
+
+
+def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """Size that fits ``max_side`` keeping the aspect ratio (never upscales); even not required."""
+    s = min(1.0, max_side / max(width, height))
+    return max(1, int(round(width * s))), max(1, int(round(height * s)))
+
+
+class FrameStream:
+    """Iterate ``(index, frame)`` at a constant ``fps``; frames (H, W, 3) uint8 RGB, downscaled
+    to fit ``work_max_side``. After iteration ``n_frames`` holds the count.
+
+    Attributes set on the first frame: ``source_width``, ``source_height``, ``width``,
+    ``height``, ``work_scale`` (work width / source width), ``t0`` (source time of frame 0).
+    """
+
+    def __init__(self, path: str, fps: int = 25, work_max_side: int = 1280) -> None:
+        self.path, self.fps, self.work_max_side = str(path), fps, work_max_side
+        self.source_width = self.source_height = self.width = self.height = 0
+        self.work_scale = 1.0
+        self.t0: float | None = None
+        self.n_frames = 0
+        self.n_source_frames = 0
+
+    def _convert(self, frame) -> np.ndarray:
+        if not self.source_width:
+            self.source_width, self.source_height = frame.width, frame.height
+            self.width, self.height = work_size(frame.width, frame.height, self.work_max_side)
+            self.work_scale = self.width / self.source_width
+        return frame.reformat(width=self.width, height=self.height, format="rgb24").to_ndarray()
+
+    def _source_frames(self) -> Iterator[tuple[float, object]]:
+        import av
+
+        from pipeline.source.probe import real_video_streams
+
+        try:
+            with av.open(self.path, mode="r") as c:
+                vids = real_video_streams(c)
+                if not vids:
+                    raise MediaDecodeError(f"{self.path}: no video stream")
+                vs = vids[0]
+                vs.thread_type = "AUTO"
+                rate = vs.average_rate or vs.guessed_rate
+                dt = 1.0 / float(rate) if rate else 1.0 / self.fps
+                last_t = None
+                for frame in c.decode(vs):
+                    t = frame.time
+                    if t is None:  # no timestamps: assume the nominal rate
+                        t = 0.0 if last_t is None else last_t + dt
+                    if last_t is not None and t <= last_t:
+                        t = last_t + 1e-6  # keep order for the odd non-monotonic stamp
+                    last_t = t
+                    self.n_source_frames += 1
+                    yield t, frame
+                self._end_t = (last_t + dt) if last_t is not None else None
+        except av.FFmpegError as e:
+            raise MediaDecodeError(f"cannot decode video of {self.path}: {e}") from e
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        half = 0.5 / self.fps
+        i = 0
+        prev: np.ndarray | None = None
+        self._end_t = None
+        for t, frame in self._source_frames():
+            if self.t0 is None:
+                self.t0 = t
+            rel = t - self.t0
+            cur = self._convert(frame)
+            # Output frames whose slot ends before this source frame show the previous one.
+            while prev is not None and i / self.fps + half < rel - 1e-6:
+                yield i, prev
+                i += 1
+            prev = cur
+        if prev is None:
+            raise MediaDecodeError(f"{self.path}: no decodable video frame")
+        n_total = max(i + 1, int(round((self._end_t - self.t0) * self.fps)))
+        while i < n_total:
+            yield i, prev
+            i += 1
+        self.n_frames = i
+
+
+class AudioStream:
+    """Pull 16 kHz mono float32 samples by absolute index, decoding the audio stream once.
+
+    Requests must not go backwards past the last ``read`` start (samples before it are freed),
+    which matches clips being cut in time order. Missing audio reads as zeros.
+    """
+
+    def __init__(self, path: str, t0: float, sample_rate: int = 16000) -> None:
+        self.path, self.t0, self.sample_rate = str(path), float(t0), sample_rate
+        self._chunks: list[np.ndarray] = []
+        self._base = 0  # absolute sample index of self._chunks[0][0]
+        self._have = 0  # absolute index one past the last buffered sample
+        self._gen: Iterator[np.ndarray] | None = None
+        self._done = False
+
+    def _decoded(self) -> Iterator[np.ndarray]:
+        import av
+
+        try:
+            with av.open(self.path, mode="r") as c:
+                if not c.streams.audio:
+                    return
+                a = c.streams.audio[0]
+                res = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
+                skip: int | None = None
+                for frame in c.decode(a):
+                    if skip is None:  # align the first sample with video frame 0
+                        start = frame.time if frame.time is not None else self.t0
+                        skip = int(round((self.t0 - start) * self.sample_rate))
+                        if skip < 0:
+                            yield np.zeros(-skip, np.float32)
+                    for g in res.resample(frame):
+                        x = g.to_ndarray().reshape(-1)
+                        if skip > 0:
+                            cut = min(skip, len(x))
+                            x, skip = x[cut:], skip - cut
+                        if len(x):
+                            yield x.astype(np.float32, copy=False)
+                for g in res.resample(None):
+                    x = g.to_ndarray().reshape(-1)
+                    if skip and skip > 0:
+                        cut = min(skip, len(x))
+                        x, skip = x[cut:], skip - cut
+                    if len(x):
+                        yield x.astype(np.float32, copy=False)
+        except av.FFmpegError as e:
+            raise MediaDecodeError(f"cannot decode audio of {self.path}: {e}") from e
+
+    def _pull_until(self, end: int) -> None:
+        if self._gen is None:
+            self._gen = self._decoded()
+        while self._have < end and not self._done:
+            try:
+                x = next(self._gen)
+            except StopIteration:
+                self._done = True
+                break
+            self._chunks.append(x)
+            self._have += len(x)
+
+    def _free_before(self, start: int) -> None:
+        while self._chunks and self._base + len(self._chunks[0]) <= start:
+            self._base += len(self._chunks[0])
+            self._chunks.pop(0)
+
+    def read(self, start: int, end: int) -> np.ndarray:
+        """Samples ``[start, end)`` as (end - start,) float32, zero-padded past the audio's end."""
+        self._pull_until(end)
+        self._free_before(start)
+        out = np.zeros(end - start, np.float32)
+        pos = self._base
+        for ch in self._chunks:
+            a, b = max(pos, start), min(pos + len(ch), end)
+            if a < b:
+                out[a - start:b - start] = ch[a - pos:b - pos]
+            pos += len(ch)
+            if pos >= end:
+                break
+        return out
+
+    @property
+    def buffered(self) -> int:
+        return self._have - self._base

@@ -1,0 +1,157 @@
+"""Cut a source into candidate clips in one streaming pass: decode, normalize, split scenes, segment.
+
+Memory does not grow with video length: the segmenter holds the frames of the current scene
+since the last emitted piece, and emits a piece of ``max_clip_s`` as soon as that buffer
+exceeds ``max_clip_s + min_clip_s`` (so the scene's remainder can still make a piece of at
+least ``min_clip_s``). When a scene closes (a cut, or the end of the video) its remainder
+becomes one piece, or two equal pieces if it is longer than ``max_clip_s``. A scene shorter
+than ``min_clip_s`` yields a candidate dropped as ``too_short`` so it still lands in the
+manifest. The peak buffer is at most ``(max_clip_s + min_clip_s) * fps + 1`` frames
+(``peak_buffer_frames`` reports it).
+
+Candidates whose id is in ``skip`` (already done in an earlier run) are listed in
+``candidate_ids`` but not materialized or yielded.
+
+>>> seg = Segmenter(SegmentConfig(max_clip_s=8.0))                 # doctest: +SKIP
+>>> for item in seg.run("talk.mp4", source_record): ...            # ClipItem per candidate
+>>> seg.n_frames, seg.n_scenes, seg.candidate_ids                  # after exhaustion
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterator
+
+import numpy as np
+
+from manifests.ids import clip_id
+from manifests.schema import SourceRecord
+from pipeline.config import SegmentConfig
+from pipeline.source.normalize import AudioStream, FrameStream
+from pipeline.source.scenes import SceneCuts
+from pipeline.stage import ClipItem
+
+STAGE_NAME = "segment"  # dropped_by of too_short candidates
+THUMB_PX = 96
+
+
+def thumbnail_jpeg(rgb: np.ndarray, max_side: int = THUMB_PX) -> bytes:
+    """A small JPEG of one RGB frame for the report."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    s = min(1.0, max_side / max(h, w))
+    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
+    return buf.tobytes() if ok else b""
+
+
+def split_remainder(n: int, min_f: int, max_f: int) -> list[int]:
+    """Lengths of the pieces a closed scene remainder of ``n`` frames becomes.
+
+    Pieces are as equal as possible, none longer than ``max_f``; when that would make them
+    shorter than ``min_f`` (only possible when max < 2 * min), full ``max_f`` pieces are cut
+    and the short tail is returned last (the caller drops it as too_short).
+    """
+    if n <= max_f:
+        return [n]
+    k = math.ceil(n / max_f)
+    if n // k >= min_f:
+        base, extra = divmod(n, k)
+        return [base + 1] * extra + [base] * (k - extra)
+    full, tail = divmod(n, max_f)
+    return [max_f] * full + ([tail] if tail else [])
+
+
+class Segmenter:
+    """Stream one source into candidate :class:`~pipeline.stage.ClipItem` s (see module doc)."""
+
+    def __init__(self, cfg: SegmentConfig | None = None) -> None:
+        self.cfg = cfg or SegmentConfig()
+        self.min_f = math.ceil(self.cfg.min_clip_s * self.cfg.fps - 1e-9)
+        self.max_f = math.floor(self.cfg.max_clip_s * self.cfg.fps + 1e-9)
+        SceneCuts(self.cfg)  # validate the detector settings now, not mid-run
+        self.spf = self.cfg.sample_rate // self.cfg.fps  # audio samples per frame (640)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.n_frames = 0
+        self.n_scenes = 0
+        self.candidate_ids: list[str] = []
+        self.peak_buffer_frames = 0
+        self.work_scale = 1.0
+
+    def run(self, path: str, source: SourceRecord, skip: frozenset[str] = frozenset()) -> Iterator[ClipItem]:
+        """Yield candidates in time order; raises MediaDecodeError when the source fails to decode."""
+        self._reset()
+        fs = FrameStream(path, self.cfg.fps, self.cfg.work_max_side)
+        cuts = SceneCuts(self.cfg)
+        audio: AudioStream | None = None
+        buf: deque[np.ndarray] = deque()
+        buf_start = 0  # frame index of buf[0]
+        scene_start = 0
+        scene = 0
+        pieces_in_scene = 0
+
+        def emit(start: int, length: int, too_short: bool) -> ClipItem | None:
+            nonlocal audio, buf_start
+            end = start + length
+            cid = clip_id(source.source_id, start / self.cfg.fps)
+            self.candidate_ids.append(cid)
+            buf_start = end
+            if cid in skip:
+                for _ in range(length):
+                    buf.popleft()
+                return None
+            # Move frames out of the buffer one by one so the piece never exists twice in memory.
+            frames = np.empty((length,) + buf[0].shape, np.uint8)  # (T, H, W, 3)
+            for k in range(length):
+                frames[k] = buf.popleft()
+            item = ClipItem(clip_id=cid, source_id=source.source_id, parent_id=cid, start_frame=start,
+                            end_frame=end, fps=float(self.cfg.fps), sample_rate=self.cfg.sample_rate,
+                            scene_index=scene, work_scale=fs.work_scale, source_width=fs.source_width,
+                            source_height=fs.source_height)
+            item.measurements.update(width=fs.source_width, height=fs.source_height, work_scale=fs.work_scale)
+            item.thumbnail = thumbnail_jpeg(frames[len(frames) // 2])
+            if too_short:
+                return item.drop("too_short", by=STAGE_NAME)
+            if audio is None:
+                audio = AudioStream(path, fs.t0 or 0.0, self.cfg.sample_rate)
+            item.frames = frames
+            item.audio = audio.read(start * self.spf, end * self.spf)  # (T * 640,) float32
+            return item
+
+        def close_scene(end: int) -> Iterator[ClipItem]:
+            nonlocal pieces_in_scene
+            n = end - buf_start
+            if n <= 0:
+                return
+            lengths = [n] if (n < self.min_f and pieces_in_scene == 0) else split_remainder(n, self.min_f, self.max_f)
+            for ln in lengths:
+                it = emit(buf_start, ln, too_short=ln < self.min_f)
+                pieces_in_scene += 1
+                if it is not None:
+                    yield it
+
+        for i, rgb in fs:
+            if cuts.feed(i, rgb) and i > scene_start:
+                yield from close_scene(i)
+                scene += 1
+                scene_start, pieces_in_scene = i, 0
+            buf.append(rgb)
+            self.peak_buffer_frames = max(self.peak_buffer_frames, len(buf))
+            if len(buf) > self.max_f + self.min_f:
+                it = emit(buf_start, self.max_f, too_short=False)
+                pieces_in_scene += 1
+                if it is not None:
+                    yield it
+        self.n_frames = fs.n_frames
+        yield from close_scene(self.n_frames)
+        self.n_scenes = scene + 1
+        self.work_scale = fs.work_scale
+
+
+def iter_candidates(path: str, source: SourceRecord, cfg: SegmentConfig,
+                    skip: frozenset[str] = frozenset()) -> Iterator[ClipItem]:
+    """Functional form of :meth:`Segmenter.run` (no access to the counts afterwards)."""
+    return Segmenter(cfg).run(path, source, skip)

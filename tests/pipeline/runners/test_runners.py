@@ -1,0 +1,136 @@
+"""The spine end to end: local and Ray runners agree, kill-and-rerun is exactly-once, broken
+inputs get reason codes, and a separately started Ray cluster works."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipeline.registry import stage_classes
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def spine_config(path: Path, **segment) -> Path:
+    """Every clip stage off: these tests are about the spine, not the checks."""
+    cfg = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0, **segment},
+           "stages": {n: {"enabled": False} for n in stage_classes()}}
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> Path:
+    from lipforge.testing import make_talking_head
+
+    d = tmp_path_factory.mktemp("inputs")
+    make_talking_head(d / "a.mp4", seconds=7.0, size=(96, 96), face_px=60, seed=0)
+    make_talking_head(d / "b.mp4", seconds=5.0, size=(96, 96), face_px=60, seed=1, out_fps=30,
+                      out_sample_rate=44100, out_channels=2)
+    (d / "broken.mp4").write_bytes(np.random.default_rng(0).bytes(2048))
+    (d / "empty.mp4").write_bytes(b"")
+    return d
+
+
+def curate(inputs: Path, out: Path, cfg: Path, *extra: str, check=True) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inputs), "--output", str(out),
+           "--config", str(cfg), *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, cwd=REPO, timeout=600)
+
+
+def read_outputs(out: Path):
+    clips = pq.read_table(out / "manifests" / "clips.parquet")
+    sources = pq.read_table(out / "manifests" / "sources.parquet")
+    shards = {p.name: p.read_bytes() for p in sorted((out / "shards").glob("*.tar"))}
+    return clips, sources, shards
+
+
+@pytest.fixture(scope="module")
+def local_run(inputs, tmp_path_factory):
+    base = tmp_path_factory.mktemp("local")
+    cfg = spine_config(base / "run.yaml")
+    curate(inputs, base / "out", cfg, "--runner", "local")
+    return base / "out", cfg
+
+
+def test_local_run_outputs_and_reason_codes(local_run):
+    out, _ = local_run
+    clips, sources, shards = read_outputs(out)
+    src = {r["source_id"].split("_")[0]: r for r in sources.to_pylist()}
+    assert src["broken"]["status"] == "dropped" and src["broken"]["reason"] == "decode_error"
+    assert src["empty"]["reason"] == "empty_file"
+    assert src["b"]["src_fps"] == pytest.approx(30.0) and src["b"]["n_frames"] == 125
+    rows = clips.to_pylist()
+    # a (7 s) and b (5 s) are cut into pieces between min_clip_s (2) and max_clip_s (3)
+    assert sum(r["source_id"].startswith("a_") for r in rows) == 3
+    assert sum(r["source_id"].startswith("b_") for r in rows) == 2
+    assert all(2.0 <= r["duration_s"] <= 3.0 for r in rows)
+    kept = [r["clip_id"] for r in rows if r["status"] == "kept"]
+    keys = [k for k in shards]
+    assert keys and len(kept) == sum(1 for r in rows if r["shard"])
+    assert (out / "report.html").exists() and (out / "run_config.yaml").exists()
+
+
+@pytest.mark.ray
+def test_ray_runner_equals_local_runner(local_run, inputs, tmp_path):
+    out_local, cfg = local_run
+    curate(inputs, tmp_path / "out", cfg, "--num-cpus", "2")
+    a, b = read_outputs(out_local), read_outputs(tmp_path / "out")
+    assert a[0].equals(b[0]) and a[1].equals(b[1])
+    assert a[2] == b[2]
+
+
+def test_kill_and_rerun_equals_uninterrupted(local_run, inputs, tmp_path):
+    out_ref, cfg = local_run
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inputs), "--output", str(out),
+           "--config", str(cfg), "--runner", "local"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    groups = out / "work" / "groups"
+    while time.time() < deadline and len(list(groups.rglob("*.parquet"))) < 2:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p: p.stat().st_mtime_ns for p in groups.rglob("*.parquet")}
+    assert done_before, "the run was killed before any clip was durable"
+    assert not (out / "manifests" / "clips.parquet").exists()
+    curate(inputs, out, cfg, "--runner", "local")
+    # finished candidates were not judged again
+    for p, m in done_before.items():
+        assert p.stat().st_mtime_ns == m
+    a, b = read_outputs(out_ref), read_outputs(out)
+    assert a[0].equals(b[0]) and a[1].equals(b[1]) and a[2] == b[2]
+    # a second rerun does nothing and changes nothing
+    curate(inputs, out, cfg, "--runner", "local")
+    assert read_outputs(out)[2] == a[2]
+
+
+@pytest.mark.ray
+@pytest.mark.slow
+def test_separately_started_local_cluster(local_run, inputs, tmp_path):
+    ray_bin = Path(sys.executable).parent / "ray"
+    port = "6391"
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    try:
+        subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=1",
+                        "--include-dashboard=false", "--disable-usage-stats"], check=True, env=env,
+                       capture_output=True, timeout=120)
+        subprocess.run([str(ray_bin), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"], check=True,
+                       env=env, capture_output=True, timeout=120)
+        _, cfg = local_run
+        r = curate(inputs, tmp_path / "out", cfg, "--address", f"127.0.0.1:{port}")
+        assert "clips kept" in r.stdout
+        a, b = read_outputs(local_run[0]), read_outputs(tmp_path / "out")
+        assert a[0].equals(b[0]) and a[2] == b[2]
+    finally:
+        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
