@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -19,7 +20,7 @@ from manifests.schema import STATUS_DROPPED, SourceRecord
 from pipeline.config import RunConfig
 from pipeline.media import MediaDecodeError
 from pipeline.registry import stage_classes
-from pipeline.stage import ClipItem, Stage
+from pipeline.stage import ClipItem, Stage, StageStats
 from pipeline.store import WorkStore
 
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
@@ -98,36 +99,49 @@ class SourceOutcome:
 
 
 def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
-                       outcome: SourceOutcome | None = None) -> Iterator[list[ClipItem]]:
+                       outcome: SourceOutcome | None = None,
+                       stats: StageStats | None = None) -> Iterator[list[ClipItem]]:
     """Probe, decode once, segment: yields one group per candidate not yet durable.
 
     After exhaustion the source record (with candidate ids) is in the store; a source that
     cannot be used is recorded as dropped with its reason, and its file is never touched.
+    A decode error after some clips were cut keeps those clips (reason ``partial_decode``).
+    ``stats`` (name "segment") receives the time spent probing, decoding and segmenting.
     """
     from pipeline.source import Segmenter, probe_source
 
+    stats = stats if stats is not None else StageStats("segment")
+    t0 = time.perf_counter()
     record = probe_source(src.path, src.source_id, cfg.probe)
-    if record.status == STATUS_DROPPED:
-        store.write_source(record, [])
-        if outcome is not None:
-            outcome.record = record
-        return
     seg = Segmenter(cfg.segment)
-    skip = store.done_candidates(src.source_id)
-    try:
-        for item in seg.run(src.path, record, skip=skip):
+    if record.status != STATUS_DROPPED:
+        it = seg.run(src.path, record, skip=store.done_candidates(src.source_id))
+        while True:
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            except MediaDecodeError:
+                if seg.candidate_ids:
+                    record.reason = "partial_decode"
+                else:
+                    record.status, record.reason = STATUS_DROPPED, "decode_error"
+                break
+            stats.items_in += 1
+            stats.kept += item.kept
+            if not item.kept:
+                stats.dropped[item.reason] += 1
+            stats.video_seconds += item.n_frames / item.fps
+            stats.seconds += time.perf_counter() - t0
             yield [item]
-    except MediaDecodeError as e:
-        record.status, record.reason = STATUS_DROPPED, getattr(e, "reason", None) or "decode_error"
-        store.write_source(record, [])
-        if outcome is not None:
-            outcome.record = record
-        return
-    record.n_frames, record.n_scenes = seg.n_frames, seg.n_scenes
-    record.n_candidates = len(seg.candidate_ids)
-    store.write_source(record, list(seg.candidate_ids))
+            t0 = time.perf_counter()
+        record.n_frames, record.n_scenes = seg.n_frames, seg.n_scenes
+        record.n_candidates = len(seg.candidate_ids)
+    stats.seconds += time.perf_counter() - t0
+    cands = list(seg.candidate_ids) if record.status != STATUS_DROPPED else []
+    store.write_source(record, cands)
     if outcome is not None:
-        outcome.record, outcome.candidate_ids = record, list(seg.candidate_ids)
+        outcome.record, outcome.candidate_ids = record, cands
 
 
 def run_stages(stages: list[Stage], items: list[ClipItem]) -> list[ClipItem]:

@@ -10,6 +10,7 @@ import uuid
 
 from pipeline.config import RunConfig
 from pipeline.curate import SourceInput, SourceOutcome, build_stages, group_by_parent, iter_source_groups, run_stages
+from pipeline.stage import StageStats
 from pipeline.store import WorkStore
 
 
@@ -25,10 +26,11 @@ class LocalRunner:
         todo = [s for s in sources if not store.source_done(s.source_id)]
         t0 = time.time()
         n_groups = 0
+        seg_stats = StageStats("segment")
         try:
             for i, src in enumerate(todo):
                 outcome = SourceOutcome(record=None)  # type: ignore[arg-type]
-                for group in iter_source_groups(src, self.config, store, outcome):
+                for group in iter_source_groups(src, self.config, store, outcome, seg_stats):
                     out = run_stages(self.stages, group)
                     for parent, items in group_by_parent(out).items():
                         store.write_group(parent, src.source_id, items, self.config.shards.video_crf)
@@ -38,6 +40,6 @@ class LocalRunner:
                               f"judged, {time.time() - t0:.0f} s", end="", file=sys.stderr, flush=True)
                 store.try_complete_source(src.source_id)
         finally:
-            store.write_stats([s.stats for s in self.stages], run_id)
+            store.write_stats([seg_stats] + [s.stats for s in self.stages], run_id)
             if self.progress:
                 print(file=sys.stderr)

@@ -20,7 +20,7 @@ import numpy as np
 
 from pipeline.config import RunConfig
 from pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
-from pipeline.stage import Stage
+from pipeline.stage import Stage, StageStats
 from pipeline.store import WorkStore
 
 
@@ -40,8 +40,14 @@ class _SegmentFn:
 
     def __call__(self, batch):
         for path, sid in zip(batch["path"], batch["source_id"]):
-            for group in iter_source_groups(SourceInput(str(path), str(sid)), self.cfg, self.store):
-                yield _pack([group])
+            stats = StageStats("segment")
+            for group in iter_source_groups(SourceInput(str(path), str(sid)), self.cfg, self.store, stats=stats):
+                row = _pack([group])
+                row["stats"] = np.array([pickle.dumps([stats])], dtype=object)
+                stats = StageStats("segment")
+                yield row
+            if stats.seconds:
+                self.store.write_stats([stats], "segment")
 
 
 class _StageActor:

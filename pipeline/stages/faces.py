@@ -1,0 +1,168 @@
+"""Face detection stage: the largest face per frame, tracks, the 228 px rule (SayAnything).
+
+For each candidate clip the detector finds the largest face per frame (every ``detect_every``-th
+frame, interpolated between), boxes are put in the forehead-to-chin convention and mapped to
+source pixels, then :func:`pipeline.faces.build_tracks` fills gaps of up to ``max_gap`` frames
+and cuts the clip at longer gaps and at box jumps. Each piece becomes a clip (same parent_id,
+sliced frames and audio); pieces are dropped as ``face_missing`` (no face), ``too_short``
+(< ``min_clip_s``) or ``face_too_small`` (the face box never taller than ``min_face_px``).
+
+Arrays: ``face_boxes.npy`` (T, 4) float32 source px and ``detected.npy`` (T,) uint8.
+
+>>> stage = FaceDetectStage(FaceDetectStage.Config(backend="dlib", detect_max_side=640))
+>>> kept = [it for it in stage([item]) if it.kept]          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from manifests.ids import clip_id
+from pipeline.stage import ClipItem, Stage, StageConfig
+
+BACKENDS = ("dlib", "ultralytics")
+YOLO_WEIGHTS_HINT = ("a YOLO face detector .pt (for example a yolov8n-face or yolo11n-face checkpoint trained "
+                     "on WIDER FACE) that you place in the models directory; lipforge never downloads it")
+
+
+@dataclass(frozen=True)
+class FaceDetectConfig(StageConfig):
+    backend: str = "dlib"  # dlib (HOG, offline default) | ultralytics (YOLO face .pt)
+    detect_max_side: int = 640  # detection resolution: longer side of the frame the detector sees
+    dlib_upsample: int = 0  # HOG pyramid upsampling (1 finds faces half as large, 4x slower)
+    weights: str = ""  # ultralytics: path of the .pt, relative to models_dir unless absolute
+    models_dir: str | None = None  # the runner copies RunConfig.models_dir here
+    device: str = "cpu"
+    conf: float = 0.4  # ultralytics confidence threshold
+    predict_batch: int = 16  # frames per ultralytics predict call
+    calibration: tuple[float, ...] | None = None  # (dx0/w, dy0/h, dx1/w, dy1/h); None: backend's own
+    detect_every: int = 1  # detect on every k-th frame, interpolate between
+    max_gap: int = 8  # frames without a face that are filled; a longer gap splits
+    jump_threshold: float = 0.35  # box_jump (edge move / box height) that splits the clip
+    min_face_px: float = 228.0  # drop face_too_small unless the face box height ever exceeds this
+    min_clip_s: float = 2.0  # pieces shorter than this are dropped too_short
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backend not in BACKENDS:
+            raise ValueError(f"FaceDetectConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.detect_max_side < 32:
+            raise ValueError(f"FaceDetectConfig.detect_max_side must be >= 32, got {self.detect_max_side}")
+        if self.dlib_upsample not in (0, 1, 2):
+            raise ValueError(f"FaceDetectConfig.dlib_upsample must be 0, 1 or 2, got {self.dlib_upsample}")
+        if not 0.0 <= self.conf <= 1.0:
+            raise ValueError(f"FaceDetectConfig.conf must be in [0, 1], got {self.conf}")
+        if self.predict_batch < 1:
+            raise ValueError(f"FaceDetectConfig.predict_batch must be >= 1, got {self.predict_batch}")
+        if self.calibration is not None:
+            if len(self.calibration) != 4:
+                raise ValueError(f"FaceDetectConfig.calibration must have 4 numbers, got {self.calibration!r}")
+            object.__setattr__(self, "calibration", tuple(float(v) for v in self.calibration))
+        if not 1 <= self.detect_every <= 9:
+            raise ValueError(f"FaceDetectConfig.detect_every must be in [1, 9] (gaps stay <= 8), got {self.detect_every}")
+        if self.max_gap < 0:
+            raise ValueError(f"FaceDetectConfig.max_gap must be >= 0, got {self.max_gap}")
+        if self.jump_threshold <= 0:
+            raise ValueError(f"FaceDetectConfig.jump_threshold must be > 0, got {self.jump_threshold}")
+        if self.min_face_px < 0:
+            raise ValueError(f"FaceDetectConfig.min_face_px must be >= 0, got {self.min_face_px}")
+        if self.min_clip_s < 0:
+            raise ValueError(f"FaceDetectConfig.min_clip_s must be >= 0, got {self.min_clip_s}")
+
+
+def slice_item(item: ClipItem, s: int, e: int) -> ClipItem:
+    """A child clip of frames [s, e) of ``item``: same parent, own id, sliced pixels and arrays.
+
+    A child starting where its parent starts keeps the parent's id.
+    """
+    n = len(item.frames) if item.frames is not None else item.n_frames
+    if s == 0 and e == n:
+        return item
+    s, e = int(s), int(e)
+    start = item.start_frame + s
+    cid = item.clip_id if s == 0 else clip_id(item.source_id, start / item.fps, track=0)
+    spf = int(round(item.sample_rate / item.fps))
+    audio = None if item.audio is None else np.array(item.audio[s * spf:e * spf])
+    frames = None if item.frames is None else np.array(item.frames[s:e])
+    arrays = {k: (np.array(v[s:e]) if getattr(v, "ndim", 0) >= 1 and len(v) == n else v)
+              for k, v in item.arrays.items()}
+    return dataclasses.replace(item, clip_id=cid, start_frame=start, end_frame=item.start_frame + e,
+                               frames=frames, audio=audio, arrays=arrays,
+                               measurements=dict(item.measurements))
+
+
+class FaceDetectStage(Stage):
+    """Largest-face tracks per clip; see the module docstring."""
+
+    name = "faces"
+    Config = FaceDetectConfig
+
+    def __init__(self, config: FaceDetectConfig | None = None) -> None:
+        super().__init__(config)
+        self._weights = None
+        if self.config.backend == "ultralytics":
+            from pipeline.faces.detectors import resolve_model_path
+
+            self._weights = resolve_model_path(self.config.weights, self.config.models_dir,
+                                               "stages.faces (ultralytics)", YOLO_WEIGHTS_HINT)
+        self.detector = None
+
+    def setup(self) -> None:
+        from pipeline.faces.detectors import DlibHogDetector, UltralyticsDetector
+
+        c = self.config
+        if c.backend == "dlib":
+            self.detector = DlibHogDetector(c.detect_max_side, c.dlib_upsample)
+        else:
+            self.detector = UltralyticsDetector(self._weights, imgsz=c.detect_max_side, conf=c.conf,
+                                                device=c.device, batch_size=c.predict_batch)
+        if c.calibration is not None:
+            self.detector.calibration = c.calibration
+
+    def detect(self, frames: np.ndarray, work_scale: float) -> np.ndarray:
+        """(T, H, W, 3) working frames -> (T, 4) boxes in source px, NaN where not detected/sampled."""
+        from pipeline.faces.tracks import sample_indices, scatter_samples
+
+        idx = sample_indices(len(frames), self.config.detect_every)
+        boxes = self.detector(frames[idx]) / work_scale  # (k, 4) source px
+        return scatter_samples(idx, boxes, len(frames))
+
+    def process(self, items: list[ClipItem]) -> list[ClipItem]:
+        out: list[ClipItem] = []
+        for item in items:
+            if item.frames is None:
+                raise ValueError(f"faces: kept clip {item.clip_id} has no frames")
+            out.extend(self._judge(item, self.detect(item.frames, item.work_scale)))
+        return out
+
+    def _judge(self, item: ClipItem, boxes: np.ndarray) -> list[ClipItem]:
+        from pipeline.faces.boxes import box_height
+        from pipeline.faces.tracks import build_tracks
+
+        c = self.config
+        min_frames = int(math.ceil(c.min_clip_s * item.fps - 1e-9))
+        pieces = build_tracks(boxes, c.max_gap, c.jump_threshold, c.detect_every)
+        children = []
+        for p in pieces:
+            child = slice_item(item, p.start, p.end)
+            m = child.measurements
+            m["face_backend"] = c.backend
+            if not p.has_face:
+                m.update(face_detected_ratio=0.0, face_filled_frames=0)
+                children.append(child.drop("face_missing", by=self.name))
+                continue
+            h = box_height(p.boxes)
+            m.update(face_max_px=float(h.max()), face_median_px=float(np.median(h)),
+                     face_detected_ratio=float(p.detected.mean()), face_filled_frames=int(p.filled),
+                     face_max_jump=float(p.max_jump))
+            child.arrays["face_boxes.npy"] = p.boxes.astype(np.float32)  # (T, 4) source px
+            child.arrays["detected.npy"] = p.detected.astype(np.uint8)  # (T,)
+            if p.n_frames < min_frames:
+                child.drop("too_short", by=self.name)
+            elif not h.max() > c.min_face_px:
+                child.drop("face_too_small", by=self.name)
+            children.append(child)
+        return children
