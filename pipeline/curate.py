@@ -79,12 +79,17 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
 
 
 def resolve_model_paths(scfg, models_dir: str | None):
-    """Relative ``*_path`` / ``weights`` fields of a stage config are looked up in models_dir."""
+    """Relative ``*_path`` / ``weights`` fields of a stage config are looked up in models_dir;
+    a stage config with its own ``models_dir`` field gets the run's when it has none."""
     import dataclasses
 
     if not models_dir:
         return scfg
     changes = {}
+    if any(f.name == "models_dir" for f in dataclasses.fields(scfg)):
+        if getattr(scfg, "models_dir") is None:
+            return dataclasses.replace(scfg, models_dir=models_dir)
+        return scfg
     for f in dataclasses.fields(scfg):
         v = getattr(scfg, f.name)
         if (f.name.endswith("_path") or f.name == "weights") and isinstance(v, str) and v and not os.path.isabs(v):

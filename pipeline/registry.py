@@ -11,6 +11,9 @@ from pipeline.stage import Stage
 
 # name -> "module:Class", in run order. Stages plug in here.
 STAGES: dict[str, str] = {
+    "faces": "pipeline.stages.faces:FaceDetectStage",
+    "landmarks": "pipeline.stages.landmarks:LandmarksStage",
+    "crop": "pipeline.stages.crop:CropStage",
 }
 
 

@@ -107,10 +107,12 @@ class RayRunner:
         build_stages(config)  # fail on bad configs / missing model files before Ray starts
 
     def run(self, sources: list[SourceInput], output: str) -> None:
+        import os
+
+        # Ray's usage-stats code probes a cloud metadata address unless this is set before import.
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         import ray
         from ray.data import ActorPoolStrategy
-
-        from lipforge.env import apply_offline_env  # noqa: F401  (CLI applied it already)
 
         store = WorkStore(output)
         todo = [s for s in sources if not store.source_done(s.source_id)]

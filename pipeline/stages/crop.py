@@ -5,7 +5,9 @@ over ``smooth_window`` frames (:func:`pipeline.faces.crop_boxes_from_faces`), cr
 frames to ``crop_size`` and replaces ``item.frames`` by the crops (``frames_are_crop`` True).
 Stored: ``crop_boxes.npy`` (source px, inverts the crop at inference), ``landmarks_crop.npy``,
 and the two mask rectangles in crop pixels, ``mask_adaptive.npy`` (SayAnything) and
-``mask_keysync.npy`` (KeySync); :func:`pipeline.faces.render_masks` rasterises them.
+``mask_keysync.npy`` (KeySync); :func:`pipeline.faces.render_masks` rasterises them. The
+landmark and mask arrays need ``landmarks.npy`` (the ``landmarks`` stage); without it only the
+crop and its boxes are made.
 
 >>> CropStage(CropStage.Config(crop_size=512)).config.crop_size
 512
