@@ -64,26 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     apply_offline_env()
-    args = build_parser().parse_args(argv)
-    if args.func is not None:
-        return args.func(args)
-    if args.sub == "demo":
-        from lipforge.demo import main as demo_main
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Subcommands with their own parsers get their arguments untouched.
+    if argv and argv[0] in ("demo", "train", "infer", "eval"):
+        cmd, rest = argv[0], argv[1:]
+        if cmd == "demo":
+            from lipforge.demo import main as demo_main
 
-        return demo_main(args.rest)
-    if args.sub == "train":
-        from train.cli import main as train_main
+            return demo_main(rest)
+        if cmd == "train":
+            from train.cli import main as train_main
 
-        return train_main(args.rest)
-    if args.sub == "infer":
-        from infer.cli import main_infer
+            return train_main(rest)
+        if cmd == "infer":
+            from infer.cli import main_infer
 
-        return main_infer(args.rest)
-    if args.sub == "eval":
+            return main_infer(rest)
         from infer.cli import main_eval
 
-        return main_eval(args.rest)
-    return 2
+        return main_eval(rest)
+    args = build_parser().parse_args(argv)
+    return args.func(args)
 
 
 if __name__ == "__main__":
