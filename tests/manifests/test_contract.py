@@ -53,3 +53,12 @@ def test_every_column_is_documented():
     md = columns_markdown()
     for c in clip_columns():
         assert f"`{c.name}`" in md and c.doc
+
+
+def test_committed_column_docs_are_current():
+    from pathlib import Path
+
+    from manifests.docs import render
+
+    doc = Path(__file__).resolve().parents[2] / "docs" / "manifests.md"
+    assert doc.read_text() == render(), "docs/manifests.md is stale: run python -m manifests.docs"
