@@ -1,0 +1,43 @@
+"""The lip-sync network shared by training and inference.
+
+- :class:`LipSyncModelConfig` (``tiny()`` for tests): what to build, from local pretrained
+  directories (``svd_dir``, ``whisper_dir``) or random init from architecture dicts.
+- :class:`LipSyncModel`: ``from_config`` / ``save_pretrained(dir)`` / ``from_pretrained(dir)``;
+  ``forward(x_in, c_noise, masked_latents, ref, audio_windows, drop_audio=None, drop_ref=None,
+  id_residuals=None) -> F`` in EDM terms (D = c_skip x + c_out F, see :mod:`infer.scheduler`);
+  helpers ``encode_video`` / ``decode_latents`` (frozen VAE), ``audio_features`` (frozen Whisper
+  encoder) and ``audio_windows`` (per-frame windows t-k..t+k, zero-padded at the ends).
+
+Shapes (B batch, T frames, h = H / vae_scale_factor):
+  x_in, masked_latents, F: (B, T, 4, h, w); c_noise: (B,); ref: (B, 4, H, W) RGB in [-1, 1] +
+  mask indicator; audio_windows: (B, T, config.window_tokens, whisper d_model).
+
+Example (sampling one step, as the pipeline does)::
+
+    model = LipSyncModel.from_pretrained("export/")
+    sched = EDMScheduler(); sched.set_timesteps(15)
+    feats = model.audio_features(audio)                                 # (1, A, C)
+    win = model.audio_windows(feats, torch.arange(T)[None], torch.tensor([T]))
+    res = model.id_guider(ref)                                          # once per video
+    x = torch.randn(1, T, 4, h, w) * sched.init_noise_sigma
+    for i, c_noise in enumerate(sched.timesteps):
+        F = model(sched.scale_model_input(x, i), c_noise.expand(1), masked_lat, None, win, id_residuals=res)
+        x = sched.step(F, i, x).prev_sample
+"""
+from infer.models.audio import audio_windows, load_whisper_encoder, save_whisper_encoder
+from infer.models.config import LipSyncModelConfig
+from infer.models.id_guider import IDGuider
+from infer.models.lipsync import AudioProjection, LipSyncModel
+from infer.models.unet import LipSyncUNet, widen_conv_in
+
+__all__ = [
+    "AudioProjection",
+    "IDGuider",
+    "LipSyncModel",
+    "LipSyncModelConfig",
+    "LipSyncUNet",
+    "audio_windows",
+    "load_whisper_encoder",
+    "save_whisper_encoder",
+    "widen_conv_in",
+]

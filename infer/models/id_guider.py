@@ -1,0 +1,78 @@
+"""ID-Guider: reference frame + lip-mask indicator -> multi-scale residuals for the UNet.
+
+SayAnything's identity branch: a conv downsampler with channels [32, 64, 128, 64] takes the
+reference image (3 channels, [-1, 1]) and a mask indicator channel from pixel to latent
+resolution, then 2D ResBlocks with the UNet's block channels produce one feature map per UNet
+level. It has no timestep input, so it runs once per sample (or video) and the pipeline can
+reuse its output at every denoising step. The output convolutions are zero-initialized
+(ControlNet style): a pretrained SVD UNet starts unchanged.
+
+Residual i matches the UNet hidden state after ``conv_in`` (i = 0) and after down block i - 1.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from diffusers.models.resnet import ResnetBlock2D
+from torch import nn
+
+
+def _groups(ch: int) -> int:
+    return math.gcd(ch, 32) if ch >= 8 else 1
+
+
+class IDGuider(ModelMixin, ConfigMixin):
+    """ref (B, 4, H, W) -> list of (B, C_i, h_i, w_i) residuals, one per UNet level.
+
+    >>> g = IDGuider(block_out_channels=(32, 64), downsample_channels=(8, 16, 16, 8), vae_scale_factor=2)
+    >>> [tuple(r.shape) for r in g(torch.zeros(1, 4, 32, 32))]
+    [(1, 32, 16, 16), (1, 32, 8, 8), (1, 64, 8, 8)]
+    """
+
+    @register_to_config
+    def __init__(self, block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280),
+                 downsample_channels: tuple[int, ...] = (32, 64, 128, 64), vae_scale_factor: int = 8,
+                 in_channels: int = 4) -> None:
+        super().__init__()
+        n_down = int(round(math.log2(vae_scale_factor)))
+        if 2 ** n_down != vae_scale_factor or n_down > len(downsample_channels):
+            raise ValueError(f"IDGuider: vae_scale_factor {vae_scale_factor} needs a power of 2 with at most "
+                             f"{len(downsample_channels)} halvings")
+        ch = list(downsample_channels)
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, ch[0], 3, padding=1), nn.SiLU()]
+        # the last n_down transitions halve the resolution: (pixel H) -> (latent h)
+        for i in range(1, len(ch)):
+            stride = 2 if i > len(ch) - 1 - n_down else 1
+            layers += [nn.Conv2d(ch[i - 1], ch[i], 3, padding=1, stride=stride), nn.SiLU()]
+        if n_down == len(ch):  # one more halving than transitions
+            layers += [nn.Conv2d(ch[-1], ch[-1], 3, padding=1, stride=2), nn.SiLU()]
+        self.downsampler = nn.Sequential(*layers)
+        self.stem = nn.Conv2d(ch[-1], block_out_channels[0], 3, padding=1)
+        self.stem_block = ResnetBlock2D(in_channels=block_out_channels[0], out_channels=block_out_channels[0],
+                                        temb_channels=None, groups=_groups(block_out_channels[0]))
+        self.blocks = nn.ModuleList()
+        self.downs = nn.ModuleList()
+        prev = block_out_channels[0]
+        for i, c in enumerate(block_out_channels):
+            # mirror the UNet: down block i downsamples at its end unless it is the last
+            self.downs.append(nn.Conv2d(c, c, 3, stride=2, padding=1)
+                              if i < len(block_out_channels) - 1 else nn.Identity())
+            self.blocks.append(ResnetBlock2D(in_channels=prev, out_channels=c, temb_channels=None,
+                                             groups=_groups(prev), groups_out=_groups(c)))
+            prev = c
+        outs = [block_out_channels[0], *block_out_channels]
+        self.zero_convs = nn.ModuleList(nn.Conv2d(c, c, 1) for c in outs)
+        for z in self.zero_convs:
+            nn.init.zeros_(z.weight)
+            nn.init.zeros_(z.bias)
+
+    def forward(self, ref: torch.Tensor) -> list[torch.Tensor]:
+        h = self.stem_block(self.stem(self.downsampler(ref)), None)  # (B, C0, h, w)
+        feats = [h]
+        for block, down in zip(self.blocks, self.downs):
+            h = down(block(h, None))  # resnet at this level, then the UNet's downsampling
+            feats.append(h)
+        return [z(f) for z, f in zip(self.zero_convs, feats)]

@@ -1,0 +1,152 @@
+"""EDM noise scheduler: weight-free tensor math shared by the trainer and the sampling pipeline.
+
+Karras et al. (EDM) write the denoiser as D(x; sigma) = c_skip x + c_out F(c_in x; c_noise).
+Two parameterizations are supported:
+
+- ``"v_prediction"`` (default): Stable Video Diffusion's choice (sigma_data = 1, c_out negative),
+  so a pretrained SVD UNet starts from the objective it was trained with;
+- ``"edm"``: the original EDM coefficients.
+
+The trainer samples ln(sigma) ~ N(p_mean, p_std^2), adds noise with :meth:`add_noise` and weights
+the squared error with :meth:`loss_weight` (lambda = 1 / c_out^2). The pipeline calls
+:meth:`set_timesteps` then :meth:`step` (Euler) per sigma, exactly like a diffusers scheduler.
+
+>>> import torch
+>>> s = EDMScheduler()
+>>> s.set_timesteps(4)
+>>> s.sigmas.shape  # 4 Karras sigmas and a trailing 0
+torch.Size([5])
+>>> x = torch.randn(1, 2, 4, 8, 8) * s.init_noise_sigma
+>>> F = torch.zeros_like(x)  # a network output
+>>> x = s.step(F, 0, x).prev_sample
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+
+@dataclass(frozen=True)
+class EDMSchedulerConfig:
+    sigma_min: float = 0.002
+    sigma_max: float = 700.0  # SVD's value
+    sigma_data: float = 1.0  # SVD uses 1.0 with v-prediction; EDM's paper 0.5
+    rho: float = 7.0  # Karras schedule exponent
+    p_mean: float = 0.7  # training: ln(sigma) ~ N(p_mean, p_std^2) (SVD fine-tuning values)
+    p_std: float = 1.6
+    prediction_type: str = "v_prediction"  # v_prediction | edm
+
+    def __post_init__(self) -> None:
+        if not 0 < self.sigma_min < self.sigma_max:
+            raise ValueError(f"EDMSchedulerConfig: need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
+        if self.sigma_data <= 0:
+            raise ValueError(f"EDMSchedulerConfig.sigma_data must be > 0, got {self.sigma_data}")
+        if self.p_std <= 0:
+            raise ValueError(f"EDMSchedulerConfig.p_std must be > 0, got {self.p_std}")
+        if self.prediction_type not in ("v_prediction", "edm"):
+            raise ValueError(f"EDMSchedulerConfig.prediction_type must be v_prediction|edm, got {self.prediction_type!r}")
+
+
+@dataclass
+class EDMSchedulerOutput:
+    prev_sample: torch.Tensor  # x at the next (lower) sigma
+    pred_original_sample: torch.Tensor  # D(x; sigma), the denoised estimate
+
+
+def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """(B,) or scalar -> broadcastable against ``like`` (B, ...)."""
+    v = torch.as_tensor(v, dtype=like.dtype, device=like.device)
+    return v.reshape(v.shape + (1,) * (like.ndim - v.ndim))
+
+
+class EDMScheduler:
+    """EDM preconditioning, training noise and Euler sampling (no weights, no state but the sigmas)."""
+
+    config_name = "scheduler_config.json"
+
+    def __init__(self, config: EDMSchedulerConfig | None = None, **kwargs) -> None:
+        self.config = config if config is not None else EDMSchedulerConfig(**kwargs)
+        self.sigmas: torch.Tensor | None = None  # (N + 1,) after set_timesteps
+        self.timesteps: torch.Tensor | None = None  # (N,) c_noise of each sampling sigma
+
+    # ---- preconditioning -------------------------------------------------------------------
+    def precondition(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """sigma (any shape) -> (c_skip, c_out, c_in, c_noise), each the shape of sigma."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float32)
+        sd = self.config.sigma_data
+        denom = sigma ** 2 + sd ** 2
+        c_skip = sd ** 2 / denom
+        c_out = sigma * sd / denom.sqrt()
+        if self.config.prediction_type == "v_prediction":
+            c_out = -c_out
+        c_in = 1.0 / denom.sqrt()
+        c_noise = 0.25 * sigma.log()
+        return c_skip, c_out, c_in, c_noise
+
+    def loss_weight(self, sigma: torch.Tensor) -> torch.Tensor:
+        """lambda(sigma) = 1 / c_out^2 = (sigma^2 + sigma_data^2) / (sigma sigma_data)^2."""
+        sigma = torch.as_tensor(sigma, dtype=torch.float32)
+        sd = self.config.sigma_data
+        return (sigma ** 2 + sd ** 2) / (sigma * sd) ** 2
+
+    def denoise(self, model_output: torch.Tensor, sample: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        """D(x; sigma) = c_skip x + c_out F, with F the network output for c_in x."""
+        c_skip, c_out, _, _ = self.precondition(sigma)
+        return _bcast(c_skip, sample) * sample + _bcast(c_out, sample) * model_output
+
+    # ---- training --------------------------------------------------------------------------
+    def sample_sigmas(self, batch_size: int, generator: torch.Generator | None = None,
+                      device: torch.device | str = "cpu") -> torch.Tensor:
+        """Log-normal training sigmas (B,), drawn on the CPU from ``generator`` for reproducibility."""
+        z = torch.randn(batch_size, generator=generator)
+        return (z * self.config.p_std + self.config.p_mean).exp().to(device)
+
+    def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+        """x = x0 + sigma * noise, sigmas (B,) broadcast over the other dims."""
+        return original_samples + _bcast(sigmas, original_samples) * noise
+
+    # ---- sampling --------------------------------------------------------------------------
+    @property
+    def init_noise_sigma(self) -> float:
+        return float(self.sigmas[0]) if self.sigmas is not None else self.config.sigma_max
+
+    def set_timesteps(self, num_inference_steps: int, device: torch.device | str = "cpu") -> None:
+        """Karras sigmas from sigma_max to sigma_min, then 0; timesteps are their c_noise."""
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        c = self.config
+        ramp = torch.linspace(0, 1, num_inference_steps, dtype=torch.float64)
+        lo, hi = c.sigma_min ** (1 / c.rho), c.sigma_max ** (1 / c.rho)
+        sig = (hi + ramp * (lo - hi)) ** c.rho
+        self.sigmas = torch.cat([sig, sig.new_zeros(1)]).float().to(device)
+        self.timesteps = (0.25 * self.sigmas[:-1].log()).to(device)
+
+    def scale_model_input(self, sample: torch.Tensor, step_index: int) -> torch.Tensor:
+        """c_in * x at the given step."""
+        _, _, c_in, _ = self.precondition(self.sigmas[step_index])
+        return sample * c_in.to(sample.device, sample.dtype)
+
+    def step(self, model_output: torch.Tensor, step_index: int, sample: torch.Tensor) -> EDMSchedulerOutput:
+        """One Euler step of the probability-flow ODE from sigmas[i] to sigmas[i + 1]."""
+        if self.sigmas is None:
+            raise RuntimeError("call set_timesteps before step")
+        sigma, sigma_next = self.sigmas[step_index], self.sigmas[step_index + 1]
+        denoised = self.denoise(model_output.float(), sample.float(), sigma.cpu())
+        d = (sample.float() - denoised) / sigma
+        prev = sample.float() + (sigma_next - sigma) * d
+        return EDMSchedulerOutput(prev_sample=prev.to(sample.dtype), pred_original_sample=denoised.to(sample.dtype))
+
+    # ---- saved form ------------------------------------------------------------------------
+    def save_pretrained(self, directory: str | Path) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        (Path(directory) / self.config_name).write_text(json.dumps(asdict(self.config), indent=2))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path) -> "EDMScheduler":
+        p = Path(directory) / cls.config_name
+        if not p.is_file():
+            raise FileNotFoundError(f"EDMScheduler: no {cls.config_name} at {p}")
+        return cls(EDMSchedulerConfig(**json.loads(p.read_text())))

@@ -1,0 +1,68 @@
+"""Shapes of the ID-Guider outputs and audio windows, EDM coefficients, model save/load round trip."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from infer.models import IDGuider, LipSyncModel, LipSyncModelConfig, audio_windows
+from infer.scheduler import EDMScheduler
+
+
+def test_id_guider_shapes_match_unet_levels():
+    g = IDGuider(block_out_channels=(32, 64, 128), downsample_channels=(32, 64, 128, 64), vae_scale_factor=8)
+    res = g(torch.randn(2, 4, 64, 64))  # pixels -> latents at /8
+    assert [tuple(r.shape) for r in res] == [(2, 32, 8, 8), (2, 32, 4, 4), (2, 64, 2, 2), (2, 128, 2, 2)]
+    assert all(r.abs().max() == 0 for r in res)  # zero-init: a pretrained UNet starts unchanged
+
+
+def test_audio_windows_zero_padded_at_clip_ends():
+    feats = torch.arange(1, 21, dtype=torch.float32).reshape(1, 20, 1)  # 10 frames x 2 features
+    w = audio_windows(feats, torch.arange(10)[None], torch.tensor([10]), k=2, per_frame=2)
+    assert w.shape == (1, 10, 10, 1)
+    assert w[0, 0, :4].abs().sum() == 0 and torch.equal(w[0, 0, 4:, 0], torch.arange(1, 7.0))  # frames -2,-1 padded
+    assert w[0, 9, 6:].abs().sum() == 0 and torch.equal(w[0, 9, :6, 0], torch.arange(15, 21.0))  # frames 10,11 padded
+    assert torch.equal(w[0, 5, :, 0], torch.arange(7, 17.0))  # interior frame: frames 3..7
+    w2 = audio_windows(feats, torch.arange(10)[None], torch.tensor([6]), k=2, per_frame=2)
+    assert w2[0, 5, 6:].abs().sum() == 0  # frames >= valid count are padding too
+
+
+def test_edm_preconditioning_identity():
+    s = EDMScheduler()
+    sigma = torch.tensor([0.01, 1.0, 50.0])
+    c_skip, c_out, c_in, c_noise = s.precondition(sigma)
+    x0, n = torch.randn(3, 5), torch.randn(3, 5)
+    x = s.add_noise(x0, n, sigma)
+    F_ideal = (x0 - c_skip[:, None] * x) / c_out[:, None]
+    assert torch.allclose(s.denoise(F_ideal, x, sigma), x0, atol=1e-4)
+    assert torch.allclose(s.loss_weight(sigma), 1 / c_out ** 2)
+    assert torch.allclose(c_noise, sigma.log() / 4)
+    s.set_timesteps(5)
+    assert s.sigmas[0] == pytest.approx(700.0) and s.sigmas[-1] == 0 and (s.sigmas.diff() < 0).all()
+
+
+def test_model_save_load_roundtrip_and_pretrained_widening(tmp_path):
+    torch.manual_seed(0)
+    m = LipSyncModel.from_config(LipSyncModelConfig.tiny())
+    x = torch.randn(1, 4, 4, 16, 16)
+    args = (x, torch.zeros(1), x, torch.randn(1, 4, 32, 32), torch.randn(1, 4, 6, 32))
+    with torch.no_grad():
+        F = m(*args)
+    m.save_pretrained(tmp_path / "export")
+    with torch.no_grad():
+        F2 = LipSyncModel.from_pretrained(tmp_path / "export")(*args)
+    assert F.shape == (1, 4, 4, 16, 16) and torch.equal(F, F2)
+    # a pretrained SVD-style directory whose UNet has 4 input channels: conv_in widened with zeros
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    from infer.models import LipSyncUNet, save_whisper_encoder
+    cfg = LipSyncModelConfig.tiny()
+    unet = LipSyncUNet(**{**cfg.unet_config, "in_channels": 4})
+    unet.save_pretrained(tmp_path / "svd" / "unet")
+    AutoencoderKLTemporalDecoder(**cfg.vae_config).save_pretrained(tmp_path / "svd" / "vae")
+    save_whisper_encoder(m.whisper, tmp_path / "whisper")
+    m3 = LipSyncModel.from_config(LipSyncModelConfig.tiny(svd_dir=str(tmp_path / "svd"), whisper_dir=str(tmp_path / "whisper")))
+    w = m3.unet.conv_in.weight
+    assert w.shape[1] == 8 and w[:, 4:].abs().sum() == 0 and torch.equal(w[:, :4], unet.conv_in.weight)
+    assert torch.equal(m3.whisper.conv1.weight, m.whisper.conv1.weight)
+    with pytest.raises(FileNotFoundError, match="whisper"):
+        LipSyncModel.from_config(LipSyncModelConfig.tiny(whisper_dir=str(tmp_path / "nope")))

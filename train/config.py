@@ -1,0 +1,151 @@
+"""Typed training configuration; ``train.yaml`` is only its saved form.
+
+>>> cfg = TrainConfig.from_dict({"data": {"shards": ["a.tar"]}, "model": {"unet_config": {"x": 1},
+...                              "whisper_config": {"d_model": 8}}, "output_dir": "runs/x"})
+>>> cfg.optim.lr
+6e-05
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infer.models import LipSyncModelConfig
+from infer.scheduler import EDMSchedulerConfig
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs
+    batch_size: int = 1  # per rank
+    num_workers: int = 0  # DataLoader workers per rank (each streams its own shards)
+    mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync
+    min_ref_distance: int = 0  # reference frame at least this many frames outside the window when possible
+
+    def __post_init__(self) -> None:
+        if not self.shards:
+            raise ValueError("DataConfig.shards must list at least one shard")
+        if self.batch_size < 1:
+            raise ValueError(f"DataConfig.batch_size must be >= 1, got {self.batch_size}")
+        if self.num_workers < 0:
+            raise ValueError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
+        if self.mask_field not in ("mask_adaptive", "mask_keysync"):
+            raise ValueError(f"DataConfig.mask_field must be mask_adaptive|mask_keysync, got {self.mask_field!r}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 6e-5  # SayAnything: AdamW, fixed
+    weight_decay: float = 1e-2
+    betas: tuple[float, float] = (0.9, 0.999)
+    grad_clip: float = 1.0
+    ema_decay: float = 0.9999
+
+    def __post_init__(self) -> None:
+        if self.lr <= 0:
+            raise ValueError(f"OptimConfig.lr must be > 0, got {self.lr}")
+        if self.grad_clip <= 0:
+            raise ValueError(f"OptimConfig.grad_clip must be > 0, got {self.grad_clip}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"OptimConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    p_drop_audio: float = 0.05  # audio zeroed, and then the reference too
+    p_drop_ref: float = 0.15  # reference zeroed
+    pixel_loss_weight: float = 0.0  # KeySync: L2 on one VAE-decoded frame of D(x; sigma)
+    scheduler: EDMSchedulerConfig = field(default_factory=EDMSchedulerConfig)
+
+    def __post_init__(self) -> None:
+        for name in ("p_drop_audio", "p_drop_ref"):
+            v = getattr(self, name)
+            if not 0 <= v <= 1:
+                raise ValueError(f"LossConfig.{name} must be in [0, 1], got {v}")
+        if self.pixel_loss_weight < 0:
+            raise ValueError(f"LossConfig.pixel_loss_weight must be >= 0, got {self.pixel_loss_weight}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: LipSyncModelConfig
+    data: DataConfig
+    output_dir: str
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    max_steps: int = 200_000
+    seed: int = 0
+    log_every: int = 10
+    ckpt_every: int = 1000
+    keep_last: int = 2  # checkpoints kept (>= 2: the previous one survives a crash while writing)
+    pg_timeout_s: float = 1800.0  # explicit process-group timeout
+    mixed_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | no
+    validate_every: int = 0  # 0: no validation samples
+
+    def __post_init__(self) -> None:
+        if self.max_steps < 1:
+            raise ValueError(f"TrainConfig.max_steps must be >= 1, got {self.max_steps}")
+        if self.keep_last < 2:
+            raise ValueError(f"TrainConfig.keep_last must be >= 2, got {self.keep_last}")
+        if self.ckpt_every < 1 or self.log_every < 1:
+            raise ValueError(f"TrainConfig.ckpt_every/log_every must be >= 1, got {self.ckpt_every}/{self.log_every}")
+        if self.mixed_precision not in ("auto", "bf16", "no"):
+            raise ValueError(f"TrainConfig.mixed_precision must be auto|bf16|no, got {self.mixed_precision!r}")
+        if self.pg_timeout_s <= 0:
+            raise ValueError(f"TrainConfig.pg_timeout_s must be > 0, got {self.pg_timeout_s}")
+
+    # ---- saved form ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["model"] = self.model.to_dict()
+        return _lists(d)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        d = dict(d)
+        _check_keys(cls, d, "TrainConfig")
+        d["model"] = LipSyncModelConfig.from_dict(d.get("model") or {})
+        d["data"] = _build(DataConfig, d.get("data") or {}, tuples=("shards",))
+        if "optim" in d:
+            d["optim"] = _build(OptimConfig, d["optim"], tuples=("betas",))
+        if "loss" in d:
+            loss = dict(d["loss"])
+            if "scheduler" in loss:
+                loss["scheduler"] = _build(EDMSchedulerConfig, loss["scheduler"])
+            d["loss"] = _build(LossConfig, loss)
+        if "output_dir" not in d:
+            raise ValueError("TrainConfig.output_dir is required")
+        return cls(**d)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+        import yaml
+
+        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+
+    def to_yaml(self, path: str | Path) -> None:
+        import yaml
+
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _check_keys(cls, d: dict[str, Any], name: str) -> None:
+    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"{name}: unknown fields {unknown}")
+
+
+def _build(cls, d: dict[str, Any], tuples: tuple[str, ...] = ()):
+    _check_keys(cls, d, cls.__name__)
+    d = {k: (tuple(v) if k in tuples else v) for k, v in d.items()}
+    return cls(**d)
+
+
+def _lists(x):
+    if isinstance(x, dict):
+        return {k: _lists(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_lists(v) for v in x]
+    return x

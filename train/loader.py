@@ -1,0 +1,129 @@
+"""The rank's batch stream: a DataLoader over :class:`ShardStream` whose position is (epoch, index).
+
+>>> pos = DataPosition(epoch=3, index=17)   # the next batch to read is batch 17 of epoch 3
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from manifests.layout import decode_sample
+from train.data import collate, count_samples, epoch_plan, iter_tar_samples, make_window, sample_rng
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataPosition:
+    epoch: int = 0
+    index: int = 0  # rank-local batches of this epoch already consumed
+
+    def to_dict(self) -> dict:
+        return {"epoch": self.epoch, "index": self.index}
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    num_frames: int
+    resolution: int
+    audio_k: int
+    mask_field: str = "mask_adaptive"
+    min_ref_distance: int = 0
+
+
+class ShardStream(IterableDataset):
+    """One epoch of one rank's batches from ``start_index`` on (see train.data for the plan)."""
+
+    def __init__(self, shards: list[str], counts: list[int], epoch: int, start_index: int, rank: int,
+                 world_size: int, num_workers: int, batch_size: int, seed: int, spec: WindowSpec) -> None:
+        self.shards, self.counts, self.epoch, self.start = shards, counts, epoch, start_index
+        self.rank, self.world, self.workers = rank, world_size, max(1, num_workers)
+        self.batch_size, self.seed, self.spec = batch_size, seed, spec
+        self.plan = epoch_plan(counts, epoch, seed, world_size * self.workers, batch_size)
+
+    def __len__(self) -> int:
+        return self.plan.batches_per_stream * self.workers - self.start
+
+    def _samples(self, stream: int, skip: int) -> Iterator[dict]:
+        for shard in self.plan.streams[stream]:
+            n = self.counts[shard]
+            if skip >= n:
+                skip -= n
+                continue
+            yield from iter_tar_samples(self.shards[shard], skip=skip)
+            skip = 0
+
+    def __iter__(self) -> Iterator[dict]:
+        info = get_worker_info()
+        phys = info.id if info is not None else 0
+        logical = (phys + self.start) % self.workers  # rotation: rank batch i comes from logical i % W
+        consumed = max(0, -(-(self.start - logical) // self.workers))
+        stream = self.rank * self.workers + logical
+        todo = self.plan.batches_per_stream - consumed
+        if todo <= 0:
+            return
+        batch, last_good, sp = [], None, self.spec
+        for raw in self._samples(stream, consumed * self.batch_size):
+            try:
+                s = decode_sample(raw)
+                item = make_window(s, sp.num_frames, sp.resolution, sp.audio_k, sample_rng(self.seed, self.epoch, s["__key__"]),
+                                   sp.mask_field, sp.min_ref_distance)
+                last_good = item
+            except Exception as e:  # a corrupt sample must not shift every later batch: reuse the last good one
+                if last_good is None:
+                    raise
+                log.warning("sample %s unreadable (%s); repeating %s", raw.get("__key__"), e, last_good["key"])
+                item = last_good
+            batch.append(item)
+            if len(batch) == self.batch_size:
+                yield collate(batch)
+                batch, todo = [], todo - 1
+                if todo == 0:
+                    return
+
+
+class ShardLoader:
+    """Endless (epoch, index) stream of this rank's batches, resumable from a :class:`DataPosition`."""
+
+    def __init__(self, shards: list[str], rank: int, world_size: int, batch_size: int, num_workers: int,
+                 seed: int, spec: WindowSpec, counts: list[int] | None = None) -> None:
+        self.shards = list(shards)
+        self.counts = counts if counts is not None else [count_samples(s) for s in self.shards]
+        self.rank, self.world, self.batch_size, self.workers = rank, world_size, batch_size, num_workers
+        self.seed, self.spec = seed, spec
+        self.position = DataPosition()
+
+    def batches_per_epoch(self, epoch: int = 0) -> int:
+        return epoch_plan(self.counts, epoch, self.seed, self.world * max(1, self.workers),
+                          self.batch_size).batches_per_stream * max(1, self.workers)
+
+    def __iter__(self) -> Iterator[dict]:
+        """Yields batches; ``self.position`` is the position *after* the batch just yielded."""
+        while True:
+            pos = self.position
+            ds = ShardStream(self.shards, self.counts, pos.epoch, pos.index, self.rank, self.world, self.workers,
+                             self.batch_size, self.seed, self.spec)
+            dl = DataLoader(ds, batch_size=None, num_workers=self.workers,
+                            prefetch_factor=2 if self.workers else None)
+            total = self.batches_per_epoch(pos.epoch)
+            index = pos.index
+            for batch in dl:
+                index += 1
+                self.position = DataPosition(pos.epoch, index) if index < total else DataPosition(pos.epoch + 1, 0)
+                batch["epoch"] = pos.epoch
+                yield batch
+            if self.position == pos:  # nothing left of this epoch (resumed exactly at its end)
+                self.position = DataPosition(pos.epoch + 1, 0)
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
