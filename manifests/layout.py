@@ -54,6 +54,8 @@ SAMPLE_LAYOUT: dict[str, SampleField] = {f.ext: f for f in (
                 doc="SayAnything adaptive mask rectangle x0 y0 x1 y1 in crop pixels (smoothed)."),
     SampleField("mask_keysync.npy", "npy", "float32", ("T", 4),
                 doc="KeySync leakage-proof mask rectangle x0 y0 x1 y1 in crop pixels."),
+    SampleField("asd_scores.npy", "npy", "float32", ("T",),
+                doc="Light-ASD per-frame speaking score (scale named by the asd_scale measurement)."),
     SampleField("latents.npy", "npy", "float16", ("T", 4, "h", "w"),
                 doc="Optional cache: VAE latents of the crop video."),
     SampleField("whisper.npy", "npy", "float16", ("A", "C"),

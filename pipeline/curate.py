@@ -79,7 +79,7 @@ def build_stages(cfg: RunConfig) -> list[Stage]:
 
 
 def resolve_model_paths(scfg, models_dir: str | None):
-    """Relative ``*_path`` / ``weights`` fields of a stage config are looked up in models_dir;
+    """Relative ``*_path`` / ``*weights`` fields of a stage config are looked up in models_dir;
     a stage config with its own ``models_dir`` field gets the run's when it has none."""
     import dataclasses
 
@@ -92,7 +92,7 @@ def resolve_model_paths(scfg, models_dir: str | None):
         return scfg
     for f in dataclasses.fields(scfg):
         v = getattr(scfg, f.name)
-        if (f.name.endswith("_path") or f.name == "weights") and isinstance(v, str) and v and not os.path.isabs(v):
+        if (f.name.endswith("_path") or f.name.endswith("weights")) and isinstance(v, str) and v and not os.path.isabs(v):
             changes[f.name] = os.path.join(models_dir, v)
     return dataclasses.replace(scfg, **changes) if changes else scfg
 

@@ -11,9 +11,13 @@ from pipeline.stage import Stage
 
 # name -> "module:Class", in run order. Stages plug in here.
 STAGES: dict[str, str] = {
+    "speech": "pipeline.stages.speech:SpeechStage",  # audio only and cheap: before any pixel work
     "faces": "pipeline.stages.faces:FaceDetectStage",
     "landmarks": "pipeline.stages.landmarks:LandmarksStage",
     "crop": "pipeline.stages.crop:CropStage",
+    "quality": "pipeline.stages.quality:QualityStage",
+    "asd": "pipeline.stages.asd:ActiveSpeakerStage",
+    "sync": "pipeline.stages.sync:SyncStage",
 }
 
 

@@ -167,23 +167,28 @@ def asd_scores(net: LightASD, faces: np.ndarray, mfcc: np.ndarray, window_s: tup
                scale: str = "raw", device: str = "cpu") -> np.ndarray:
     """(T, 112, 112) uint8 faces + (>= 4T, 13) MFCCs -> (T,) per-frame speaking scores.
 
-    As in the reference evaluation, the clip is scored in windows of several durations (seconds)
-    and the per-frame scores averaged over durations, which makes them robust to the GRU's
-    context length. ``scale`` "raw" returns the speaking logit, "prob" the softmax probability.
+    As in the reference evaluation, the temporal model sees the clip in windows of several
+    durations (seconds) and the per-frame scores are averaged over durations, which makes them
+    robust to the GRU's context length. Unlike the reference, the two encoders run once over the
+    whole clip (their receptive field is a few frames, so only window edges differ) and only the
+    GRU and classifier run per window: about 4x cheaper on CPU. ``scale`` "raw" returns the
+    speaking logit, "prob" its softmax probability.
     """
     if scale not in ("raw", "prob"):
         raise ValueError(f"asd_scores scale must be 'raw' or 'prob', got {scale!r}")
     t = min(len(faces), len(mfcc) // 4)
     if t < 1:
         return np.zeros(0, np.float32)
-    v = torch.from_numpy(np.ascontiguousarray(faces[:t])).float().to(device)  # (T, 112, 112)
-    a = torch.from_numpy(np.ascontiguousarray(mfcc[: 4 * t])).float().to(device)  # (4T, 13)
+    v = torch.from_numpy(np.ascontiguousarray(faces[:t])).float().to(device)[None]  # (1, T, 112, 112)
+    a = torch.from_numpy(np.ascontiguousarray(mfcc[: 4 * t])).float().to(device)[None]  # (1, 4T, 13)
+    v = ((v / 255.0 - net.GRAY_MEAN) / net.GRAY_STD).unsqueeze(1)  # (1, 1, T, 112, 112)
+    emb = net.model.visualEncoder(v) + net.model.audioEncoder(a.unsqueeze(1).transpose(2, 3))  # (1, T, 128)
     acc = np.zeros(t, np.float64)
     for d in window_s:
         n = 25 * d
         parts = []
         for s in range(0, t, n):
-            logits = net(v[s:s + n][None], a[4 * s: 4 * (s + n)][None])[0]  # (n, 2)
+            logits = net.lossAV.FC(net.model.GRU(emb[:, s:s + n]))[0]  # (n, 2)
             parts.append(logits[:, 1] if scale == "raw" else torch.softmax(logits, -1)[:, 1])
         acc += torch.cat(parts).cpu().numpy()
     return (acc / len(window_s)).astype(np.float32)

@@ -1,0 +1,40 @@
+"""What the quality / ASD / sync stages read from a clip: the face frames and crop landmarks.
+
+After the crop stage (``frames_are_crop``) the frames are the square face crop and
+``landmarks_crop.npy`` holds the 68 landmarks in crop pixels. With the face stages disabled the
+whole working frame is taken as the face (the reference crop geometry then falls back to the
+full frame), which only makes sense for already face-centred footage.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.stage import ClipItem
+
+
+def face_frames_and_landmarks(item: ClipItem) -> tuple[np.ndarray, np.ndarray | None]:
+    lm = item.arrays.get("landmarks_crop.npy") if item.frames_are_crop else None
+    if lm is not None:
+        lm = np.asarray(lm, np.float32)
+        if len(lm) != len(item.frames) or not np.isfinite(lm).all():
+            lm = None
+    return item.frames, lm
+
+
+def audio_for_frames(item: ClipItem, n_frames: int) -> np.ndarray:
+    """The clip audio padded / cut to exactly n_frames * samples-per-frame."""
+    spf = int(round(item.sample_rate / item.fps))
+    a = np.zeros(n_frames * spf, np.float32)
+    if item.audio is not None:
+        m = min(len(item.audio), len(a))
+        a[:m] = item.audio[:m]
+    return a
+
+
+def require_file(path: str | None, what: str, field: str, where: str) -> None:
+    """Fail at construction when a configured model file is missing, naming where to get it."""
+    from pathlib import Path
+
+    if path is not None and not Path(path).is_file():
+        raise FileNotFoundError(f"{field}: {what} weights not found at {Path(path).resolve()} "
+                                f"(configured path {path!r}); {where}")

@@ -1,0 +1,104 @@
+"""Audio-visual sync: offset (frames, searched over +-vshift) and confidence per clip.
+
+Backends: ``syncnet`` (SyncNet v2 from a local syncnet_python checkpoint, LSE-C / LSE-D; the one
+to use for real curation) and ``offline`` (no weights: mouth-patch vs speech-band canonical
+correlation, see :mod:`pipeline.av.offline_sync`; a coarse gate). A clip whose confidence is under
+``min_conf`` is dropped as ``av_unsynced``; a confident clip whose |offset| exceeds ``max_offset``
+is dropped as ``av_offset_too_large`` (LatentSync's rule: too far to trust a shift); otherwise
+its audio is shifted so the offset becomes 0 (zero padded, same length) and ``audio_shift_s``
+records the shift (positive: audio moved earlier). Offset sign: positive = audio lags video.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipeline.av.stage_inputs import audio_for_frames, face_frames_and_landmarks, require_file
+from pipeline.stage import ClipItem, Stage, StageConfig
+
+SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
+                "copy it under your models_dir")
+DEFAULT_MIN_CONF = {"syncnet": 3.0, "offline": 0.1}  # LatentSync keeps SyncNet conf >= 3
+
+
+class SyncStage(Stage):
+    name = "sync"
+
+    @dataclass(frozen=True)
+    class Config(StageConfig):
+        backend: str = "offline"  # offline | syncnet
+        syncnet_weights: str | None = None  # required by the syncnet backend
+        min_conf: float | None = None  # None: 3.0 for syncnet, 0.1 for offline
+        max_offset: int = 6  # frames; larger offsets are dropped, smaller ones shifted to 0
+        vshift: int = 15  # offsets searched over [-vshift, vshift]
+        device: str = "cpu"
+        num_gpus: float = 0.0  # SyncNet is small: a fraction of a GPU
+        torch_threads: int = 1
+        batch_size: int = 4
+
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            if self.backend not in ("offline", "syncnet"):
+                raise ValueError(f"SyncStage.Config.backend must be 'offline' or 'syncnet', got {self.backend!r}")
+            if self.backend == "syncnet" and self.syncnet_weights is None:
+                raise ValueError("SyncStage.Config.syncnet_weights must be set for backend 'syncnet' "
+                                 f"({SYNCNET_HINT})")
+            if self.vshift < 1:
+                raise ValueError(f"SyncStage.Config.vshift must be >= 1, got {self.vshift}")
+            if not 0 <= self.max_offset <= self.vshift:
+                raise ValueError(f"SyncStage.Config.max_offset must be in [0, vshift], got {self.max_offset}")
+
+        @property
+        def conf_threshold(self) -> float:
+            return DEFAULT_MIN_CONF[self.backend] if self.min_conf is None else self.min_conf
+
+    def __init__(self, config: "SyncStage.Config | None" = None) -> None:
+        super().__init__(config)
+        if self.config.backend == "syncnet":
+            require_file(self.config.syncnet_weights, "SyncNet v2", "sync.syncnet_weights", SYNCNET_HINT)
+
+    def setup(self) -> None:
+        import torch
+
+        torch.set_num_threads(self.config.torch_threads)
+        self._net = None
+        if self.config.backend == "syncnet":
+            from pipeline.av.syncnet import load_syncnet
+
+            self._net = load_syncnet(self.config.syncnet_weights, self.config.device)
+
+    def measure(self, item: ClipItem):
+        """SyncResult of one clip with the configured backend."""
+        from pipeline.av.face_input import reference_crops
+        from pipeline.av.lse import offset_confidence
+        from pipeline.av.offline_sync import offline_sync
+
+        frames, lm = face_frames_and_landmarks(item)
+        audio = audio_for_frames(item, len(frames))
+        spf = int(round(item.sample_rate / item.fps))
+        if self._net is None:
+            return offline_sync(frames, audio, lm, self.config.vshift, spf)
+        from pipeline.av.mfcc import mfcc
+        from pipeline.av.syncnet import syncnet_embeddings
+
+        crops = reference_crops(frames, lm, 224)  # (T, 224, 224, 3)
+        v, a = syncnet_embeddings(self._net, crops, mfcc(audio, item.sample_rate), device=self.config.device)
+        return offset_confidence(v, a, self.config.vshift)
+
+    def process(self, items: list[ClipItem]) -> list[ClipItem]:
+        from pipeline.av.lse import shift_audio
+
+        c = self.config
+        for it in items:
+            r = self.measure(it)
+            it.measurements.update(sync_backend=c.backend, sync_offset=int(r.offset), sync_conf=float(r.conf),
+                                   sync_min_dist=float(r.min_dist))
+            if not r.conf >= c.conf_threshold:
+                it.drop("av_unsynced", by=self.name)
+            elif abs(r.offset) > c.max_offset:
+                it.drop("av_offset_too_large", by=self.name)
+            else:
+                spf = int(round(it.sample_rate / it.fps))
+                if r.offset != 0:
+                    it.audio = shift_audio(it.audio, r.offset, spf)
+                it.measurements["audio_shift_s"] = r.offset * spf / it.sample_rate
+        return items

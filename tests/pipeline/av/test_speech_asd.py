@@ -1,0 +1,71 @@
+import numpy as np
+import pytest
+
+from tests.pipeline.av.avcheck_helpers import LIGHT_ASD, make_item
+
+
+def pink_noise(n, seed=0):
+    rng = np.random.default_rng(seed)
+    spec = np.fft.rfft(rng.standard_normal(n))
+    spec /= np.sqrt(np.maximum(np.arange(len(spec)), 1))
+    x = np.fft.irfft(spec, n)
+    return (0.3 * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_real_video_passes_vad_and_replaced_audio_is_no_speech(real):
+    from pipeline.stages.speech import SpeechStage
+
+    crops, lm, audio = real
+    items = [make_item(crops, audio, lm, "own"), make_item(crops, np.zeros_like(audio), lm, "silence"),
+             make_item(crops, pink_noise(len(audio)), lm, "pink")]
+    out = {it.clip_id: it for it in SpeechStage()(items)}
+    assert out["own"].kept and out["own"].measurements["speech_ratio"] > 0.5
+    for k in ("silence", "pink"):
+        assert out[k].reason == "no_speech", (k, out[k].measurements)
+        assert out[k].measurements["speech_ratio"] < 0.3
+
+
+def test_real_video_is_active_speaker(real):
+    if not LIGHT_ASD.is_file():
+        pytest.skip(f"Light-ASD fixture weights missing: {LIGHT_ASD}")
+    from pipeline.stages.asd import ActiveSpeakerStage
+
+    crops, lm, audio = real
+    stage = ActiveSpeakerStage(ActiveSpeakerStage.Config(weights=str(LIGHT_ASD), window_s=(1, 2)))
+    (it,) = stage([make_item(crops, audio, lm)])
+    assert it.kept, it.measurements
+    assert it.measurements["asd_scale"] == "raw"
+    assert it.measurements["asd_score"] > 0.75
+    assert it.arrays["asd_scores.npy"].shape == (len(crops),)
+
+
+def test_asd_frozen_face_scores_lower(real):
+    """A still face (no mouth motion) must score below the talking one: the model reads the mouth."""
+    if not LIGHT_ASD.is_file():
+        pytest.skip(f"Light-ASD fixture weights missing: {LIGHT_ASD}")
+    from pipeline.stages.asd import ActiveSpeakerStage
+
+    crops, lm, audio = real
+    n = 50
+    stage = ActiveSpeakerStage(ActiveSpeakerStage.Config(weights=str(LIGHT_ASD), window_s=(1, 2)))
+    talk, still = stage([make_item(crops[:n], audio[: n * 640], lm[:n], "talk"),
+                         make_item(np.repeat(crops[:1], n, 0), audio[: n * 640], np.repeat(lm[:1], n, 0), "still")])
+    assert still.measurements["asd_score"] < talk.measurements["asd_score"]
+
+
+def test_missing_weights_fail_at_construction(tmp_path):
+    from pipeline.stages.asd import ActiveSpeakerStage
+
+    p = tmp_path / "nope.model"
+    with pytest.raises(FileNotFoundError, match="nope.model"):
+        ActiveSpeakerStage(ActiveSpeakerStage.Config(weights=str(p)))
+    with pytest.raises(ValueError, match="scale"):
+        ActiveSpeakerStage.Config(scale="logit")
+
+
+def test_mfcc_rate_matches_video():
+    from pipeline.av.mfcc import mfcc
+
+    m = mfcc(np.random.default_rng(0).standard_normal(640 * 25).astype(np.float32) * 0.1)
+    assert m.shape == (4 * 25 - 1, 13)
+    assert np.isfinite(m).all()

@@ -1,0 +1,94 @@
+import os
+
+import numpy as np
+import pytest
+
+from tests.pipeline.av.avcheck_helpers import REAL_VIDEO, make_item
+
+
+def test_offline_backend_finds_delay_and_corrects_audio(synth):
+    from pipeline.av.lse import shift_audio
+    from pipeline.stages.sync import SyncStage
+
+    crops, lm, audio, v = synth
+    (it,) = SyncStage()([make_item(crops, audio, lm)])
+    assert it.kept, it.measurements
+    assert abs(it.measurements["sync_offset"] - 5) <= 1
+    off = it.measurements["sync_offset"]
+    assert it.measurements["audio_shift_s"] == pytest.approx(off * 0.04)
+    np.testing.assert_array_equal(it.audio, shift_audio(audio, off))
+    assert len(it.audio) == len(audio)
+    # after the shift a re-measure sees (almost) no offset
+    (again,) = SyncStage()([make_item(crops, it.audio, lm)])
+    assert abs(again.measurements["sync_offset"]) <= 1
+
+
+def test_offline_backend_unrelated_speech_less_confident(synth):
+    from lipforge.testing.synth import speech_wav
+    from pipeline.stages.sync import SyncStage
+
+    crops, lm, audio, v = synth
+    other = speech_wav(len(crops) / 25, seed=7)
+    st = SyncStage()
+    own_it, other_it = st([make_item(crops, audio, lm, "own"), make_item(crops, other, lm, "other")])
+    assert other_it.measurements["sync_conf"] < own_it.measurements["sync_conf"]
+
+
+def test_offline_backend_without_landmarks(synth):
+    from pipeline.av.offline_sync import offline_sync
+
+    crops, lm, audio, v = synth
+    r = offline_sync(crops, audio, None)
+    assert abs(r.offset - 5) <= 1
+
+
+def test_syncnet_backend_end_to_end_random_init(tmp_path, synth):
+    import torch
+
+    from pipeline.av.syncnet import SyncNetV2
+    from pipeline.stages.sync import SyncStage
+
+    torch.manual_seed(0)
+    p = tmp_path / "syncnet_v2.model"
+    torch.save(SyncNetV2().state_dict(), p)
+    crops, lm, audio, v = synth
+    n = 24
+    st = SyncStage(SyncStage.Config(backend="syncnet", syncnet_weights=str(p), min_conf=0.0, vshift=4, max_offset=4))
+    (it,) = st([make_item(crops[:n], audio[: n * 640], lm[:n])])
+    m = it.measurements
+    assert m["sync_backend"] == "syncnet" and -4 <= m["sync_offset"] <= 4
+    assert np.isfinite(m["sync_conf"]) and m["sync_conf"] >= 0 and m["sync_min_dist"] > 0
+    assert it.kept and len(it.audio) == n * 640
+
+
+def test_syncnet_missing_weights_fail_at_construction(tmp_path):
+    from pipeline.stages.sync import SyncStage
+
+    with pytest.raises(FileNotFoundError, match="missing_sync.model"):
+        SyncStage(SyncStage.Config(backend="syncnet", syncnet_weights=str(tmp_path / "missing_sync.model")))
+    with pytest.raises(ValueError, match="syncnet_weights"):
+        SyncStage.Config(backend="syncnet")
+
+
+def test_shift_audio_keeps_length():
+    from pipeline.av.lse import offset_confidence, shift_audio
+
+    a = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(shift_audio(a, 1, 3), [3, 4, 5, 6, 7, 8, 9, 0, 0, 0])
+    np.testing.assert_array_equal(shift_audio(a, -1, 3), [0, 0, 0, 0, 1, 2, 3, 4, 5, 6])
+    # audio embeddings that lag the video ones by 3 positions -> offset +3
+    rng = np.random.default_rng(0)
+    e = rng.standard_normal((40, 8))
+    r = offset_confidence(e, np.concatenate([np.zeros((3, 8)), e])[:40], vshift=5)
+    assert r.offset == 3 and r.conf > 0
+
+
+@pytest.mark.skipif(not os.environ.get("LIPFORGE_SYNCNET_V2"), reason="set LIPFORGE_SYNCNET_V2=/path/syncnet_v2.model")
+def test_real_syncnet_finds_5_frame_delay_on_real_fixture(real):
+    from pipeline.stages.sync import SyncStage
+
+    crops, lm, audio = real
+    delayed = np.concatenate([np.zeros(5 * 640, np.float32), audio])[: len(audio)]
+    st = SyncStage(SyncStage.Config(backend="syncnet", syncnet_weights=os.environ["LIPFORGE_SYNCNET_V2"]))
+    (it,) = st([make_item(crops, delayed, lm)])
+    assert abs(it.measurements["sync_offset"] - 5) <= 1, it.measurements
