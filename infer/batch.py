@@ -1,0 +1,292 @@
+"""Many inference jobs on Ray Data: CPU prepare -> model actors -> CPU finish, resumable.
+
+Each row of the jobs table is (video, audio, output). The three stages are separate Ray Data
+operators so the model actors never wait for decoding, cropping, compositing or encoding:
+
+* ``prepare`` (CPU tasks): decode, normalize, length rules, face track (cached per source video
+  by content hash under ``cache_dir``), crops and masks -> ``<work>/<job>.prep.npz``;
+* ``generate`` (actors; the model is loaded once per actor, ``num_gpus`` each): sampling and
+  VAE decode -> ``<work>/<job>.gen.npy``;
+* ``finish`` (CPU tasks): paste-back and muxing; the output is written under a temporary name
+  and renamed, so an output that exists is complete.
+
+A rerun skips jobs whose output exists. A failing job becomes a row with ``status="error"`` and
+its message; it never fails the batch. The result table goes to ``<work>/results.parquet``.
+This is the only module of ``infer`` that imports Ray (inside functions).
+
+>>> run_jobs("jobs.csv", BatchConfig(checkpoint="ckpt/", work_dir="work/"))   # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+JOB_COLUMNS = ("video", "audio", "output")
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    checkpoint: str | None
+    work_dir: str
+    cache_dir: str | None = None  # per-source face tracks; default <work_dir>/cache
+    num_inference_steps: int = 15
+    guidance_scale: float = 3.0
+    audio_guidance_scale: float | None = None  # KeySync separate scales (both or neither)
+    identity_guidance_scale: float | None = None
+    segment_length: int = 16
+    overlap: int = 4
+    crop_size: int | None = None  # default: the model's resolution
+    seed: int = 0
+    device: str = "auto"
+    runner: str = "ray"  # ray | local
+    num_actors: int = 1
+    num_gpus_per_actor: float = 0.0
+    prepare_cpus: float = 1.0
+    ray_num_cpus: int | None = None  # only when this process starts Ray
+    ray_address: str = "local"  # "local": a private runtime for this run; "auto" or host:port: join a cluster
+
+    def __post_init__(self) -> None:
+        if self.runner not in ("ray", "local"):
+            raise ValueError(f"BatchConfig.runner must be 'ray' or 'local', got {self.runner!r}")
+        if self.num_actors < 1:
+            raise ValueError(f"BatchConfig.num_actors must be >= 1, got {self.num_actors}")
+        if self.num_gpus_per_actor < 0:
+            raise ValueError(f"BatchConfig.num_gpus_per_actor must be >= 0, got {self.num_gpus_per_actor}")
+        if (self.audio_guidance_scale is None) != (self.identity_guidance_scale is None):
+            raise ValueError("BatchConfig: set both audio_guidance_scale and identity_guidance_scale, or neither "
+                             f"(got {self.audio_guidance_scale}, {self.identity_guidance_scale})")
+
+    @property
+    def cache(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else Path(self.work_dir) / "cache"
+
+
+def read_jobs(path: str | Path) -> list[dict[str, str]]:
+    """Jobs table (.parquet or .csv) -> rows of absolute (video, audio, output) paths + job_id.
+
+    Relative paths are relative to the jobs file's folder.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if path.suffix == ".parquet":
+        df = pd.read_parquet(path)
+    elif path.suffix == ".csv":
+        df = pd.read_csv(path)
+    else:
+        raise ValueError(f"jobs file must be .parquet or .csv, got {path}")
+    missing = [c for c in JOB_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"jobs file {path} lacks columns {missing} (has {list(df.columns)})")
+    rows = []
+    for r in df[list(JOB_COLUMNS)].itertuples(index=False):
+        row = {c: str((path.parent / str(v)).resolve()) if not os.path.isabs(str(v)) else str(v)
+               for c, v in zip(JOB_COLUMNS, r)}
+        row["job_id"] = hashlib.sha1("\0".join(row[c] for c in JOB_COLUMNS).encode()).hexdigest()[:16]
+        rows.append(row)
+    outs = [r["output"] for r in rows]
+    if len(set(outs)) != len(outs):
+        raise ValueError(f"jobs file {path}: several jobs write the same output")
+    return rows
+
+
+def _row(job: dict, **kw) -> dict[str, Any]:
+    base = {"job_id": job["job_id"], "video": job["video"], "audio": job["audio"], "output": job["output"],
+            "status": "pending", "error": "", "traceback": "", "prep_path": "", "gen_path": "",
+            "seconds_prepare": 0.0, "seconds_generate": 0.0, "seconds_finish": 0.0}
+    base.update({k: job[k] for k in base if k in job})
+    base.update(kw)
+    return base
+
+
+def _fail(row: dict, stage: str, e: BaseException) -> dict:
+    row["status"] = "error"
+    row["error"] = f"{stage}: {type(e).__name__}: {e}"
+    row["traceback"] = traceback.format_exc(limit=5)
+    return row
+
+
+def prepare_row(row: dict, cfg: BatchConfig, crop_size: int) -> dict:
+    from infer.prepare import prepare_job
+
+    row = _row(row)
+    t = time.perf_counter()
+    try:
+        prep = prepare_job(row["video"], row["audio"], crop_size, cache_dir=cfg.cache, seed=cfg.seed)
+        path = Path(cfg.work_dir) / f"{row['job_id']}.prep.npz"
+        prep.save(path)
+        row["prep_path"] = str(path)
+    except Exception as e:  # a bad job is a row, not a failed batch
+        _fail(row, "prepare", e)
+    row["seconds_prepare"] = time.perf_counter() - t
+    return row
+
+
+def finish_row(row: dict, cfg: BatchConfig) -> dict:
+    from infer.prepare import PreparedJob, finish_job
+
+    row = _row(row)
+    if row["status"] == "error":
+        return row
+    t = time.perf_counter()
+    try:
+        prep = PreparedJob.load(row["prep_path"])
+        gen = np.load(row["gen_path"], allow_pickle=False)
+        finish_job(prep, gen, row["output"], video=row["video"])
+        row["status"] = "done"
+        for k in ("prep_path", "gen_path"):
+            Path(row[k]).unlink(missing_ok=True)
+    except Exception as e:
+        _fail(row, "finish", e)
+    row["seconds_finish"] = time.perf_counter() - t
+    return row
+
+
+def default_generator(cfg: BatchConfig) -> Callable:
+    """Load the LipSyncPipeline once; returns ``PreparedJob -> (T, S, S, 3) uint8``."""
+    from infer.pipeline import LipSyncPipeline
+
+    pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=cfg.device)
+
+    def generate(prep):
+        return pipe.generate(prep, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
+                             audio_guidance_scale=cfg.audio_guidance_scale,
+                             identity_guidance_scale=cfg.identity_guidance_scale,
+                             segment_length=cfg.segment_length, overlap=cfg.overlap, seed=cfg.seed,
+                             progress=False)
+
+    generate.crop_size = pipe.resolution
+    return generate
+
+
+class GenerateStage:
+    """Holds the model for the lifetime of an actor; one job per call."""
+
+    def __init__(self, cfg: BatchConfig, factory: Callable | None = None) -> None:
+        self.cfg = cfg
+        self.generate = (factory or default_generator)(cfg)
+
+    def row(self, row: dict) -> dict:
+        from infer.prepare import PreparedJob
+
+        row = _row(row)
+        if row["status"] == "error":
+            return row
+        t = time.perf_counter()
+        try:
+            gen = np.asarray(self.generate(PreparedJob.load(row["prep_path"])), np.uint8)
+            path = Path(self.cfg.work_dir) / f"{row['job_id']}.gen.npy"
+            tmp = path.with_name(path.name + ".partial.npy")
+            np.save(tmp, gen)
+            os.replace(tmp, path)
+            row["gen_path"] = str(path)
+        except Exception as e:
+            _fail(row, "generate", e)
+        row["seconds_generate"] = time.perf_counter() - t
+        return row
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        """Ray Data batch (dict of columns) -> the same columns, each job processed."""
+        n = len(next(iter(batch.values())))
+        rows = [self.row({k: _py(v[i]) for k, v in batch.items()}) for i in range(n)]
+        return {k: [r.get(k, "") for r in rows] for k in rows[0]}
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _crop_size(cfg: BatchConfig) -> int:
+    if cfg.crop_size:
+        return int(cfg.crop_size)
+    from infer.pipeline import LipSyncPipeline
+
+    return LipSyncPipeline.resolution_of(cfg.checkpoint)
+
+
+def run_jobs(jobs: str | Path | list[dict], cfg: BatchConfig, factory: Callable | None = None,
+             log: Callable[[str], None] = print) -> list[dict]:
+    """Run every pending job; returns one result row per job (skipped, done or error)."""
+    rows = read_jobs(jobs) if not isinstance(jobs, list) else jobs
+    Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
+    cfg.cache.mkdir(parents=True, exist_ok=True)
+    skipped = [_row(r, status="skipped") for r in rows if Path(r["output"]).is_file()]
+    pending = [r for r in rows if not Path(r["output"]).is_file()]
+    log(f"lipforge infer: {len(rows)} jobs, {len(skipped)} already done, {len(pending)} to run ({cfg.runner})")
+    done: list[dict] = []
+    if pending:
+        crop = _crop_size(cfg)
+        if cfg.runner == "local":
+            stage = GenerateStage(cfg, factory)
+            for r in pending:
+                done.append(finish_row(stage.row(prepare_row(r, cfg, crop)), cfg))
+                log(f"  {done[-1]['status']}: {done[-1]['output']} {done[-1]['error']}")
+        else:
+            done = _run_ray(pending, cfg, crop, factory, log)
+    results = skipped + done
+    _write_results(results, Path(cfg.work_dir) / "results.parquet")
+    return results
+
+
+def _start_ray(cfg: BatchConfig) -> bool:
+    """Connect to Ray, starting a local runtime when none is running; True if we started it."""
+    for k, v in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_AUTH_MODE", "disabled")):
+        os.environ.setdefault(k, v)  # never let usage stats probe the network
+    import ray
+
+    if ray.is_initialized():
+        return False
+    kw: dict[str, Any] = {"address": cfg.ray_address, "log_to_driver": False}
+    if cfg.ray_address == "local":
+        kw["include_dashboard"] = False
+    if cfg.ray_num_cpus and cfg.ray_address == "local":
+        kw["num_cpus"] = cfg.ray_num_cpus
+    ray.init(**kw)
+    return True
+
+
+def _run_ray(pending: list[dict], cfg: BatchConfig, crop: int, factory, log) -> list[dict]:
+    started = _start_ray(cfg)
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+
+    try:
+        DataContext.get_current().enable_progress_bars = False
+        ds = ray.data.from_items(pending, override_num_blocks=len(pending))
+        ds = ds.map(prepare_row, fn_kwargs={"cfg": cfg, "crop_size": crop}, num_cpus=cfg.prepare_cpus)
+        ds = ds.map_batches(GenerateStage, fn_constructor_args=(cfg, factory), batch_size=1,
+                            compute=ActorPoolStrategy(size=cfg.num_actors), num_gpus=cfg.num_gpus_per_actor,
+                            num_cpus=1, batch_format="numpy")
+        ds = ds.map(finish_row, fn_kwargs={"cfg": cfg}, num_cpus=1)
+        out = []
+        for r in ds.iter_rows():
+            r = {k: _py(v) for k, v in r.items()}
+            out.append(r)
+            log(f"  {r['status']}: {r['output']} {r['error']}")
+        return out
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _write_results(rows: list[dict], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = ("job_id", "video", "audio", "output", "status", "error", "seconds_prepare", "seconds_generate",
+            "seconds_finish")
+    table = pa.table({c: [r.get(c, "" if not c.startswith("seconds") else 0.0) for r in rows] for c in cols})
+    tmp = path.with_name(path.name + ".partial")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def config_dict(cfg: BatchConfig) -> dict:
+    return asdict(cfg)

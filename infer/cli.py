@@ -1,0 +1,132 @@
+"""``lipforge infer`` and ``lipforge eval`` entry points (argv lists; lipforge/cli.py dispatches).
+
+One job::
+
+    lipforge infer --video talk.mp4 --audio new.wav --checkpoint export/ --out out.mp4
+
+Many jobs (Ray Data; the table has video, audio, output columns)::
+
+    lipforge infer --jobs jobs.parquet --checkpoint export/ --work-dir work/
+
+Evaluation (JSON + HTML report)::
+
+    lipforge eval --generated out.mp4 --reference talk.mp4 --out-dir report/
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _infer_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lipforge infer", description="Lip-sync videos to new audio.")
+    p.add_argument("--video", help="source video (one job)")
+    p.add_argument("--audio", help="driving audio or any file with an audio stream (one job)")
+    p.add_argument("--out", help="output .mp4 (one job)")
+    p.add_argument("--jobs", help="jobs table .parquet or .csv with video, audio, output columns (many jobs)")
+    p.add_argument("--checkpoint", required=True, help="LipSyncModel export directory (save_pretrained)")
+    p.add_argument("--work-dir", default=None, help="batch: intermediate files, caches and results.parquet "
+                   "(default: <jobs file folder>/lipforge_work)")
+    p.add_argument("--cache-dir", default=None, help="per-source face-track cache (content-hash keyed)")
+    p.add_argument("--steps", type=int, default=15, help="EDM Euler steps (default 15)")
+    p.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
+    p.add_argument("--audio-guidance-scale", type=float, default=None,
+                   help="KeySync w_aud, e.g. 5 (with --identity-guidance-scale)")
+    p.add_argument("--identity-guidance-scale", type=float, default=None,
+                   help="KeySync w_id, e.g. 2 (with --audio-guidance-scale)")
+    p.add_argument("--segment-length", type=int, default=16)
+    p.add_argument("--overlap", type=int, default=4)
+    p.add_argument("--crop-size", type=int, default=None, help="face crop side (default: the model's resolution)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--runner", default="ray", choices=("ray", "local"), help="batch runner (default ray)")
+    p.add_argument("--num-actors", type=int, default=1, help="batch: model actors (one per GPU)")
+    p.add_argument("--gpus-per-actor", type=float, default=None, help="batch: default 1 when CUDA is available, else 0")
+    p.add_argument("--ray-num-cpus", type=int, default=None, help="batch: CPUs of a Ray runtime this command starts")
+    p.add_argument("--ray-address", default="local",
+                   help="batch: 'local' starts a private Ray runtime (default); 'auto' or host:port joins a cluster")
+    return p
+
+
+def main_infer(argv: list[str] | None = None) -> int:
+    args = _infer_parser().parse_args(argv)
+    single = [args.video, args.audio, args.out]
+    if args.jobs and any(single):
+        raise SystemExit("lipforge infer: give either --jobs or --video/--audio/--out, not both "
+                         f"(got --jobs {args.jobs} and --video {args.video})")
+    if not args.jobs and not all(single):
+        raise SystemExit("lipforge infer: one job needs --video, --audio and --out "
+                         f"(got --video {args.video}, --audio {args.audio}, --out {args.out})")
+    if args.jobs:
+        return _run_batch(args)
+    from infer.pipeline import LipSyncPipeline
+
+    pipe = LipSyncPipeline.from_pretrained(args.checkpoint, device=args.device)
+    out = pipe(args.video, args.audio, args.out, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
+               audio_guidance_scale=args.audio_guidance_scale, identity_guidance_scale=args.identity_guidance_scale,
+               segment_length=args.segment_length, overlap=args.overlap, crop_size=args.crop_size, seed=args.seed,
+               cache_dir=args.cache_dir)
+    t = pipe.last_timings
+    print(f"lipforge infer: wrote {out} ({t.get('n_frames', 0)} frames; "
+          + ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "n_frames") + ")")
+    return 0
+
+
+def _run_batch(args) -> int:
+    import torch
+
+    from infer.batch import BatchConfig, config_dict, run_jobs
+
+    work = args.work_dir or str(Path(args.jobs).resolve().parent / "lipforge_work")
+    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if torch.cuda.is_available() else 0.0)
+    cfg = BatchConfig(checkpoint=args.checkpoint, work_dir=work, cache_dir=args.cache_dir,
+                      num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
+                      audio_guidance_scale=args.audio_guidance_scale,
+                      identity_guidance_scale=args.identity_guidance_scale, segment_length=args.segment_length,
+                      overlap=args.overlap, crop_size=args.crop_size, seed=args.seed, device=args.device,
+                      runner=args.runner, num_actors=args.num_actors, num_gpus_per_actor=gpus,
+                      ray_num_cpus=args.ray_num_cpus, ray_address=args.ray_address)
+    Path(work).mkdir(parents=True, exist_ok=True)
+    (Path(work) / "infer_config.json").write_text(json.dumps(config_dict(cfg), indent=2))
+    rows = run_jobs(args.jobs, cfg)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    print(f"lipforge infer: {counts}; results in {Path(work) / 'results.parquet'}")
+    return 0 if counts.get("error", 0) == 0 else 1
+
+
+def _eval_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="lipforge eval", description="Lip-sync evaluation metrics -> JSON + HTML.")
+    p.add_argument("--generated", nargs="+", required=True, help="generated videos")
+    p.add_argument("--reference", nargs="*", default=None, help="ground-truth videos, one per generated "
+                   "(SSIM / PSNR / LPIPS / FID)")
+    p.add_argument("--silent", default=None, help="a video generated from silent audio (LipLeak)")
+    p.add_argument("--speech", default=None, help="the same source generated from speech (LipLeak)")
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--lpips-alexnet", default=None, help="local torchvision AlexNet state dict for LPIPS")
+    p.add_argument("--fid-inception", default=None, help="local torchvision Inception v3 state dict for FID")
+    p.add_argument("--no-sync", action="store_true", help="skip the sync offset / confidence")
+    p.add_argument("--syncnet", default=None, help="local SyncNet v2 weights (default: weight-free offline sync)")
+    p.add_argument("--device", default="cpu")
+    return p
+
+
+def main_eval(argv: list[str] | None = None) -> int:
+    from infer.eval.evaluate import EvalConfig, evaluate
+    from infer.eval.report import write_report
+
+    a = _eval_parser().parse_args(argv)
+    cfg = EvalConfig(lpips_alexnet=a.lpips_alexnet, fid_inception=a.fid_inception, sync=not a.no_sync,
+                     syncnet=a.syncnet, device=a.device)
+    result = evaluate(a.generated, a.reference, silent=a.silent, speech=a.speech, config=cfg)
+    js, html = write_report(result, a.out_dir)
+    print(f"lipforge eval: {js} and {html}")
+    return 0
+
+
+if __name__ == "__main__":  # python -m infer.cli infer|eval ...
+    cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("infer", [])
+    sys.exit(main_eval(rest) if cmd == "eval" else main_infer(rest))

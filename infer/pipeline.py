@@ -1,0 +1,262 @@
+"""LipSyncPipeline: lip-sync a video to new audio with a trained LipSyncModel (diffusers style).
+
+The pipeline owns the sampling loop; the network (:mod:`infer.models`) has none and the EDM
+scheduler (:mod:`infer.scheduler`) is weight-free math. One call:
+
+1. check the inputs (messages name the argument and its value);
+2. CPU: decode, normalize to 25 fps / 16 kHz, length rules, face track, crops, masks, reference
+   (:func:`infer.prepare.prepare_job`);
+3. model: VAE-encode the masked crops; per segment, Whisper features and per-frame windows and
+   the ID-Guider residuals (built as the trainer's loader builds them), then EDM Euler sampling
+   over 16-frame segments overlapping by 4 frames; at every step the segments' network outputs
+   are blended with linear cross-fade weights, so neighbouring segments agree on their shared
+   frames; classifier-free guidance (scale 3.0) or KeySync's separate
+   identity / audio scales; VAE decode in chunks;
+4. CPU: composite into the full frames and mux the new audio (:func:`infer.prepare.finish_job`).
+
+>>> pipe = LipSyncPipeline.from_pretrained("export/")                  # doctest: +SKIP
+>>> pipe("talk.mp4", "new_speech.wav", "out.mp4", num_inference_steps=15)  # doctest: +SKIP
+PosixPath('out.mp4')
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from infer.prepare import PreparedJob, finish_job, prepare_job
+from infer.video import plan_segments, segment_weights
+
+
+def masked_video(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    """Frames in [-1, 1] (..., 3, H, W) with the mask region set to 0 (grey); masks (..., H, W) in {0, 1}."""
+    return frames * (1.0 - masks.unsqueeze(-3))
+
+
+def reference_input(reference: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """ID-Guider input: reference RGB in [-1, 1] (B, 3, H, W) + lip-mask indicator (B, H, W) -> (B, 4, H, W)."""
+    return torch.cat([reference, mask.unsqueeze(1).to(reference.dtype)], dim=1)
+
+
+def to_model_frames(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> (T, 3, H, W) float32 in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 127.5 - 1.0
+
+
+def from_model_frames(x: torch.Tensor) -> np.ndarray:
+    """(T, 3, H, W) in about [-1, 1] -> (T, H, W, 3) uint8."""
+    return ((x.float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+class LipSyncPipeline:
+    """Model + scheduler + the loop; see the module docstring for the steps."""
+
+    def __init__(self, model, scheduler=None, device: str = "cpu", dtype: torch.dtype | None = None) -> None:
+        from infer.scheduler import EDMScheduler
+
+        self.model = model.eval()
+        self.scheduler = scheduler or EDMScheduler()
+        self.device = torch.device(device)
+        self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        self.model.to(self.device)
+        self.last_timings: dict[str, float] = {}
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "auto", dtype: torch.dtype | None = None):
+        """Load a ``LipSyncModel.save_pretrained`` export (and its scheduler config when present)."""
+        from infer.models import LipSyncModel
+        from infer.scheduler import EDMScheduler
+
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = LipSyncModel.from_pretrained(directory)
+        sched_cfg = Path(directory) / EDMScheduler.config_name
+        scheduler = EDMScheduler.from_pretrained(directory) if sched_cfg.is_file() else EDMScheduler()
+        return cls(model, scheduler, device=device, dtype=dtype)
+
+    @staticmethod
+    def resolution_of(directory: str | Path) -> int:
+        """The crop size a saved model expects, without loading its weights."""
+        import json
+
+        from infer.models.lipsync import CONFIG_NAME
+
+        p = Path(directory) / CONFIG_NAME
+        if not p.is_file():
+            raise FileNotFoundError(f"checkpoint {directory}: no {CONFIG_NAME} (expected a LipSyncModel export at {p})")
+        return int(json.loads(p.read_text())["resolution"])
+
+    @property
+    def resolution(self) -> int:
+        return int(self.model.config.resolution)
+
+    # ---- input checks ------------------------------------------------------------------------
+    def check_inputs(self, video, audio, num_inference_steps: int, guidance_scale: float,
+                     audio_guidance_scale: float | None, identity_guidance_scale: float | None,
+                     segment_length: int, overlap: int, crop_size: int) -> None:
+        for name, p in (("video", video), ("audio", audio)):
+            if p is not None and not Path(p).is_file():
+                raise FileNotFoundError(f"{name}={str(p)!r} does not exist")
+        if num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        if guidance_scale < 0:
+            raise ValueError(f"guidance_scale must be >= 0, got {guidance_scale}")
+        if (audio_guidance_scale is None) != (identity_guidance_scale is None):
+            raise ValueError("KeySync guidance needs both scales: got audio_guidance_scale="
+                             f"{audio_guidance_scale} and identity_guidance_scale={identity_guidance_scale}")
+        if not 0 <= overlap < segment_length:
+            raise ValueError(f"overlap must be in [0, segment_length): got overlap={overlap}, "
+                             f"segment_length={segment_length}")
+        f = self.model.vae_scale_factor
+        if crop_size % f:
+            raise ValueError(f"crop_size={crop_size} must be a multiple of the VAE factor {f}")
+
+    # ---- one job -----------------------------------------------------------------------------
+    def __call__(self, video: str | Path, audio: str | Path, output: str | Path, num_inference_steps: int = 15,
+                 guidance_scale: float = 3.0, audio_guidance_scale: float | None = None,
+                 identity_guidance_scale: float | None = None, segment_length: int = 16, overlap: int = 4,
+                 crop_size: int | None = None, seed: int = 0, cache_dir: str | Path | None = None,
+                 decode_chunk: int = 16, progress: bool = True) -> Path:
+        crop_size = crop_size or self.resolution
+        self.check_inputs(video, audio, num_inference_steps, guidance_scale, audio_guidance_scale,
+                          identity_guidance_scale, segment_length, overlap, crop_size)
+        from infer.prepare import load_source
+
+        t0 = time.perf_counter()
+        frames = load_source(video)
+        prep = prepare_job(video, audio, crop_size, cache_dir=cache_dir, seed=seed, frames=frames)
+        t1 = time.perf_counter()
+        gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale, identity_guidance_scale,
+                            segment_length, overlap, seed=seed, decode_chunk=decode_chunk, progress=progress)
+        t2 = time.perf_counter()
+        out = finish_job(prep, gen, output, frames=frames)
+        timings = dict(self.last_timings)
+        timings.update(prepare=t1 - t0, composite=time.perf_counter() - t2, n_frames=len(prep.crops))
+        self.last_timings = timings
+        return out
+
+    @torch.no_grad()
+    def generate(self, prep: PreparedJob, num_inference_steps: int = 15, guidance_scale: float = 3.0,
+                 audio_guidance_scale: float | None = None, identity_guidance_scale: float | None = None,
+                 segment_length: int = 16, overlap: int = 4, seed: int = 0, decode_chunk: int = 16,
+                 progress: bool = True) -> np.ndarray:
+        """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8."""
+        m, dev = self.model, self.device
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        n = len(prep.crops)
+        crops = to_model_frames(prep.crops).to(dev)  # (T, 3, S, S)
+        masks = torch.from_numpy(np.asarray(prep.masks, np.float32)).to(dev)  # (T, S, S)
+        segments = plan_segments(n, segment_length, overlap)
+        with self._autocast():
+            chunks = [masked_video(crops[s:s + decode_chunk], masks[s:s + decode_chunk])[None]
+                      for s in range(0, n, decode_chunk)]  # (1, t, 3, S, S) each
+            masked_lat = torch.cat([m.encode_video(c) for c in chunks], dim=1).float()  # (1, T, 4, h, w)
+            ref_rgb = to_model_frames(prep.reference[None]).to(dev)  # (1, 3, S, S)
+            conds = [self._segment_conditions(prep, seg, ref_rgb) for seg in segments]  # (windows, residuals)
+        timings["encode"] = time.perf_counter() - t
+        t = time.perf_counter()
+        sched = self.scheduler
+        sched.set_timesteps(num_inference_steps, device=dev)
+        g = torch.Generator().manual_seed(seed)
+        x = (torch.randn(masked_lat.shape, generator=g) * sched.init_noise_sigma).to(dev)  # (1, T, 4, h, w)
+        weights = [torch.tensor(w, dtype=torch.float32, device=dev) for w in segment_weights(segments, n)]
+        bar = _progress(num_inference_steps * len(segments), progress)
+        for i, c_noise in enumerate(sched.timesteps):
+            x_in = sched.scale_model_input(x, i)
+            out = torch.zeros_like(x)
+            for seg, w, (wins, res) in zip(segments, weights, conds):
+                sl = slice(seg.start, seg.end)
+                f = self._guided(x_in[:, sl], c_noise, masked_lat[:, sl], wins, res, guidance_scale,
+                                 audio_guidance_scale, identity_guidance_scale)
+                out[:, sl] += f * w[None, :, None, None, None]
+                bar.update(1)
+            x = sched.step(out, i, x).prev_sample
+        bar.close()
+        timings["sample"] = time.perf_counter() - t
+        t = time.perf_counter()
+        with self._autocast():
+            frames = m.decode_latents(x, chunk=decode_chunk)[0]  # (T, 3, S, S)
+        timings["decode"] = time.perf_counter() - t
+        self.last_timings = timings
+        return from_model_frames(frames)
+
+    def _segment_conditions(self, prep: PreparedJob, seg, ref_rgb: torch.Tensor):
+        """Audio windows and ID-Guider residuals of one segment, built exactly as the trainer's loader does.
+
+        Whisper runs on the segment's audio plus k frames of context on each side (zero-padded
+        buffer), and the reference's mask indicator is the union of the segment's mask rectangles
+        (train/data.py). Both are computed once per segment, not per step.
+        """
+        from infer.masks import render_masks
+
+        m, dev = self.model, self.device
+        spf, k = 640, int(m.config.audio_context_k)  # 16 kHz audio, 25 fps
+        n_audio = -(-len(prep.audio) // spf)
+        a, b = max(0, seg.start - k), min(n_audio, seg.end + k)
+        buf = np.zeros((seg.length + 2 * k) * spf, np.float32)
+        chunk = prep.audio[a * spf:b * spf]
+        buf[:len(chunk)] = chunk
+        feats = m.audio_features(buf).to(dev)  # (1, A, C)
+        centers = torch.arange(seg.start - a, seg.start - a + seg.length, device=dev)[None]  # (1, L)
+        wins = m.audio_windows(feats, centers, torch.tensor([max(0, b - a)], device=dev))  # (1, L, W, C)
+        r = np.asarray(prep.mask_rects[seg.start:seg.end], np.float64)
+        union = np.concatenate([r[:, :2].min(0), r[:, 2:].max(0)])[None]  # (1, 4)
+        indicator = torch.from_numpy(render_masks(union, ref_rgb.shape[-1])).to(dev)  # (1, S, S)
+        res = m.id_guider(reference_input(ref_rgb, indicator).to(self.dtype))
+        return wins, res
+
+    def _guided(self, x_in, c_noise, masked_lat, wins, res, scale, w_aud, w_id) -> torch.Tensor:
+        """Network output with guidance, the branches batched into one forward.
+
+        CFG: F = F_0 + s (F_c - F_0), F_0 with audio and reference dropped (training drops the
+        reference whenever it drops the audio). KeySync: F = F_0 + w_id (F_id - F_0) + w_aud (F_id&aud - F_id).
+        D = c_skip x + c_out F is affine in F at fixed x and sigma, so guiding F guides D.
+        """
+        keysync = w_aud is not None
+        if not keysync and scale == 1.0:
+            drops_a, drops_r = [False], [False]
+        elif keysync:
+            drops_a, drops_r = [False, True, True], [False, False, True]  # full, id only, none
+        else:
+            drops_a, drops_r = [False, True], [False, True]
+        b = len(drops_a)
+        dev = x_in.device
+        with self._autocast():
+            f = self.model(x_in.expand(b, *x_in.shape[1:]).to(self.dtype), c_noise.expand(b),
+                           masked_lat.expand(b, *masked_lat.shape[1:]), None, wins.expand(b, *wins.shape[1:]),
+                           drop_audio=torch.tensor(drops_a, device=dev), drop_ref=torch.tensor(drops_r, device=dev),
+                           id_residuals=[r.expand(b, *r.shape[1:]) for r in res]).float()
+        if b == 1:
+            return f
+        if keysync:
+            full, idonly, none = f[0:1], f[1:2], f[2:3]
+            return none + w_id * (idonly - none) + w_aud * (full - idonly)
+        return f[1:2] + scale * (f[0:1] - f[1:2])
+
+    def _autocast(self):
+        if self.device.type == "cuda" and self.dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast("cuda", dtype=self.dtype)
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled:
+        return _NoBar()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _NoBar()
+    return tqdm(total=total, desc="lip-sync", unit="step")
