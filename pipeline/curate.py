@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from pipeline.registry import stage_classes
 from pipeline.stage import ClipItem, Stage, StageStats
 from pipeline.store import WorkStore
 
+_SOURCE_ID = re.compile(r"[A-Za-z0-9_]+")
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
 
 
@@ -63,6 +65,11 @@ def list_inputs(spec: str) -> list[SourceInput]:
     else:
         raise FileNotFoundError(f"--input {spec}: not a directory, list file (.txt/.csv/.parquet) or video file")
     ids = [s.source_id for s in items]
+    bad = [i for i in ids if not _SOURCE_ID.fullmatch(i)]
+    if bad:
+        # A '.' would split the WebDataset key ('-' and others break the id order of the shards).
+        raise ValueError(f"--input {spec}: source_id {bad[0]!r} must match [A-Za-z0-9_]+ "
+                         f"({len(bad)} bad ids); leave the column out to derive ids from paths")
     if len(set(ids)) != len(ids):
         raise ValueError(f"--input {spec}: duplicate source ids")
     return sorted(items, key=lambda s: s.source_id)

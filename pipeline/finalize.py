@@ -90,6 +90,20 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     return summary
 
 
+def candidate_seconds(clip_rows: list[dict]) -> float:
+    """Seconds of candidate clips: each candidate spans from its first to its last piece.
+
+    A stage that splits a candidate (the face stage at a gap or a box jump) gives it rows that
+    tile it, and the first may keep the candidate's id with a shorter duration, so the rows
+    whose id equals their parent id would undercount.
+    """
+    span: dict[str, tuple[float, float]] = {}
+    for c in clip_rows:
+        s, e = span.get(c["parent_id"], (c["start_s"], c["end_s"]))
+        span[c["parent_id"]] = (min(s, c["start_s"]), max(e, c["end_s"]))
+    return sum(e - s for s, e in span.values())
+
+
 def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shard_recs: list) -> dict:
     from collections import Counter
 
@@ -106,7 +120,7 @@ def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shar
                     "hours_in": hours(sum((r["duration_s"] or 0.0) for r in src_rows))},
         "clips": {"candidates": len({c["parent_id"] for c in clip_rows}), "rows": len(clip_rows),
                   "kept": len(kept), "hours_kept": hours(sum(c["duration_s"] for c in kept)),
-                  "hours_candidates": hours(sum(c["duration_s"] for c in clip_rows if c["clip_id"] == c["parent_id"])),
+                  "hours_candidates": hours(candidate_seconds(clip_rows)),
                   "dropped": dict(Counter(c["reason"] for c in clip_rows if c["status"] != STATUS_KEPT))},
         "dropped_by_stage": {k: dict(v) for k, v in sorted(per_stage.items())},
         "stages": [s.as_dict() for s in stats.values()],

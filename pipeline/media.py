@@ -104,6 +104,17 @@ def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.nda
     return buf.getvalue() if path is None else None
 
 
+def display_quarter_turns(frame) -> int:
+    """Counter-clockwise quarter turns (0-3) that make a decoded frame upright.
+
+    PyAV's ``frame.rotation`` is the display matrix's counter-clockwise angle; ffmpeg's own
+    autorotation shows such a frame as ``np.rot90(pixels, angle // 90)``. Angles that are not a
+    multiple of 90 degrees are rounded to the nearest quarter turn.
+    """
+    angle = getattr(frame, "rotation", 0) or 0
+    return int(round(float(angle) / 90.0)) % 4
+
+
 def decode_video(data: bytes | str | Path, max_frames: int | None = None) -> np.ndarray:
     """MP4 bytes or path -> (T, H, W, 3) uint8 RGB (every frame, in order)."""
     import av
@@ -113,7 +124,9 @@ def decode_video(data: bytes | str | Path, max_frames: int | None = None) -> np.
         with av.open(src) as c:
             frames = []
             for f in c.decode(video=0):
-                frames.append(f.to_ndarray(format="rgb24"))
+                turns = display_quarter_turns(f)  # phone video: show it upright, as players do
+                rgb = f.to_ndarray(format="rgb24")
+                frames.append(np.ascontiguousarray(np.rot90(rgb, turns)) if turns else rgb)
                 if max_frames is not None and len(frames) >= max_frames:
                     break
     except av.FFmpegError as e:

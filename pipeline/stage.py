@@ -166,6 +166,12 @@ class Stage:
         t0 = time.perf_counter()
         out_live = self.process(live) if live else []
         dt = time.perf_counter() - t0
+        lost = {it.parent_id for it in live} - {it.parent_id for it in out_live}
+        if lost:
+            # The runners persist a candidate from its returned clips; one that vanished would
+            # never be marked done and its source could never complete.
+            raise RuntimeError(f"stage {self.name!r} returned no clip for candidate(s) {sorted(lost)[:3]}; "
+                               "reject with item.drop(reason, by=name) instead of removing items")
         s = self.stats
         s.items_in += len(live)
         s.seconds += dt

@@ -1,9 +1,14 @@
 """A minimal stand-in for the face/crop stages, for tests, benchmarks and ad-hoc checks.
 
-It reads a video, finds the largest face with dlib's HOG detector on a downscaled frame every
-few frames, interpolates the box, cuts a square crop around it and places dlib's 68 landmarks in
-crop pixels: the same inputs (``frames_are_crop``, ``landmarks_crop.npy``) the real crop stage
-hands to the quality / ASD / sync stages. Not used by a curation run.
+It reads a video, finds the largest face every few frames, interpolates the box, cuts a square
+crop around it and places 68 landmarks in crop pixels: the same inputs (``frames_are_crop``,
+``landmarks_crop.npy``) the real crop stage hands to the quality / ASD / sync stages. Not used by
+a curation run. Detection, landmarks and cropping are :mod:`pipeline.faces`' own functions
+(one implementation, so these checks see faces prepared as curation prepares them); this
+module only adds the streaming loop over a video file.
+
+Boxes taken and returned by :func:`detect_face_box` and :func:`landmarks_68` are in dlib's
+detector convention (what the shape predictor was trained on), as before.
 """
 from __future__ import annotations
 
@@ -13,55 +18,52 @@ from pathlib import Path
 import numpy as np
 
 
-@functools.lru_cache(maxsize=1)
-def _dlib_models():
-    import dlib
-    import face_recognition_models as frm
+@functools.lru_cache(maxsize=4)
+def _detector(max_side: int):
+    from pipeline.faces.detectors import DlibHogDetector
 
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(frm.pose_predictor_model_location())
+    return DlibHogDetector(max_side=max_side, upsample=1)
+
+
+@functools.lru_cache(maxsize=1)
+def _landmarker():
+    from pipeline.faces.landmarks import DlibLandmarker
+
+    return DlibLandmarker()
 
 
 def detect_face_box(frame: np.ndarray, max_side: int = 480) -> tuple[float, float, float, float] | None:
-    """Largest HOG face in an RGB frame (searched at <= max_side px) as x0 y0 x1 y1 frame pixels."""
-    import cv2
+    """Largest face in an RGB frame (searched at <= max_side px) as x0 y0 x1 y1 dlib-convention pixels."""
+    from pipeline.faces.boxes import DLIB_HOG_CALIBRATION, uncalibrate_boxes
 
-    det, _ = _dlib_models()
-    s = min(1.0, max_side / max(frame.shape[:2]))
-    small = cv2.resize(frame, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else frame
-    rects = det(np.ascontiguousarray(small), 1)
-    if not rects:
+    det = _detector(max_side)
+    b = det(frame[None])[0]  # (4,) lipforge convention, NaN when no face
+    if not np.isfinite(b).all():
         return None
-    r = max(rects, key=lambda r: r.area())
-    return (r.left() / s, r.top() / s, r.right() / s, r.bottom() / s)
+    return tuple(float(v) for v in uncalibrate_boxes(b[None], DLIB_HOG_CALIBRATION)[0])
 
 
 def landmarks_68(images: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    """(T, H, W, 3) RGB images with a face near ``box`` -> (T, 68, 2) float16 dlib landmarks."""
-    import dlib
+    """(T, H, W, 3) RGB images with a face near ``box`` (dlib convention) -> (T, 68, 2) float16."""
+    from pipeline.faces.boxes import DLIB_HOG_CALIBRATION, calibrate_boxes
 
-    _, pred = _dlib_models()
-    rect = dlib.rectangle(*[int(round(v)) for v in box])
-    out = np.empty((len(images), 68, 2), np.float32)
-    for i, im in enumerate(images):
-        shape = pred(np.ascontiguousarray(im), rect)
-        out[i] = [(p.x, p.y) for p in shape.parts()]
-    return out.astype(np.float16)
+    boxes = calibrate_boxes(np.tile(np.asarray(box, np.float64), (len(images), 1)), DLIB_HOG_CALIBRATION)
+    return _landmarker()(images, boxes).astype(np.float16)
 
 
 def square_around(box, margin: float = 1.6) -> tuple[float, float, float, float]:
-    x0, y0, x1, y1 = box
-    side = max(x1 - x0, y1 - y0) * margin
-    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-    return (cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2)
+    """Square of ``margin`` times the box's larger side, same centre (``margin`` is a side factor)."""
+    from pipeline.faces.crop import crop_boxes_from_faces
+
+    sq = crop_boxes_from_faces(np.asarray(box, np.float64)[None], margin=(margin - 1.0) / 2.0, smooth_window=1)
+    return tuple(float(v) for v in sq[0])
 
 
 def crop_square(frame: np.ndarray, square, size: int) -> np.ndarray:
-    import cv2
+    """One frame cut to the square (frame pixels) and resized to ``size`` (replicated borders)."""
+    from pipeline.faces.crop import crop_frames
 
-    x0, y0, x1, y1 = square
-    s = size / (x1 - x0)
-    m = np.array([[s, 0, -x0 * s], [0, s, -y0 * s]], np.float32)
-    return cv2.warpAffine(frame, m, (size, size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    return crop_frames(frame[None], np.asarray(square, np.float64)[None], size)[0]
 
 
 def load_face_clip(path: str | Path, size: int = 160, max_frames: int | None = None, detect_every: int = 10,
@@ -73,6 +75,8 @@ def load_face_clip(path: str | Path, size: int = 160, max_frames: int | None = N
     """
     import av
 
+    from pipeline.media import display_quarter_turns
+
     frames_small, keys = [], {}
     with av.open(str(path)) as c:
         raw = []
@@ -80,6 +84,8 @@ def load_face_clip(path: str | Path, size: int = 160, max_frames: int | None = N
             if max_frames is not None and i >= max_frames:
                 break
             img = f.to_ndarray(format="rgb24")
+            if display_quarter_turns(f):
+                img = np.ascontiguousarray(np.rot90(img, display_quarter_turns(f)))
             if i % detect_every == 0:
                 b = detect_face_box(img)
                 if b is not None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pipeline.media import MediaDecodeError
+from pipeline.media import MediaDecodeError, display_quarter_turns
 
 
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -41,16 +41,25 @@ class FrameStream:
         self.path, self.fps, self.work_max_side = str(path), fps, work_max_side
         self.source_width = self.source_height = self.width = self.height = 0
         self.work_scale = 1.0
+        self.quarter_turns = 0
         self.t0: float | None = None
         self.n_frames = 0
         self.n_source_frames = 0
 
     def _convert(self, frame) -> np.ndarray:
         if not self.source_width:
-            self.source_width, self.source_height = frame.width, frame.height
-            self.width, self.height = work_size(frame.width, frame.height, self.work_max_side)
+            # Phones store portrait video as landscape plus a display rotation; every later
+            # stage (and the face detector) must see the upright picture, as players show it.
+            self.quarter_turns = display_quarter_turns(frame)
+            w, h = (frame.height, frame.width) if self.quarter_turns % 2 else (frame.width, frame.height)
+            self.source_width, self.source_height = w, h
+            self.width, self.height = work_size(w, h, self.work_max_side)
             self.work_scale = self.width / self.source_width
-        return frame.reformat(width=self.width, height=self.height, format="rgb24").to_ndarray()
+        cw, ch = (self.height, self.width) if self.quarter_turns % 2 else (self.width, self.height)
+        rgb = frame.reformat(width=cw, height=ch, format="rgb24").to_ndarray()  # (ch, cw, 3) coded orientation
+        if self.quarter_turns:
+            rgb = np.ascontiguousarray(np.rot90(rgb, self.quarter_turns))  # (H, W, 3) upright
+        return rgb
 
     def _source_frames(self) -> Iterator[tuple[float, object]]:
         import av
@@ -116,6 +125,7 @@ class AudioStream:
         self._chunks: list[np.ndarray] = []
         self._base = 0  # absolute sample index of self._chunks[0][0]
         self._have = 0  # absolute index one past the last buffered sample
+        self.peak_buffered = 0  # most samples held at once (tests: bounded by clip length)
         self._gen: Iterator[np.ndarray] | None = None
         self._done = False
 
@@ -152,7 +162,9 @@ class AudioStream:
         except av.FFmpegError as e:
             raise MediaDecodeError(f"cannot decode audio of {self.path}: {e}") from e
 
-    def _pull_until(self, end: int) -> None:
+    def _pull_until(self, end: int, start: int = 0) -> None:
+        """Decode up to sample ``end``, freeing what lies before ``start`` as it goes, so a jump
+        ahead (a resumed run skipping finished clips) never buffers the audio in between."""
         if self._gen is None:
             self._gen = self._decoded()
         while self._have < end and not self._done:
@@ -163,6 +175,8 @@ class AudioStream:
                 break
             self._chunks.append(x)
             self._have += len(x)
+            self._free_before(start)
+            self.peak_buffered = max(self.peak_buffered, self.buffered)
 
     def _free_before(self, start: int) -> None:
         while self._chunks and self._base + len(self._chunks[0]) <= start:
@@ -171,7 +185,7 @@ class AudioStream:
 
     def read(self, start: int, end: int) -> np.ndarray:
         """Samples ``[start, end)`` as (end - start,) float32, zero-padded past the audio's end."""
-        self._pull_until(end)
+        self._pull_until(end, start)
         self._free_before(start)
         out = np.zeros(end - start, np.float32)
         pos = self._base

@@ -28,6 +28,7 @@ import os
 
 from manifests.schema import STATUS_DROPPED, SourceRecord
 from pipeline.config import ProbeConfig
+from pipeline.media import display_quarter_turns
 
 # How far before the announced end the last decodable frame may lie before we call it truncated.
 TRUNCATION_TOL_S = 1.0
@@ -108,16 +109,17 @@ def _fill_streams(rec: SourceRecord, container) -> tuple[object | None, object |
     return v, a
 
 
-def _first_frame_decodes(container, stream) -> bool:
+def _first_frame(container, stream):
+    """The first decoded video frame, or None."""
     for packet in container.demux(stream):
-        for _ in packet.decode():
-            return True
+        for frame in packet.decode():
+            return frame
     try:  # flush: a one-frame file only yields its frame on the final empty packet
-        for _ in stream.codec_context.decode(None):
-            return True
+        for frame in stream.codec_context.decode(None):
+            return frame
     except Exception:
-        return False
-    return False
+        return None
+    return None
 
 
 def _last_frame_time(container, stream, duration_s: float) -> float | None:
@@ -169,8 +171,11 @@ def probe_source(path: str, source_id: str, cfg: ProbeConfig | None = None) -> S
                 return _drop(rec, "no_video_stream")
             if a is None:
                 return _drop(rec, "no_audio_stream")
-            if not _first_frame_decodes(container, v):
+            first = _first_frame(container, v)
+            if first is None:
                 return _drop(rec, "decode_error")
+            if display_quarter_turns(first) % 2:  # report the upright size, as the clips have it
+                rec.width, rec.height = rec.height, rec.width
             if rec.duration_s is not None:
                 if rec.duration_s < cfg.min_duration_s:
                     return _drop(rec, "too_short_source")
