@@ -144,6 +144,7 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
             if not item.kept:
                 stats.dropped[item.reason] += 1
             stats.video_seconds += item.n_frames / item.fps
+            stats.kept_seconds += item.n_frames / item.fps if item.kept else 0.0
             stats.seconds += time.perf_counter() - t0
             yield [item]
             t0 = time.perf_counter()

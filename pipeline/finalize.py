@@ -104,6 +104,13 @@ def candidate_seconds(clip_rows: list[dict]) -> float:
     return sum(e - s for s, e in span.values())
 
 
+def _stage_order(name: str) -> int:
+    from pipeline.registry import STAGES
+
+    order = ["segment", *STAGES]
+    return order.index(name) if name in order else len(order)
+
+
 def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shard_recs: list) -> dict:
     from collections import Counter
 
@@ -123,6 +130,6 @@ def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shar
                   "hours_candidates": hours(candidate_seconds(clip_rows)),
                   "dropped": dict(Counter(c["reason"] for c in clip_rows if c["status"] != STATUS_KEPT))},
         "dropped_by_stage": {k: dict(v) for k, v in sorted(per_stage.items())},
-        "stages": [s.as_dict() for s in stats.values()],
+        "stages": [stats[k].as_dict() for k in sorted(stats, key=_stage_order)],
         "shards": {"count": len({r.shard for r in shard_recs}), "samples": len(shard_recs)},
     }

@@ -45,7 +45,7 @@ def write_report(out: Path, summary: dict, clip_rows: list[dict], store: WorkSto
 <h1>lipforge curation report</h1>
 <h2>In and out</h2>{_table(flow)}
 <h2>Rejections by stage and reason</h2>{_table(reasons)}
-<h2>Stage throughput</h2>{_table(summary["stages"])}
+<h2>Stages: clips and hours in and out, throughput</h2>{_table(summary["stages"])}
 <h2>Shards</h2><p>{summary["shards"]["count"]} shards, {summary["shards"]["samples"]} samples</p>
 <h2>Thumbnails</h2>{''.join(thumbs)}
 <h2>summary.json</h2><pre>{html.escape(json.dumps(summary, indent=2, sort_keys=True))}</pre>

@@ -107,14 +107,15 @@ class StageStats:
     kept: int = 0
     dropped: Counter = field(default_factory=Counter)
     seconds: float = 0.0
-    video_seconds: float = 0.0
+    video_seconds: float = 0.0  # duration of the clips that came in
+    kept_seconds: float = 0.0  # duration of the clips this stage let through
 
     def __add__(self, other: "StageStats") -> "StageStats":
         if other.name != self.name:
             raise ValueError(f"cannot add stats of stage {other.name!r} to {self.name!r}")
         return StageStats(self.name, self.items_in + other.items_in, self.kept + other.kept,
                           self.dropped + other.dropped, self.seconds + other.seconds,
-                          self.video_seconds + other.video_seconds)
+                          self.video_seconds + other.video_seconds, self.kept_seconds + other.kept_seconds)
 
     @property
     def items_per_s(self) -> float:
@@ -123,14 +124,16 @@ class StageStats:
     def as_dict(self) -> dict[str, Any]:
         d = {"stage": self.name, "items_in": self.items_in, "kept": self.kept,
              "seconds": round(self.seconds, 4), "items_per_s": round(self.items_per_s, 3),
-             "video_seconds": round(self.video_seconds, 3)}
+             "video_seconds": round(self.video_seconds, 3), "hours_in": round(self.video_seconds / 3600, 6),
+             "hours_out": round(self.kept_seconds / 3600, 6)}
         d.update({f"dropped_{k}": v for k, v in sorted(self.dropped.items())})
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "StageStats":
         dropped = Counter({k[len("dropped_"):]: v for k, v in d.items() if k.startswith("dropped_")})
-        return cls(d["stage"], d["items_in"], d["kept"], dropped, d["seconds"], d.get("video_seconds", 0.0))
+        return cls(d["stage"], d["items_in"], d["kept"], dropped, d["seconds"], d.get("video_seconds", 0.0),
+                   d.get("hours_out", 0.0) * 3600)
 
 
 class Stage:
@@ -179,6 +182,7 @@ class Stage:
         for it in out_live:
             if it.kept:
                 s.kept += 1
+                s.kept_seconds += it.n_frames / it.fps
             elif it.dropped_by == self.name:
                 s.dropped[it.reason] += 1
         # Keep the batch order stable: already-dropped items pass through where they were.
