@@ -124,7 +124,8 @@ class StageStats:
     def as_dict(self) -> dict[str, Any]:
         d = {"stage": self.name, "items_in": self.items_in, "kept": self.kept,
              "seconds": round(self.seconds, 4), "items_per_s": round(self.items_per_s, 3),
-             "video_seconds": round(self.video_seconds, 3), "hours_in": round(self.video_seconds / 3600, 6),
+             "video_seconds": round(self.video_seconds, 3), "kept_seconds": round(self.kept_seconds, 3),
+             "hours_in": round(self.video_seconds / 3600, 6),
              "hours_out": round(self.kept_seconds / 3600, 6)}
         d.update({f"dropped_{k}": v for k, v in sorted(self.dropped.items())})
         return d
@@ -133,7 +134,7 @@ class StageStats:
     def from_dict(cls, d: dict[str, Any]) -> "StageStats":
         dropped = Counter({k[len("dropped_"):]: v for k, v in d.items() if k.startswith("dropped_")})
         return cls(d["stage"], d["items_in"], d["kept"], dropped, d["seconds"], d.get("video_seconds", 0.0),
-                   d.get("hours_out", 0.0) * 3600)
+                   d.get("kept_seconds", 0.0))
 
 
 class Stage:
