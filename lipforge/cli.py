@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--num-cpus", type=int, default=None, help="CPUs of the in-process local Ray")
     c.add_argument("--models-dir", default=None, help="directory where relative model paths are looked up")
     c.set_defaults(func=_curate)
-    for name, help_ in (("train", "train the lip-sync model"), ("infer", "lip-sync videos to new audio"),
+    for name, help_ in (("train", "train the lip-sync model"),
+                        ("train-cache", "add VAE-latent / Whisper caches to shards"), ("infer", "lip-sync videos to new audio"),
                         ("eval", "evaluation metrics"), ("demo", "the embedded end-to-end demo")):
         s = sub.add_parser(name, help=help_, add_help=False)
         s.add_argument("rest", nargs=argparse.REMAINDER)
@@ -66,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     apply_offline_env()
     argv = list(sys.argv[1:] if argv is None else argv)
     # Subcommands with their own parsers get their arguments untouched.
-    if argv and argv[0] in ("demo", "train", "infer", "eval"):
+    if argv and argv[0] in ("demo", "train", "train-cache", "infer", "eval"):
         cmd, rest = argv[0], argv[1:]
+        if cmd == "train-cache":
+            from train.cache import main as cache_main
+
+            return cache_main(rest)
         if cmd == "demo":
             from lipforge.demo import main as demo_main
 

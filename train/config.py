@@ -23,6 +23,9 @@ class DataConfig:
     num_workers: int = 0  # DataLoader workers per rank (each streams its own shards)
     mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync
     min_ref_distance: int = 0  # reference frame at least this many frames outside the window when possible
+    shuffle_buffer: int = 16  # samples held per stream for the seeded within-shard shuffle (0/1: tar order)
+    use_cached_latents: bool = False  # use a sample's latents.npy (train.cache) instead of VAE-encoding the frames
+    use_cached_audio: bool = False  # use a sample's whisper.npy instead of running Whisper
 
     def __post_init__(self) -> None:
         if not self.shards:
@@ -33,6 +36,30 @@ class DataConfig:
             raise ValueError(f"DataConfig.num_workers must be >= 0, got {self.num_workers}")
         if self.mask_field not in ("mask_adaptive", "mask_keysync"):
             raise ValueError(f"DataConfig.mask_field must be mask_adaptive|mask_keysync, got {self.mask_field!r}")
+        if self.shuffle_buffer < 0:
+            raise ValueError(f"DataConfig.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """A fixed (video, audio) pair lip-synced with the EMA weights every ``validate_every`` steps."""
+
+    video: str
+    audio: str
+    num_steps: int = 4  # sampler steps (few: a sample is a progress picture, not an evaluation)
+    seconds: float = 1.0  # the driving audio is cut to this length
+    guidance_scale: float = 3.0
+
+    def __post_init__(self) -> None:
+        for name in ("video", "audio"):
+            if not getattr(self, name):
+                raise ValueError(f"ValidationConfig.{name} must be a path, got {getattr(self, name)!r}")
+        if self.num_steps < 1:
+            raise ValueError(f"ValidationConfig.num_steps must be >= 1, got {self.num_steps}")
+        if self.seconds <= 0:
+            raise ValueError(f"ValidationConfig.seconds must be > 0, got {self.seconds}")
+        if self.guidance_scale < 0:
+            raise ValueError(f"ValidationConfig.guidance_scale must be >= 0, got {self.guidance_scale}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +110,7 @@ class TrainConfig:
     pg_timeout_s: float = 1800.0  # explicit process-group timeout
     mixed_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | no
     validate_every: int = 0  # 0: no validation samples
+    validation: ValidationConfig | None = None  # required when validate_every > 0
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -95,6 +123,11 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.mixed_precision must be auto|bf16|no, got {self.mixed_precision!r}")
         if self.pg_timeout_s <= 0:
             raise ValueError(f"TrainConfig.pg_timeout_s must be > 0, got {self.pg_timeout_s}")
+        if self.validate_every < 0:
+            raise ValueError(f"TrainConfig.validate_every must be >= 0, got {self.validate_every}")
+        if self.validate_every > 0 and self.validation is None:
+            raise ValueError(f"TrainConfig.validate_every={self.validate_every} needs a validation "
+                             "{video, audio} pair (TrainConfig.validation)")
 
     # ---- saved form ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -115,6 +148,8 @@ class TrainConfig:
             if "scheduler" in loss:
                 loss["scheduler"] = _build(EDMSchedulerConfig, loss["scheduler"])
             d["loss"] = _build(LossConfig, loss)
+        if d.get("validation") is not None:
+            d["validation"] = _build(ValidationConfig, d["validation"])
         if "output_dir" not in d:
             raise ValueError("TrainConfig.output_dir is required")
         return cls(**d)

@@ -13,19 +13,23 @@ later epochs, whose permutation differs), so no rank waits at an epoch end. Rank
 comes from that rank's worker ``i % W`` (the DataLoader's round-robin), so resuming at ``i``
 rotates the workers and skips already-consumed samples by reading tar headers only.
 
+Within a stream, samples pass a shuffle buffer whose emission order (:func:`shuffle_order`) is
+computed from (seed, epoch, stream) and the sample counts alone, so the data position stays
+(epoch, index): a resumed stream knows which samples it already emitted and which sat in the
+buffer, and reads only the payloads it still needs.
+
 Per-sample randomness (window start, reference frame) comes from (seed, epoch, key) alone.
 """
 from __future__ import annotations
 
-import io
 import tarfile
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 
-from manifests.layout import SAMPLES_PER_FRAME, decode_sample
+from manifests.layout import SAMPLES_PER_FRAME
 
 # ---- tar reading ------------------------------------------------------------------------------
 
@@ -34,29 +38,38 @@ def _open(url: str):
     if url.startswith(("http://", "https://", "file://")):
         import urllib.request
 
-        return urllib.request.urlopen(url)  # noqa: S310 - shards are user-configured
+        return urllib.request.urlopen(url)
     return open(url, "rb")
 
 
-def iter_tar_samples(url: str, skip: int = 0) -> Iterator[dict[str, bytes]]:
-    """Group tar members ``{key}.{ext}`` into raw samples, in tar order; the first ``skip`` samples
-    are passed over without reading their payloads."""
+def iter_tar_indexed(url: str, keep: Callable[[int], bool] | None = None,
+                     stop_after: int | None = None) -> Iterator[tuple[int, dict[str, bytes]]]:
+    """``(index, raw sample)`` for the samples of a tar (members ``{key}.{ext}`` grouped, in tar
+    order) with ``keep(index)`` true; the payloads of the others are never read. Reading stops
+    after sample ``stop_after``."""
     with _open(url) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
-        cur_key, cur, seen = None, {}, 0
+        cur_key, cur, idx = None, {}, -1
         for m in tar:
             if not m.isfile():
                 continue
             key, _, ext = m.name.rpartition("/")[2].partition(".")
             if key != cur_key:
-                if cur_key is not None:
-                    if seen >= skip:
-                        yield cur
-                    seen += 1
+                if cur_key is not None and (keep is None or keep(idx)):
+                    yield idx, cur
+                idx += 1
+                if stop_after is not None and idx > stop_after:
+                    return
                 cur_key, cur = key, {"__key__": key, "__url__": url}
-            if seen >= skip:
+            if keep is None or keep(idx):
                 cur[ext] = tar.extractfile(m).read()
-        if cur_key is not None and seen >= skip:
-            yield cur
+        if cur_key is not None and (keep is None or keep(idx)):
+            yield idx, cur
+
+
+def iter_tar_samples(url: str, skip: int = 0) -> Iterator[dict[str, bytes]]:
+    """Raw samples in tar order; the first ``skip`` are passed over without reading their payloads."""
+    for _, raw in iter_tar_indexed(url, keep=lambda i: i >= skip):
+        yield raw
 
 
 def count_samples(url: str) -> int:
@@ -91,6 +104,29 @@ def epoch_plan(counts: list[int], epoch: int, seed: int, n_streams: int, batch_s
     return EpochPlan(streams, per)
 
 
+def shuffle_order(n: int, buffer: int, rng: np.random.Generator) -> np.ndarray:
+    """Emission order (stream-local indices) of a shuffle buffer of ``buffer`` slots fed ``n``
+    samples in tar order: fill the buffer, then each new sample replaces a random slot whose
+    sample is emitted; the rest drains in random order. A pure function of (n, buffer, rng), so
+    the loader can restart a stream at any emitted position holding only a buffer's worth of
+    samples (see ``ShardStream``)."""
+    if buffer <= 1 or n <= 1:
+        return np.arange(n)
+    k = min(buffer, n)
+    slots = np.arange(k)
+    picks = rng.integers(0, k, size=n - k)
+    out = np.empty(n, np.int64)
+    for i, j in enumerate(picks):
+        out[i] = slots[j]
+        slots[j] = k + i
+    out[n - k:] = slots[rng.permutation(k)]
+    return out
+
+
+def stream_rng(seed: int, epoch: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, stream, 0x5B0F])
+
+
 # ---- sample -> training window ----------------------------------------------------------------
 
 
@@ -98,17 +134,27 @@ def sample_rng(seed: int, epoch: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, zlib.crc32(key.encode())])
 
 
+def prep_frame(fr: np.ndarray, resolution: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, R, R) float32 in [-1, 1]: the one resize the loader and train.cache share."""
+    import cv2
+
+    fr = cv2.resize(fr, (resolution, resolution), interpolation=cv2.INTER_AREA)
+    return fr.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+
+
 def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rng: np.random.Generator,
-                mask_field: str = "mask_adaptive", min_ref_distance: int = 0) -> dict[str, np.ndarray | str | int]:
+                mask_field: str = "mask_adaptive", min_ref_distance: int = 0, use_cached_latents: bool = False,
+                use_cached_audio: bool = False, features_per_frame: int = 2) -> dict[str, np.ndarray | str | int]:
     """Decoded shard sample -> one training window (numpy, channels first, pixels in [-1, 1]).
 
     frames (T, 3, R, R); masks (T, 1, R, R) 1 inside the lip mask; ref (4, R, R) = reference RGB +
     the union of the window's masks (the region to generate); audio ((T + 2k) * 640,) = clip frames
     [a, b) around the window, zero after; audio_centers (T,) and audio_valid: window frame t sits at
     audio frame audio_centers[t], frames >= audio_valid are outside the clip (zero-padded features).
+    With ``use_cached_*`` and the sample carrying the cache: latents (T, 4, h, w) float32 = rows of
+    ``latents.npy`` for the window's frames; whisper ((T + 2k) * features_per_frame, C) float32 =
+    the rows of ``whisper.npy`` for audio frames [a, b), zero after (like the audio buffer).
     """
-    import cv2
-
     from infer.masks import render_masks
     from infer.media import decode_video, decode_wav
 
@@ -126,15 +172,11 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     idx = np.minimum(np.arange(s, s + num_frames), len(video) - 1)  # short clips repeat the last frame
     crop = int(meta.get("crop_size") or video.shape[1])
 
-    def prep(fr: np.ndarray) -> np.ndarray:  # (H, W, 3) uint8 -> (3, R, R) float32 in [-1, 1]
-        fr = cv2.resize(fr, (resolution, resolution), interpolation=cv2.INTER_AREA)
-        return fr.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
-
-    frames = np.stack([prep(video[i]) for i in idx])  # (T, 3, R, R)
+    frames = np.stack([prep_frame(video[i], resolution) for i in idx])  # (T, 3, R, R)
     rects = np.asarray(rects_all, np.float32)[np.minimum(idx, len(rects_all) - 1)] * (resolution / crop)
     masks = render_masks(rects, resolution).astype(np.float32)[:, None]  # (T, 1, R, R)
     union = np.concatenate([rects[:, :2].min(0), rects[:, 2:].max(0)])[None]
-    ref = np.concatenate([prep(video[min(ref_i, len(video) - 1)]),
+    ref = np.concatenate([prep_frame(video[min(ref_i, len(video) - 1)], resolution),
                           render_masks(union, resolution).astype(np.float32)])  # (4, R, R)
 
     audio, _sr = decode_wav(sample["wav"])
@@ -143,9 +185,20 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     buf = np.zeros((num_frames + 2 * audio_k) * SAMPLES_PER_FRAME, np.float32)
     seg = audio[a * SAMPLES_PER_FRAME:b * SAMPLES_PER_FRAME]
     buf[:len(seg)] = seg
-    return {"key": key, "frames": frames, "masks": masks, "ref": ref, "audio": buf,
-            "audio_centers": np.arange(s - a, s - a + num_frames), "audio_valid": max(0, b - a),
-            "start": s, "ref_index": ref_i}
+    out = {"key": key, "frames": frames, "masks": masks, "ref": ref, "audio": buf,
+           "audio_centers": np.arange(s - a, s - a + num_frames), "audio_valid": max(0, b - a),
+           "start": s, "ref_index": ref_i}
+    lat = sample.get("latents.npy") if use_cached_latents else None
+    if lat is not None:
+        out["latents"] = np.asarray(lat, np.float32)[np.minimum(idx, len(lat) - 1)]  # (T, 4, h, w)
+    wf = sample.get("whisper.npy") if use_cached_audio else None
+    if wf is not None:
+        fpf = features_per_frame
+        feats = np.zeros(((num_frames + 2 * audio_k) * fpf, wf.shape[1]), np.float32)
+        rows = np.asarray(wf[a * fpf:b * fpf], np.float32)
+        feats[:len(rows)] = rows
+        out["whisper"] = feats
+    return out
 
 
 def collate(items: list[dict]) -> dict:
@@ -154,6 +207,9 @@ def collate(items: list[dict]) -> dict:
     out: dict = {"keys": [it["key"] for it in items]}
     for k in ("frames", "masks", "ref", "audio", "audio_centers"):
         out[k] = torch.from_numpy(np.stack([it[k] for it in items]))
+    for k in ("latents", "whisper"):  # caches are used for a batch only when every sample has one
+        if all(k in it for it in items):
+            out[k] = torch.from_numpy(np.stack([it[k] for it in items]))
     for k in ("audio_valid", "start", "ref_index"):
         out[k] = torch.tensor([it[k] for it in items])
     return out

@@ -5,15 +5,24 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from manifests.layout import decode_sample
-from train.data import collate, count_samples, epoch_plan, iter_tar_samples, make_window, sample_rng
+from train.data import (
+    collate,
+    count_samples,
+    epoch_plan,
+    iter_tar_indexed,
+    make_window,
+    sample_rng,
+    shuffle_order,
+    stream_rng,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,10 @@ class WindowSpec:
     audio_k: int
     mask_field: str = "mask_adaptive"
     min_ref_distance: int = 0
+    shuffle_buffer: int = 0  # 0/1: tar order
+    use_cached_latents: bool = False
+    use_cached_audio: bool = False
+    features_per_frame: int = 2
 
 
 class ShardStream(IterableDataset):
@@ -49,14 +62,38 @@ class ShardStream(IterableDataset):
     def __len__(self) -> int:
         return self.plan.batches_per_stream * self.workers - self.start
 
-    def _samples(self, stream: int, skip: int) -> Iterator[dict]:
-        for shard in self.plan.streams[stream]:
+    def _samples(self, stream: int, first: int) -> Iterator[dict]:
+        """Raw samples of ``stream`` from emitted position ``first`` to the end of the epoch's share.
+
+        The emission order is precomputed (``shuffle_order``); samples are read in tar order and
+        held until their turn, which bounds the held set by the buffer size. Samples emitted before
+        ``first`` (or never within this epoch) are skipped by header."""
+        shards = self.plan.streams[stream]
+        n = sum(self.counts[s] for s in shards)
+        order = shuffle_order(n, self.spec.shuffle_buffer, stream_rng(self.seed, self.epoch, stream))
+        need = order[first:self.plan.batches_per_stream * self.batch_size]
+        if len(need) == 0:
+            return
+        wanted = set(need.tolist())
+        held: dict[int, dict] = {}
+        src = self._read(shards, wanted)
+        for e in need.tolist():
+            while e not in held:
+                i, raw = next(src)
+                held[i] = raw
+            yield held.pop(e)
+
+    def _read(self, shards: list[int], wanted: set[int]) -> Iterator[tuple[int, dict]]:
+        """(stream-local index, raw sample) for the wanted indices, in tar order."""
+        lo, last = min(wanted), max(wanted)
+        offset = 0
+        for shard in shards:
             n = self.counts[shard]
-            if skip >= n:
-                skip -= n
-                continue
-            yield from iter_tar_samples(self.shards[shard], skip=skip)
-            skip = 0
+            if offset + n > lo and offset <= last:
+                for i, raw in iter_tar_indexed(self.shards[shard], keep=lambda j, o=offset: (j + o) in wanted,
+                                               stop_after=last - offset):
+                    yield i + offset, raw
+            offset += n
 
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()
@@ -72,7 +109,8 @@ class ShardStream(IterableDataset):
             try:
                 s = decode_sample(raw)
                 item = make_window(s, sp.num_frames, sp.resolution, sp.audio_k, sample_rng(self.seed, self.epoch, s["__key__"]),
-                                   sp.mask_field, sp.min_ref_distance)
+                                   sp.mask_field, sp.min_ref_distance, sp.use_cached_latents, sp.use_cached_audio,
+                                   sp.features_per_frame)
                 last_good = item
             except Exception as e:  # a corrupt sample must not shift every later batch: reuse the last good one
                 if last_good is None:

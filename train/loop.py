@@ -3,6 +3,8 @@
 Run under torchrun for DDP (gloo on CPU, nccl on CUDA); one process without it. Every step draws
 its randomness from a generator seeded by (seed, step, rank) and reads the batch at the saved
 data position, so a resumed run continues bit for bit (checked in tests/train/test_resume.py).
+Every ``validate_every`` steps rank 0 writes a sample with the EMA weights (train/validate.py)
+without touching the training state.
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from train.checkpoint import CheckpointManager, rng_states, set_rng_states
 from train.config import TrainConfig
 from train.loader import DataPosition, ShardLoader, WindowSpec, seed_everything
 from train.objective import compute_loss, step_generator
+from train.validate import check_validation_inputs, write_validation_sample
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,12 @@ class _StopFlag:
 def _frozen_random(cfg: TrainConfig) -> list[str]:
     """Frozen parts built with random init (no pretrained dir) are saved too: they are not on disk."""
     return (["vae"] if cfg.model.svd_dir is None else []) + (["whisper"] if cfg.model.whisper_dir is None else [])
+
+
+def window_spec(cfg: TrainConfig) -> WindowSpec:
+    m, d = cfg.model, cfg.data
+    return WindowSpec(m.num_frames, m.resolution, m.audio_context_k, d.mask_field, d.min_ref_distance, d.shuffle_buffer,
+                      d.use_cached_latents, d.use_cached_audio, m.audio_features_per_frame)
 
 
 def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None,
@@ -84,8 +93,7 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) \
             if distributed else model
         loader = ShardLoader(list(cfg.data.shards), rank, world_size, cfg.data.batch_size, cfg.data.num_workers,
-                             cfg.seed, WindowSpec(cfg.model.num_frames, cfg.model.resolution, cfg.model.audio_context_k,
-                                                  cfg.data.mask_field, cfg.data.min_ref_distance))
+                             cfg.seed, window_spec(cfg))
         step = 0
         # ---- resume ------------------------------------------------------------------------
         latest = ckpts.latest() if resume else None
@@ -104,6 +112,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
             loader.position = DataPosition(**st["data_positions"][rank])
             set_rng_states(st["rng"][rank])
             log.info("resumed from %s at step %d, data %s", latest, step, loader.position)
+        if rank == 0 and cfg.validate_every > 0:
+            check_validation_inputs(cfg.validation)
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             cfg.to_yaml(out / "config.yaml")
@@ -128,6 +138,21 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
                 ckpts.save(step, state, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
             if distributed:
                 dist.barrier()
+
+        def validate(step: int) -> None:
+            """A sample through the inference pipeline; a media failure is logged, not fatal to the run."""
+            t = time.perf_counter()
+            try:
+                path = write_validation_sample(model, ema, cfg, step, device)
+            except Exception:
+                log.exception("validation sample at step %d failed", step)
+                if writer is not None:
+                    writer.add_text("validation/sample", f"step {step}: failed (see the log)", step)
+                return
+            log.info("validation sample %s (%.1f s)", path, time.perf_counter() - t)
+            if writer is not None:
+                writer.add_text("validation/sample", str(path), step)
+                writer.add_scalar("time/validation_s", time.perf_counter() - t, step)
 
         # ---- loop --------------------------------------------------------------------------
         model.train()
@@ -162,6 +187,8 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
                 writer.add_scalar("time/data_wait_s", rec["data_s"], step)
                 writer.add_scalar("time/compute_s", rec["compute_s"], step)
                 writer.add_scalar("time/data_wait_share", rec["data_s"] / max(1e-9, t2 - t0), step)
+            if rank == 0 and cfg.validate_every > 0 and step % cfg.validate_every == 0:
+                validate(step)
             want_stop = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step))])
             if distributed:
                 dist.all_reduce(want_stop, op=dist.ReduceOp.MAX)  # every rank stops at the same step

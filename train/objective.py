@@ -36,9 +36,22 @@ def compute_loss(model, core, batch: dict, scheduler: EDMScheduler, gen: torch.G
     """One batch -> (scalar loss, stats). ``model`` may be DDP-wrapped; ``core`` is the bare LipSyncModel."""
     frames = batch["frames"].to(device)  # (B, T, 3, R, R) in [-1, 1]
     masks = batch["masks"].to(device)  # (B, T, 1, R, R)
-    latents = core.encode_video(frames)  # (B, T, 4, h, w)
-    masked_latents = core.encode_video(frames * (1 - masks))
-    feats = core.audio_features(batch["audio"])  # (B, A, C)
+    masked_latents = core.encode_video(frames * (1 - masks))  # (B, T, 4, h, w)
+    if "latents" in batch:  # per-clip cache written by train.cache (float16 on disk)
+        latents = batch["latents"].to(device, masked_latents.dtype)
+        if latents.shape != masked_latents.shape:
+            raise ValueError(f"cached latents.npy windows have shape {tuple(latents.shape)}, the model encodes "
+                             f"{tuple(masked_latents.shape)}: rebuild the cache (python -m train.cache) for this model")
+    else:
+        latents = core.encode_video(frames)  # (B, T, 4, h, w)
+    if "whisper" in batch:  # cached Whisper features of the whole clip, cut to the window
+        feats = batch["whisper"].float()  # (B, A, C)
+        c = int(core.whisper.config.d_model)
+        if feats.shape[-1] != c:
+            raise ValueError(f"cached whisper.npy has {feats.shape[-1]} channels, the model's Whisper has {c}: "
+                             "rebuild the cache (python -m train.cache) for this model")
+    else:
+        feats = core.audio_features(batch["audio"])  # (B, A, C)
     windows = core.audio_windows(feats.to(device), batch["audio_centers"], batch["audio_valid"])  # (B, T, W, C)
 
     b = latents.shape[0]
