@@ -120,8 +120,10 @@ class RayRunner:
         if not ray.is_initialized():
             kw = {"include_dashboard": False, "log_to_driver": True}
             if self.address is None:
+                # "local" always starts a private in-process Ray; address=None would silently join
+                # any cluster already running on this machine (`ray start`).
                 kw["num_cpus"] = self.num_cpus
-            ray.init(address=self.address, **kw)
+            ray.init(address=self.address or "local", **kw)
             started = True
         try:
             if todo:
