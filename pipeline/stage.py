@@ -117,6 +117,13 @@ class StageStats:
                           self.dropped + other.dropped, self.seconds + other.seconds,
                           self.video_seconds + other.video_seconds, self.kept_seconds + other.kept_seconds)
 
+    def take(self) -> "StageStats":
+        """Return the counts so far and reset them in place (for shipping deltas between workers)."""
+        out = StageStats(self.name) + self
+        self.items_in, self.kept, self.dropped = 0, 0, Counter()
+        self.seconds = self.video_seconds = self.kept_seconds = 0.0
+        return out
+
     @property
     def items_per_s(self) -> float:
         return self.items_in / self.seconds if self.seconds > 0 else 0.0

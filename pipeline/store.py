@@ -7,7 +7,7 @@ Layout under ``<output>/work/``::
     groups/<source_id>/<cand>.tar   kept samples of one candidate (and of the clips split from it)
     groups/<source_id>/<cand>.parquet  manifest rows of all of them: the candidate's commit marker
     thumbs/<clip_id>.jpg            small thumbnails for the report
-    stats/<run>-<pid>-<n>.json      stage stats of one worker batch
+    stats/<run>-*.json              stage stats (one file per run driver, plus per-worker leftovers)
 
 Every file is written under a temporary name and renamed. The parquet file of a candidate is
 renamed last, so a candidate counts as done only when all its bytes are durable; the source's
@@ -116,10 +116,11 @@ class WorkStore:
         pq.write_table(table, tmp)
         tmp.replace(d / f"{candidate_id}.parquet")
 
-    def write_stats(self, stats: list[StageStats], run_id: str) -> None:
+    def write_stats(self, stats: list[StageStats], run_id: str, name: str | None = None) -> None:
+        """Persist stage stats; ``name`` overwrites one file (a driver refreshing its totals)."""
         body = [s.as_dict() for s in stats if s.items_in or s.seconds]
         if body:
-            name = f"{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+            name = name or f"{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
             atomic_write_bytes(self.work / "stats" / name, json.dumps(body).encode())
 
     def read_stats(self) -> dict[str, StageStats]:

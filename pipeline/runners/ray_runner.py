@@ -43,11 +43,10 @@ class _SegmentFn:
             stats = StageStats("segment")
             for group in iter_source_groups(SourceInput(str(path), str(sid)), self.cfg, self.store, stats=stats):
                 row = _pack([group])
-                row["stats"] = np.array([pickle.dumps([stats])], dtype=object)
-                stats = StageStats("segment")
+                row["stats"] = np.array([pickle.dumps([stats.take()])], dtype=object)
                 yield row
-            if stats.seconds:
-                self.store.write_stats([stats], "segment")
+            if stats.seconds:  # a source that yielded no clip (dropped at probe)
+                self.store.write_stats([stats.take()], "segment")
 
 
 class _StageActor:
@@ -56,39 +55,27 @@ class _StageActor:
 
     def __call__(self, batch):
         groups = _unpack(batch)
-        flat = [it for g in groups for it in g]
-        before = self.stage.stats
-        out = run_stages([self.stage], flat)
+        out = run_stages([self.stage], [it for g in groups for it in g])
         by_parent = group_by_parent(out)
-        new_groups = [by_parent.get(g[0].parent_id, []) for g in groups]
-        # Stats travel with the first group of the batch; the writer persists them.
-        delta = before
-        self.stage.stats = type(before)(before.name)
-        packed = _pack(new_groups)
-        packed["stats"] = np.array([pickle.dumps([delta] if i == 0 else []) for i in range(len(groups))], dtype=object)
-        prev = batch.get("stats")
-        if prev is not None:
-            packed["stats"] = np.array([pickle.dumps(pickle.loads(p) + pickle.loads(n))
-                                        for p, n in zip(prev, packed["stats"])], dtype=object)
+        packed = _pack([by_parent.get(g[0].parent_id, []) for g in groups])
+        # This batch's stats ride along with its first row to the driver, which sums them.
+        stats = [pickle.loads(p) for p in batch["stats"]]
+        stats[0].append(self.stage.stats.take())
+        packed["stats"] = np.array([pickle.dumps(x) for x in stats], dtype=object)
         return packed
 
 
 class _WriterFn:
-    def __init__(self, cfg: RunConfig, output: str, run_id: str) -> None:
-        self.cfg, self.store, self.run_id = cfg, WorkStore(output), run_id
+    def __init__(self, cfg: RunConfig, output: str) -> None:
+        self.cfg, self.store = cfg, WorkStore(output)
 
     def __call__(self, batch):
         groups = _unpack(batch)
-        stats = [s for p in batch.get("stats", []) for s in pickle.loads(p)]
-        n_kept = []
         for g in groups:
             if g:
                 self.store.write_group(g[0].parent_id, g[0].source_id, g, self.cfg.shards.video_crf)
-            n_kept.append(sum(it.kept for it in g))
-        if stats:
-            self.store.write_stats(stats, self.run_id)
-        return {"source_id": np.array([g[0].source_id if g else "" for g in groups], dtype=object),
-                "kept": np.array(n_kept, dtype=np.int64)}
+        return {"kept": np.array([sum(it.kept for it in g) for g in groups], dtype=np.int64),
+                "stats": batch["stats"]}
 
 
 def _scaled(cpus: float, scale: float) -> float:
@@ -155,17 +142,26 @@ class RayRunner:
             ds = ds.map_batches(_StageActor, fn_constructor_args=(st,), batch_size=c.batch_size,
                                 num_cpus=_scaled(c.num_cpus, scale), num_gpus=c.num_gpus,
                                 compute=ActorPoolStrategy(size=c.concurrency))
-        ds = ds.map_batches(_WriterFn, fn_constructor_args=(cfg, output, run_id), batch_size=1,
+        ds = ds.map_batches(_WriterFn, fn_constructor_args=(cfg, output), batch_size=1,
                             num_cpus=_scaled(cfg.shards.num_cpus, scale), compute=ActorPoolStrategy(size=1))
-        t0, n, kept = time.time(), 0, 0
-        for row in ds.iter_rows():
-            n += 1
-            kept += int(row["kept"])
-            if self.progress:
-                print(f"\r[curate/ray] {n} clips judged, {kept} kept, {time.time() - t0:.0f} s", end="",
-                      file=sys.stderr, flush=True)
-        if self.progress:
-            print(file=sys.stderr)
         store = WorkStore(output)
+        t0, n, kept, saved = time.time(), 0, 0, time.time()
+        totals: dict[str, StageStats] = {}
+        try:
+            for row in ds.iter_rows():
+                n += 1
+                kept += int(row["kept"])
+                for st in pickle.loads(row["stats"]):
+                    totals[st.name] = totals[st.name] + st if st.name in totals else st
+                if time.time() - saved > 30:  # one stats file per run, refreshed
+                    store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
+                    saved = time.time()
+                if self.progress:
+                    print(f"\r[curate/ray] {n} clips judged, {kept} kept, {time.time() - t0:.0f} s", end="",
+                          file=sys.stderr, flush=True)
+        finally:
+            store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
+            if self.progress:
+                print(file=sys.stderr)
         for s in todo:
             store.try_complete_source(s.source_id)

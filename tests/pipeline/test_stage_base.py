@@ -48,3 +48,12 @@ def test_stage_config_validation_names_field():
         HalfDrop.Config(batch_size=0)
     with pytest.raises(TypeError):
         HalfDrop(StageConfig())
+
+
+def test_take_returns_counts_and_resets_in_place():
+    st = HalfDrop()
+    st([_item(0, 0.9), _item(1, 0.1)])
+    ref = st.stats
+    got = ref.take()
+    assert (got.items_in, got.kept, dict(got.dropped)) == (2, 1, {"low_score": 1})
+    assert st.stats is ref and (ref.items_in, ref.kept, ref.seconds, dict(ref.dropped)) == (0, 0, 0.0, {})

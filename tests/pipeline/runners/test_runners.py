@@ -87,6 +87,12 @@ def test_ray_runner_equals_local_runner(local_run, inputs, tmp_path):
     a, b = read_outputs(out_local), read_outputs(tmp_path / "out")
     assert a[0].equals(b[0]) and a[1].equals(b[1])
     assert a[2] == b[2]
+    # stats shipped from Ray workers add up to the same counts as the in-process run
+    import json
+
+    counts = lambda out: [(s["stage"], s["items_in"], s["kept"]) for s in  # noqa: E731
+                          json.loads((out / "summary.json").read_text())["stages"]]
+    assert counts(out_local) == counts(tmp_path / "out") == [("segment", 5, 5)]
 
 
 def test_kill_and_rerun_equals_uninterrupted(local_run, inputs, tmp_path):
