@@ -5,8 +5,9 @@ operators so the model actors never wait for decoding, cropping, compositing or 
 
 * ``prepare`` (CPU tasks): decode, normalize, length rules, face track (cached per source video
   by content hash under ``cache_dir``), crops and masks -> ``<work>/<job>.prep.npz``;
-* ``generate`` (actors; the model is loaded once per actor, ``num_gpus`` each): sampling and
-  VAE decode -> ``<work>/<job>.gen.npy``;
+* ``generate`` (actors; the model is loaded once per actor, ``num_gpus`` each): VAE encode (the
+  masked crops' latents cached per source video under ``cache_dir``, :mod:`infer.latent_cache`),
+  sampling and VAE decode -> ``<work>/<job>.gen.npy``;
 * ``finish`` (CPU tasks): paste-back and muxing; the output is written under a temporary name
   and renamed, so an output that exists is complete.
 
@@ -35,7 +36,7 @@ JOB_COLUMNS = ("video", "audio", "output")
 class BatchConfig:
     checkpoint: str | None
     work_dir: str
-    cache_dir: str | None = None  # per-source face tracks; default <work_dir>/cache
+    cache_dir: str | None = None  # per-source face tracks and latents; default <work_dir>/cache
     num_inference_steps: int = 15
     guidance_scale: float = 3.0
     audio_guidance_scale: float | None = None  # KeySync separate scales (both or neither)
@@ -51,6 +52,7 @@ class BatchConfig:
     prepare_cpus: float = 1.0
     ray_num_cpus: int | None = None  # only when this process starts Ray
     ray_address: str = "local"  # "local": a private runtime for this run; "auto" or host:port: join a cluster
+    cache_latents: bool = True  # keep the masked crops' VAE latents per source video under cache_dir
 
     def __post_init__(self) -> None:
         if self.runner not in ("ray", "local"):
@@ -160,7 +162,7 @@ def default_generator(cfg: BatchConfig) -> Callable:
                              audio_guidance_scale=cfg.audio_guidance_scale,
                              identity_guidance_scale=cfg.identity_guidance_scale,
                              segment_length=cfg.segment_length, overlap=cfg.overlap, seed=cfg.seed,
-                             progress=False)
+                             progress=False, latent_cache_dir=cfg.cache if cfg.cache_latents else None)
 
     generate.crop_size = pipe.resolution
     return generate
@@ -236,7 +238,12 @@ def run_jobs(jobs: str | Path | list[dict], cfg: BatchConfig, factory: Callable 
 
 
 def _start_ray(cfg: BatchConfig) -> bool:
-    """Connect to Ray, starting a local runtime when none is running; True if we started it."""
+    """A private Ray runtime for this run (``ray_address="local"``), or join the given cluster.
+
+    Returns True when this call initialised Ray (the caller then shuts it down, which stops a
+    private runtime's processes or just disconnects from a cluster); False when the process was
+    already connected.
+    """
     for k, v in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_AUTH_MODE", "disabled")):
         os.environ.setdefault(k, v)  # never let usage stats probe the network
     import ray

@@ -29,7 +29,9 @@ def _infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="LipSyncModel export directory (save_pretrained)")
     p.add_argument("--work-dir", default=None, help="batch: intermediate files, caches and results.parquet "
                    "(default: <jobs file folder>/lipforge_work)")
-    p.add_argument("--cache-dir", default=None, help="per-source face-track cache (content-hash keyed)")
+    p.add_argument("--cache-dir", default=None, help="per-source face-track and latent cache (content-hash keyed)")
+    p.add_argument("--no-latent-cache", action="store_true",
+                   help="batch: do not keep the masked crops' VAE latents per source video in the cache dir")
     p.add_argument("--steps", type=int, default=15, help="EDM Euler steps (default 15)")
     p.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
     p.add_argument("--audio-guidance-scale", type=float, default=None,
@@ -87,7 +89,8 @@ def _run_batch(args) -> int:
                       identity_guidance_scale=args.identity_guidance_scale, segment_length=args.segment_length,
                       overlap=args.overlap, crop_size=args.crop_size, seed=args.seed, device=args.device,
                       runner=args.runner, num_actors=args.num_actors, num_gpus_per_actor=gpus,
-                      ray_num_cpus=args.ray_num_cpus, ray_address=args.ray_address)
+                      ray_num_cpus=args.ray_num_cpus, ray_address=args.ray_address,
+                      cache_latents=not args.no_latent_cache)
     Path(work).mkdir(parents=True, exist_ok=True)
     (Path(work) / "infer_config.json").write_text(json.dumps(config_dict(cfg), indent=2))
     rows = run_jobs(args.jobs, cfg)

@@ -6,7 +6,8 @@ scheduler (:mod:`infer.scheduler`) is weight-free math. One call:
 1. check the inputs (messages name the argument and its value);
 2. CPU: decode, normalize to 25 fps / 16 kHz, length rules, face track, crops, masks, reference
    (:func:`infer.prepare.prepare_job`);
-3. model: VAE-encode the masked crops; per segment, Whisper features and per-frame windows and
+3. model: VAE-encode the masked crops (each distinct source frame once, cached per source video
+   with ``cache_dir``: :mod:`infer.latent_cache`); per segment, Whisper features and per-frame windows and
    the ID-Guider residuals (built as the trainer's loader builds them), then EDM Euler sampling
    over 16-frame segments overlapping by 4 frames; at every step the segments' network outputs
    are blended with linear cross-fade weights, so neighbouring segments agree on their shared
@@ -20,6 +21,7 @@ PosixPath('out.mp4')
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -62,6 +64,8 @@ class LipSyncPipeline:
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.model.to(self.device)
         self.last_timings: dict[str, float] = {}
+        self.last_encode_stats: dict[str, int] = {}
+        self._vae_id: str | None = None
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "auto", dtype: torch.dtype | None = None):
@@ -129,7 +133,8 @@ class LipSyncPipeline:
         prep = prepare_job(video, audio, crop_size, cache_dir=cache_dir, seed=seed, frames=frames)
         t1 = time.perf_counter()
         gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale, identity_guidance_scale,
-                            segment_length, overlap, seed=seed, decode_chunk=decode_chunk, progress=progress)
+                            segment_length, overlap, seed=seed, decode_chunk=decode_chunk, progress=progress,
+                            latent_cache_dir=cache_dir)
         t2 = time.perf_counter()
         out = finish_job(prep, gen, output, frames=frames)
         timings = dict(self.last_timings)
@@ -141,19 +146,19 @@ class LipSyncPipeline:
     def generate(self, prep: PreparedJob, num_inference_steps: int = 15, guidance_scale: float = 3.0,
                  audio_guidance_scale: float | None = None, identity_guidance_scale: float | None = None,
                  segment_length: int = 16, overlap: int = 4, seed: int = 0, decode_chunk: int = 16,
-                 progress: bool = True) -> np.ndarray:
-        """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8."""
+                 progress: bool = True, latent_cache_dir: str | Path | None = None) -> np.ndarray:
+        """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8.
+
+        ``latent_cache_dir``: keep the masked crops' VAE latents there, per source video
+        (:mod:`infer.latent_cache`), so later jobs over the same video skip their encoding.
+        """
         m, dev = self.model, self.device
         timings: dict[str, float] = {}
         t = time.perf_counter()
         n = len(prep.crops)
-        crops = to_model_frames(prep.crops).to(dev)  # (T, 3, S, S)
-        masks = torch.from_numpy(np.asarray(prep.masks, np.float32)).to(dev)  # (T, S, S)
         segments = plan_segments(n, segment_length, overlap)
+        masked_lat = self.encode_masked(prep, decode_chunk, latent_cache_dir)  # (1, T, 4, h, w)
         with self._autocast():
-            chunks = [masked_video(crops[s:s + decode_chunk], masks[s:s + decode_chunk])[None]
-                      for s in range(0, n, decode_chunk)]  # (1, t, 3, S, S) each
-            masked_lat = torch.cat([m.encode_video(c) for c in chunks], dim=1).float()  # (1, T, 4, h, w)
             ref_rgb = to_model_frames(prep.reference[None]).to(dev)  # (1, 3, S, S)
             conds = [self._segment_conditions(prep, seg, ref_rgb) for seg in segments]  # (windows, residuals)
         timings["encode"] = time.perf_counter() - t
@@ -182,6 +187,53 @@ class LipSyncPipeline:
         timings["decode"] = time.perf_counter() - t
         self.last_timings = timings
         return from_model_frames(frames)
+
+    def vae_id(self) -> str:
+        """Identity of the encoder as used here: VAE config + weights, compute dtype and device type."""
+        if self._vae_id is None:
+            from infer.latent_cache import vae_fingerprint
+
+            base = vae_fingerprint(self.model.vae)
+            self._vae_id = hashlib.sha256(f"{base}-{self.dtype}-{self.device.type}".encode()).hexdigest()
+        return self._vae_id
+
+    @torch.no_grad()
+    def encode_masked(self, prep: PreparedJob, chunk: int = 16,
+                      cache_dir: str | Path | None = None) -> torch.Tensor:
+        """VAE latents of the masked crops, (1, T, 4, h, w) float32 on the device.
+
+        Each distinct (source position, crop + mask) is encoded once per job; with ``cache_dir``
+        and a job prepared with a cache (``prep.source_hash``), once across jobs too. Sets
+        ``self.last_encode_stats`` (frames, encoded).
+        """
+        from infer.latent_cache import (
+            LatentCache,
+            encode_with_cache,
+            frame_digests,
+            frame_keys,
+        )
+
+        m, dev = self.model, self.device
+        size = prep.crops.shape[1]
+
+        def encode(idx: np.ndarray) -> np.ndarray:
+            outs = []
+            for s in range(0, len(idx), chunk):
+                sel = idx[s:s + chunk]
+                crops = to_model_frames(prep.crops[sel]).to(dev)  # (t, 3, S, S)
+                masks = torch.from_numpy(np.asarray(prep.masks[sel], np.float32)).to(dev)  # (t, S, S)
+                with self._autocast():
+                    outs.append(m.encode_video(masked_video(crops, masks)[None])[0].float().cpu())  # (t, 4, h, w)
+            return torch.cat(outs).numpy()
+
+        cache = None
+        if cache_dir is not None and getattr(prep, "source_hash", ""):
+            f = m.vae_scale_factor
+            shape = (int(m.vae.config.latent_channels), size // f, size // f)
+            cache = LatentCache(cache_dir, prep.source_hash, size, self.vae_id(), shape)
+        lat, n_new = encode_with_cache(frame_keys(prep.positions), frame_digests(prep.crops, prep.masks), encode, cache)
+        self.last_encode_stats = {"frames": len(lat), "encoded": n_new}
+        return torch.from_numpy(lat)[None].to(dev)  # (1, T, 4, h, w)
 
     def _segment_conditions(self, prep: PreparedJob, seg, ref_rgb: torch.Tensor):
         """Audio windows and ID-Guider residuals of one segment, built exactly as the trainer's loader does.

@@ -37,6 +37,7 @@ class PreparedJob:
     boxes: np.ndarray  # (T, 4) source face box per output frame, frame px
     mask_rects: np.ndarray  # (T, 4) mask rectangle per output frame, crop px (the region the model redraws)
     n_audio: int  # original audio length in samples (the output's duration)
+    source_hash: str = ""  # sha256 of the source video file when prepared with a cache ("" = none)
 
     def save(self, path: str | Path) -> None:
         tmp = Path(path).with_suffix(".partial.npz")
@@ -46,8 +47,10 @@ class PreparedJob:
     @classmethod
     def load(cls, path: str | Path) -> "PreparedJob":
         with np.load(path, allow_pickle=False) as d:
-            kw = {f.name: d[f.name] for f in fields(cls)}
+            kw = {f.name: d[f.name] for f in fields(cls) if f.name in d.files}
         kw["n_audio"] = int(kw["n_audio"])
+        if "source_hash" in kw:
+            kw["source_hash"] = str(kw["source_hash"])
         return cls(**kw)
 
 
@@ -101,11 +104,14 @@ def load_audio(audio: str | Path) -> np.ndarray:
 
 
 def face_track_cached(video: str | Path, frames: np.ndarray, crop_size: int, cache_dir: str | Path | None,
-                      **face_kw) -> FaceTrack:
-    """:func:`prepare_faces` over the source frames, cached under ``cache_dir/<sha256>-<S>.npz``."""
+                      source_hash: str | None = None, **face_kw) -> FaceTrack:
+    """:func:`prepare_faces` over the source frames, cached under ``cache_dir/<sha256>-<S>.npz``.
+
+    ``source_hash``: the video's :func:`file_hash` when the caller has it already.
+    """
     if cache_dir is None:
         return prepare_faces(frames, crop_size, **face_kw)
-    path = Path(cache_dir) / f"{file_hash(video)}-{crop_size}.faces.npz"
+    path = Path(cache_dir) / f"{source_hash or file_hash(video)}-{crop_size}.faces.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as d:
             return FaceTrack.from_npz(d)
@@ -123,7 +129,8 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     src = load_source(video) if frames is None else frames
     wav = load_audio(audio)
     n_out = frames_for_audio(len(wav))
-    track = face_track_cached(video, src, crop_size, cache_dir, **face_kw)
+    digest = file_hash(video) if cache_dir is not None else ""  # keys the face track and the latents
+    track = face_track_cached(video, src, crop_size, cache_dir, source_hash=digest, **face_kw)
     pos = np.arange(n_out, dtype=np.float64) if n_out <= len(src) else loop_positions(len(src), n_out, loop_smooth)
     near = np.clip(np.rint(pos).astype(int), 0, len(src) - 1)
     t = track.take(near)
@@ -138,7 +145,8 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     masks = render_mask_images(t.mask_rects, crop_size)
     ref_idx = int(np.random.default_rng(seed).integers(len(src)))
     reference = crop_frames(src[ref_idx:ref_idx + 1], track.crop_boxes[ref_idx:ref_idx + 1], crop_size)[0]
-    return PreparedJob(crops, masks, reference, fit_audio(wav, n_out), pos, crop_boxes, boxes, t.mask_rects, len(wav))
+    return PreparedJob(crops, masks, reference, fit_audio(wav, n_out), pos, crop_boxes, boxes, t.mask_rects, len(wav),
+                       digest)
 
 
 def finish_job(prep: PreparedJob, generated: np.ndarray, out: str | Path, video: str | Path | None = None,

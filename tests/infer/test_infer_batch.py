@@ -48,9 +48,40 @@ def test_local_runner_error_row_skip_and_cache(tiny_checkpoint, infer_media, tmp
     assert len(table) == 3 and set(table["status"]) == {"error", "skipped"}
 
 
+def test_start_ray_is_private_unless_an_address_is_given(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from infer.batch import BatchConfig, _start_ray
+
+    calls: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kw: calls.append(kw))
+    assert _start_ray(BatchConfig(checkpoint=None, work_dir="w", ray_num_cpus=2))
+    assert calls[-1]["address"] == "local" and calls[-1]["num_cpus"] == 2 and calls[-1]["include_dashboard"] is False
+    assert _start_ray(BatchConfig(checkpoint=None, work_dir="w", ray_address="auto", ray_num_cpus=2))
+    assert calls[-1]["address"] == "auto" and "num_cpus" not in calls[-1]  # a cluster's size is not ours to set
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+    monkeypatch.setattr(ray, "is_initialized", lambda: True)
+    assert not _start_ray(BatchConfig(checkpoint=None, work_dir="w")) and len(calls) == 2
+
+
 def _session_pids(sid: int) -> list[int]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,sid="], capture_output=True, text=True).stdout.split("\n")
-    return [int(p) for p, s in (line.split() for line in out if line.strip()) if int(s) == sid]
+    """Live (non-zombie) processes of session ``sid``: the driver and everything Ray started under it."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,sid=,stat="], capture_output=True, text=True).stdout.split("\n")
+    return [int(p) for p, s, st in (line.split()[:3] for line in out if line.strip())
+            if int(s) == sid and not st.startswith("Z")]
+
+
+def _leftovers(sid: int, wait: float = 20.0) -> list[int]:
+    """Processes of session ``sid`` still alive after ``wait`` s; they are killed so the test leaks nothing."""
+    deadline = time.time() + wait
+    while (pids := _session_pids(sid)) and time.time() < deadline:
+        time.sleep(0.2)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return pids
 
 
 @pytest.mark.ray
@@ -79,12 +110,20 @@ def test_ray_batch_resumes_after_kill(tiny_checkpoint, infer_media, tmp_path):
             except ProcessLookupError:
                 pass
         proc.wait(timeout=30)
+    assert not _leftovers(sid), "processes of the killed run survived"
     first = [o for o in outs if o.exists()]
     assert 1 <= len(first) < 3, "the kill came too late to test a resume"
     mtimes = {o: o.stat().st_mtime_ns for o in first}
-    rerun = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, env=env, capture_output=True, text=True,
-                           timeout=300, start_new_session=True)
-    assert rerun.returncode == 1, rerun.stdout[-3000:] + rerun.stderr[-3000:]  # 1: the bad job's error row
+    rerun = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, start_new_session=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        log, _ = rerun.communicate(timeout=300)
+    finally:
+        if rerun.poll() is None:
+            rerun.kill()
+        left = _leftovers(rerun.pid)  # its own session: the private Ray runtime must be gone with it
+    assert rerun.returncode == 1, log[-3000:]  # 1: the bad job's error row
+    assert not left, f"the private Ray runtime left processes behind: {left}"
     table = pd.read_parquet(tmp_path / "work" / "results.parquet")
     status = dict(zip(table["output"].map(lambda p: Path(p).name), table["status"]))
     assert all(status[o.name] == "skipped" for o in first)
