@@ -56,7 +56,7 @@ class FrameStream:
             self.width, self.height = work_size(w, h, self.work_max_side)
             self.work_scale = self.width / self.source_width
         cw, ch = (self.height, self.width) if self.quarter_turns % 2 else (self.width, self.height)
-        rgb = frame.reformat(width=cw, height=ch, format="rgb24").to_ndarray()  # (ch, cw, 3) coded orientation
+        rgb = frame.reformat(width=cw, height=ch, format="rgb24", threads=1).to_ndarray()  # (ch, cw, 3) coded orientation
         if self.quarter_turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, self.quarter_turns))  # (H, W, 3) upright
         return rgb
@@ -72,7 +72,10 @@ class FrameStream:
                 if not vids:
                     raise MediaDecodeError(f"{self.path}: no video stream")
                 vs = vids[0]
-                vs.thread_type = "AUTO"
+                # Single-threaded decode and conversion: shard bytes must not depend on how busy
+                # the machine was (exactly-once reruns compare bytes); workers are 1 CPU anyway.
+                vs.thread_type = "SLICE"
+                vs.thread_count = 1
                 rate = vs.average_rate or vs.guessed_rate
                 dt = 1.0 / float(rate) if rate else 1.0 / self.fps
                 last_t = None
