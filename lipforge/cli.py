@@ -16,20 +16,25 @@ def _curate(args: argparse.Namespace) -> int:
     from pipeline.curate import list_inputs
     from pipeline.finalize import finalize
 
-    cfg = RunConfig.load(args.config)
-    if args.models_dir:
-        import dataclasses
+    try:  # configuration problems (bad values, missing model files) end here with their message
+        cfg = RunConfig.load(args.config)
+        if args.models_dir:
+            import dataclasses
 
-        cfg = dataclasses.replace(cfg, models_dir=args.models_dir)
-    sources = list_inputs(args.input)
-    if args.runner == "local":
-        from pipeline.runners.local import LocalRunner
+            cfg = dataclasses.replace(cfg, models_dir=args.models_dir)
+        sources = list_inputs(args.input)
+        if args.runner == "local":
+            from pipeline.runners.local import LocalRunner
 
-        LocalRunner(cfg).run(sources, args.output)
-    else:
-        from pipeline.runners.ray_runner import RayRunner
+            runner = LocalRunner(cfg)
+        else:
+            from pipeline.runners.ray_runner import RayRunner
 
-        RayRunner(cfg, address=args.address, num_cpus=args.num_cpus).run(sources, args.output)
+            runner = RayRunner(cfg, address=args.address, num_cpus=args.num_cpus)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"lipforge curate: {e}", file=sys.stderr)
+        return 2
+    runner.run(sources, args.output)
     summary = finalize(sources, args.output, cfg)
     c = summary["clips"]
     print(f"curated {summary['sources']['in']} sources: {c['kept']}/{c['rows']} clips kept "
