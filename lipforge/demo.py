@@ -32,13 +32,6 @@ def make_sample_inputs(d: Path, seconds: float = 6.0) -> None:
         (d / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
 
 
-def demo_run_config():
-    from pipeline.config import RunConfig
-
-    path = Path(__file__).parent / "configs" / "demo.yaml"
-    return RunConfig.load(path if path.exists() else None)
-
-
 def main(argv: list[str] | None = None) -> int:
     from lipforge.env import apply_offline_env
 
@@ -57,9 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     from lipforge.cli import main as cli
 
     corpus = work / "corpus"
-    cfg_path = Path(__file__).parent / "configs" / "demo.yaml"
     rc = cli(["curate", "--input", str(work / "inputs"), "--output", str(corpus), "--runner", args.runner,
-              "--num-cpus", str(min(os.cpu_count() or 2, 4))] + (["--config", str(cfg_path)] if cfg_path.exists() else []))
+              "--num-cpus", str(min(os.cpu_count() or 2, 4))])
     if rc:
         return rc
     outputs = {"shards": corpus / "shards", "manifests": corpus / "manifests", "report": corpus / "report.html"}

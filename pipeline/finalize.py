@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, SourceRecord, arrow_schema,
+from manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, arrow_schema,
                               clip_columns)
 from pipeline.config import RunConfig
 from pipeline.curate import SourceInput

@@ -177,7 +177,6 @@ def make_talking_head(path: str | Path, seconds: float = 4.0, fps: int = 25, siz
         encode_video(frames, fps=out_fps or fps, audio=out_track if with_audio else None,
                      sample_rate=out_sample_rate, path=path, audio_channels=out_channels)
     else:
-        from pipeline.media import encode_wav
         import soundfile as sf
 
         sf.write(str(path), out_track, out_sample_rate)
