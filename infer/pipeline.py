@@ -289,8 +289,10 @@ class LipSyncPipeline:
         return f[1:2] + scale * (f[0:1] - f[1:2])
 
     def _autocast(self):
-        if self.device.type == "cuda" and self.dtype in (torch.bfloat16, torch.float16):
-            return torch.autocast("cuda", dtype=self.dtype)
+        """Half-precision compute for the fp32 weights (CUDA's default bf16; on the CPU only when asked,
+        which runs the very path a GPU runs). The scheduler step and the latents x stay fp32."""
+        if self.device.type in ("cuda", "cpu") and self.dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast(self.device.type, dtype=self.dtype)
         import contextlib
 
         return contextlib.nullcontext()

@@ -23,8 +23,10 @@ def rng_states() -> dict[str, Any]:
     # plain types and tensors only, so torch.load(weights_only=True) reads them back
     st = {"python": random.getstate(), "numpy": [name, torch.from_numpy(keys.astype(np.int64)), int(pos),
                                                  int(has_gauss), float(gauss)], "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        st["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        # this rank's own device only (set by torch.cuda.set_device): get_rng_state_all() would create
+        # a context on every visible GPU in every rank, and restore them all on resume
+        st["cuda"] = torch.cuda.get_rng_state()
     return st
 
 
@@ -34,7 +36,10 @@ def set_rng_states(st: dict[str, Any]) -> None:
     np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(st["cuda"])
+        if isinstance(st["cuda"], (list, tuple)):  # older checkpoints: every visible device
+            torch.cuda.set_rng_state_all(st["cuda"])
+        else:
+            torch.cuda.set_rng_state(st["cuda"])
 
 
 def _tuplify(x):

@@ -146,8 +146,9 @@ class ShardLoader:
             pos = self.position
             ds = ShardStream(self.shards, self.counts, pos.epoch, pos.index, self.rank, self.world, self.workers,
                              self.batch_size, self.seed, self.spec)
+            # pinned host memory so the trainer's .to(device, non_blocking=True) copies overlap compute
             dl = DataLoader(ds, batch_size=None, num_workers=self.workers,
-                            prefetch_factor=2 if self.workers else None)
+                            prefetch_factor=2 if self.workers else None, pin_memory=torch.cuda.is_available())
             total = self.batches_per_epoch(pos.epoch)
             index = pos.index
             for batch in dl:

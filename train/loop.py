@@ -66,11 +66,15 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
           rank: int | None = None, world_size: int | None = None) -> list[dict[str, Any]]:
     """Train to ``cfg.max_steps`` (or checkpoint and stop after ``stop_at_step``, as a preemption
     would). Returns this process's history: one dict per step with step, loss, keys, timings."""
-    rank = int(os.environ.get("RANK", 0)) if rank is None else rank
-    world_size = int(os.environ.get("WORLD_SIZE", 1)) if world_size is None else world_size
+    rank = int(os.environ.get("RANK", "0")) if rank is None else rank
+    world_size = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
     cuda = torch.cuda.is_available()
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu")
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if cuda else "cpu")
     distributed = world_size > 1
+    if cuda:
+        # NCCL collectives (barrier, all_gather_object) run on the *current* device: without this
+        # every rank would use cuda:0 (hangs or oversubscribes GPU 0)
+        torch.cuda.set_device(device)
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world_size,
                                 timeout=timedelta(seconds=cfg.pg_timeout_s))
@@ -106,7 +110,9 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
             for name, sd in st.get("frozen", {}).items():
                 getattr(model, name).load_state_dict(sd)
             opt.load_state_dict(st["optimizer"])
-            ema = st["ema"]
+            # the checkpoint is loaded to the CPU: the EMA must live where the weights it tracks live
+            live = trainable.state_dict()
+            ema = {k: v.to(live[k].device) for k, v in st["ema"].items()}
             scaler.load_state_dict(st["scaler"])
             step = st["step"]
             loader.position = DataPosition(**st["data_positions"][rank])
@@ -189,7 +195,9 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
                 writer.add_scalar("time/data_wait_share", rec["data_s"] / max(1e-9, t2 - t0), step)
             if rank == 0 and cfg.validate_every > 0 and step % cfg.validate_every == 0:
                 validate(step)
-            want_stop = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step))])
+            # on the device: NCCL cannot all_reduce a CPU tensor
+            want_stop = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step))],
+                                     device=device)
             if distributed:
                 dist.all_reduce(want_stop, op=dist.ReduceOp.MAX)  # every rank stops at the same step
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps or want_stop.item() > 0:

@@ -111,6 +111,7 @@ def log_mel_chunks(audio: np.ndarray, num_mel_bins: int, chunk_frames: int) -> n
     audio = np.asarray(audio, np.float32).reshape(-1)
     n_chunks = max(1, -(-len(audio) // chunk_samples))
     pieces = [audio[i * chunk_samples:(i + 1) * chunk_samples] for i in range(n_chunks)]
-    feats = fe(pieces, sampling_rate=SAMPLE_RATE, padding="max_length", max_length=chunk_samples,
-               return_tensors="np")["input_features"]
+    with torch.autocast("cpu", enabled=False):  # signal processing: fp32 even inside a caller's CPU autocast
+        feats = fe(pieces, sampling_rate=SAMPLE_RATE, padding="max_length", max_length=chunk_samples,
+                   return_tensors="np")["input_features"]
     return feats[:, :, :chunk_frames].astype(np.float32)

@@ -86,7 +86,9 @@ def widen_conv_in(unet: LipSyncUNet, in_channels: int = 8) -> LipSyncUNet:
         return unet
     if old.in_channels > in_channels:
         raise ValueError(f"UNet conv_in has {old.in_channels} input channels, more than the {in_channels} wanted")
-    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding)
+    # on the old layer's device and dtype: a UNet loaded in fp16 or already on the GPU stays consistent
+    new = nn.Conv2d(in_channels, old.out_channels, old.kernel_size, old.stride, old.padding).to(
+        old.weight.device, old.weight.dtype)
     with torch.no_grad():
         new.weight.zero_()
         new.weight[:, :old.in_channels] = old.weight
