@@ -19,8 +19,8 @@ def main(argv: list[str]) -> None:
 
     torch.set_num_threads(1)
     root = Path(__file__).resolve().parents[1]
-    sys.path[:0] = [str(root), str(root / "tests" / "train")]
-    from conftest import synthetic_clip, tiny_train_config, write_shard  # the test factories
+    sys.path[:0] = [str(root)]
+    from lipforge.testing.train_data import synthetic_clip, tiny_train_config, write_shard
     from train.data import iter_tar_samples
     from train.loader import ShardLoader, WindowSpec
     from train.loop import train

@@ -1,53 +1,13 @@
-"""Tiny synthetic shards in the real layout (manifests.layout.encode_sample, f"{key}.{ext}" members)."""
+"""Tiny synthetic shards in the real layout; the factories live in lipforge.testing.train_data."""
 from __future__ import annotations
 
-import io
-import tarfile
-from pathlib import Path
-
-import numpy as np
 import pytest
 
 from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-
-def synthetic_clip(key: str, n_frames: int = 12, size: int = 32, seed: int = 0) -> dict[str, bytes | str]:
-    """A moving bright square on a dark face-coloured background, a 'mouth' bar whose height follows
-    a sine tone's envelope, and that tone as 16 kHz audio; all fields of the sample layout used by train."""
-    from infer.media import encode_video, encode_wav
-    from manifests.layout import encode_sample
-
-    rng = np.random.default_rng(seed)
-    frames = np.zeros((n_frames, size, size, 3), np.uint8)
-    frames[..., 0], frames[..., 1], frames[..., 2] = 150, 110, 90
-    env = 0.5 + 0.5 * np.sin(np.arange(n_frames) * 0.9 + seed)
-    for t in range(n_frames):
-        x = (t * 2 + seed * 3) % (size - 8)
-        frames[t, 4:10, x:x + 8] = 230
-        h = 1 + int(env[t] * 6)
-        frames[t, 20:20 + h, 10:22] = 40
-    t_s = np.arange(n_frames * 640) / 16000
-    audio = (0.3 * np.repeat(env, 640) * np.sin(2 * np.pi * (220 + 40 * seed) * t_s)).astype(np.float32)
-    rects = np.tile(np.array([[6, 16, 26, 30]], np.float32), (n_frames, 1)) + rng.normal(0, 0.3, (n_frames, 4)).astype(np.float32)
-    meta = {"clip_id": key, "source_id": key.split("-")[0], "fps": 25, "sample_rate": 16000, "n_frames": n_frames,
-            "crop_size": size}
-    return encode_sample(key, {"mp4": encode_video(frames, fps=25), "wav": encode_wav(audio), "json": meta,
-                               "mask_adaptive.npy": rects, "mask_keysync.npy": rects})
-
-
-def write_shard(path: Path, samples: list[dict[str, bytes | str]]) -> Path:
-    with tarfile.open(path, "w") as tar:
-        for s in samples:
-            key = s["__key__"]
-            for ext, data in s.items():
-                if ext.startswith("__"):
-                    continue
-                info = tarfile.TarInfo(f"{key}.{ext}")
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
+from lipforge.testing.train_data import synthetic_clip, write_shard  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -59,14 +19,3 @@ def shards(tmp_path_factory) -> list[str]:
         clips = [synthetic_clip(f"src{s}-{c:08d}-00", seed=s * 3 + c) for c in range(2)]
         out.append(str(write_shard(d / f"shard-{s:05d}.tar", clips)))
     return out
-
-
-def tiny_train_config(tmp: Path, shards: list[str], **over):
-    from infer.models import LipSyncModelConfig
-    from train.config import DataConfig, LossConfig, OptimConfig, TrainConfig
-
-    data = over.pop("data", {})
-    loss = over.pop("loss", {})
-    optim = over.pop("optim", {})
-    return TrainConfig(model=LipSyncModelConfig.tiny(), data=DataConfig(shards=tuple(shards), **data),
-                       output_dir=str(tmp), loss=LossConfig(**loss), optim=OptimConfig(**optim), **over)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_train_config
+from lipforge.testing.train_data import tiny_train_config
 
 from infer.models import LipSyncModel
 from infer.scheduler import EDMScheduler

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 import torch.multiprocessing as mp
 
-from conftest import synthetic_clip, tiny_train_config, write_shard
+from lipforge.testing.train_data import synthetic_clip, tiny_train_config, write_shard
 
 
 def _free_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from conftest import tiny_train_config
+from lipforge.testing.train_data import tiny_train_config
 from train.loader import DataPosition, ShardLoader, WindowSpec
 from train.loop import train
 

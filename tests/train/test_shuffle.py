@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import synthetic_clip, write_shard
+from lipforge.testing.train_data import synthetic_clip, write_shard
 
 from train.data import shuffle_order
 from train.loader import DataPosition, ShardLoader, WindowSpec

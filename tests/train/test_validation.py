@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import tiny_train_config
+from lipforge.testing.train_data import tiny_train_config
 
 from train.config import TrainConfig, ValidationConfig
 from train.loop import train
