@@ -2,7 +2,6 @@
 and the first seconds of the real talking fixture, both as ClipItems after a face crop."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -3,7 +3,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.pipeline.av.avcheck_helpers import REAL_VIDEO, make_item
+from tests.pipeline.av.avcheck_helpers import make_item
 
 
 def test_offline_backend_finds_delay_and_corrects_audio(synth):

@@ -3,7 +3,6 @@ inputs get reason codes, and a separately started Ray cluster works."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys

@@ -11,7 +11,6 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from manifests.schema import SourceRecord  # noqa: E402
 from pipeline.config import SegmentConfig  # noqa: E402
 from pipeline.source import Segmenter, probe_source  # noqa: E402
 
