@@ -155,7 +155,11 @@ def default_generator(cfg: BatchConfig) -> Callable:
     """Load the LipSyncPipeline once; returns ``PreparedJob -> (T, S, S, 3) uint8``."""
     from infer.pipeline import LipSyncPipeline
 
-    pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=cfg.device)
+    device = cfg.device
+    if device == "auto" and cfg.runner == "ray" and cfg.num_gpus_per_actor == 0:
+        # An actor that Ray gave no GPU must not grab one anyway: several would pile onto cuda:0.
+        device = "cpu"
+    pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=device)
 
     def generate(prep):
         return pipe.generate(prep, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
