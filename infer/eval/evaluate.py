@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from infer.eval.metrics import lip_leak, lip_leak_lite, mouth_aspect_ratio, psnr, ssim
+from pipeline.models import require_model_file
 
 
 @dataclass(frozen=True)
@@ -33,9 +34,8 @@ class EvalConfig:
     def __post_init__(self) -> None:
         for name in ("lpips_alexnet", "fid_inception", "syncnet"):
             p = getattr(self, name)
-            if p is not None and not Path(p).is_file():
-                raise FileNotFoundError(f"EvalConfig.{name}: weights file {p} not found (expected at "
-                                        f"{Path(p).resolve()}); see infer/eval/networks.py for where to get it")
+            if p is not None:
+                require_model_file(p, None, f"EvalConfig.{name}", "see infer/eval/networks.py for where to get it")
 
 
 def video_mar(frames: np.ndarray, crop: int = 64) -> np.ndarray:

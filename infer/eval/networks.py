@@ -13,20 +13,19 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.models import require_model_file
+
 ALEXNET_HINT = ("torchvision's AlexNet ImageNet weights (alexnet-owt-7be5be79.pth, from "
                 "https://download.pytorch.org/models/ on a machine with internet)")
 INCEPTION_HINT = ("torchvision's Inception v3 ImageNet weights (inception_v3_google-0cc3c7bd.pth, from "
                   "https://download.pytorch.org/models/ on a machine with internet), or any compatible state dict")
 
 
+
 def _require(path: str | Path | None, what: str, hint: str) -> Path:
     if path is None:
         raise FileNotFoundError(f"{what}: no weights path given; pass the local file of {hint}")
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{what}: weights file {p} not found (expected path {p.resolve()}); "
-                                f"it is usually {hint}")
-    return p
+    return require_model_file(path, None, what, f"it is usually {hint}")
 
 
 class LPIPSMetric:

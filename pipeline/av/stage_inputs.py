@@ -33,8 +33,7 @@ def audio_for_frames(item: ClipItem, n_frames: int) -> np.ndarray:
 
 def require_file(path: str | None, what: str, field: str, where: str) -> None:
     """Fail at construction when a configured model file is missing, naming where to get it."""
-    from pathlib import Path
+    from pipeline.models import require_model_file
 
-    if path is not None and not Path(path).is_file():
-        raise FileNotFoundError(f"{field}: {what} weights not found at {Path(path).resolve()} "
-                                f"(configured path {path!r}); {where}")
+    if path is not None:
+        require_model_file(path, None, f"{field} ({what})", where)

@@ -20,24 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.faces.boxes import DLIB_HOG_CALIBRATION, IDENTITY_CALIBRATION, calibrate_boxes, largest_box
-
-
-def resolve_model_path(path: str, models_dir: str | None, what: str, where_to_get: str) -> Path:
-    """Absolute path of a model file; a missing file raises FileNotFoundError naming it.
-
-    A relative ``path`` is looked up under ``models_dir`` (the run config's models_dir) when
-    given, else under the current directory.
-    """
-    if not path:
-        raise ValueError(f"{what}: no weights path configured; {where_to_get}")
-    p = Path(path).expanduser()
-    if not p.is_absolute() and models_dir:
-        p = Path(models_dir).expanduser() / p
-    if not p.is_file():
-        raise FileNotFoundError(f"{what}: weights file {str(path)!r} not found (expected at {p.resolve()}); "
-                                f"{where_to_get}")
-    return p.resolve()
+from pipeline.faces.boxes import (
+    DLIB_HOG_CALIBRATION,
+    IDENTITY_CALIBRATION,
+    calibrate_boxes,
+    largest_box,
+)
+from pipeline.models import require_model_file as resolve_model_path  # noqa: F401  (re-exported)
 
 
 def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
