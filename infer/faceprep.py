@@ -15,10 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# The crop stage's defaults (pipeline/stages/crop.py CropConfig): keep them equal.
-CROP_MARGIN = 0.25
-CROP_SMOOTH_WINDOW = 7
-ADAPTIVE_PAD = 0.1
+from pipeline.stages.crop import CropConfig
+
+# Inference crops and masks a face exactly as curation's crop stage does by default.
+_CURATION_CROP = CropConfig()
+CROP_MARGIN = _CURATION_CROP.margin
+CROP_SMOOTH_WINDOW = _CURATION_CROP.smooth_window
+ADAPTIVE_PAD = _CURATION_CROP.adaptive_pad
 
 
 class NoFaceError(RuntimeError):
