@@ -37,6 +37,9 @@ def decode_wav(data: bytes | str | Path) -> tuple[np.ndarray, int]:
     return audio.mean(axis=1).astype(np.float32), int(sr)
 
 
+X264_PARAMS = "mbtree=0"  # see encode_video: mbtree makes the output depend on heap contents
+
+
 def _open_output(target, fmt: str):
     import av
 
@@ -65,9 +68,15 @@ def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.nda
     try:
         vs = out.add_stream("libx264", rate=Fraction(fps))
         vs.width, vs.height, vs.pix_fmt = pw, ph, "yuv420p"
-        # One encoder thread: x264's output depends on its thread count, and shard bytes must
-        # not depend on the machine a clip was encoded on (exactly-once reruns compare bytes).
-        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        # Byte-deterministic encoding (exactly-once reruns compare shard bytes):
+        # - one encoder thread: x264's output depends on its thread count;
+        # - no macroblock-tree rate control: x264's mbtree (on in every preset) reads heap
+        #   memory it never wrote, so the same frames encoded in two processes, or twice in one
+        #   process after other allocations, came out different from some frame on (measured
+        #   with tests/pipeline/test_media_determinism.py: 18 of 300 re-encodes of 96 px clips,
+        #   3 distinct outputs in 6 processes for a 320 px crop of the real fixture; 0 with
+        #   mbtree=0). Cost at crf 18 on 320 px face crops: +19% bytes, +0.2 dB PSNR.
+        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "x264-params": X264_PARAMS}
         vs.codec_context.thread_count = 1
         vs.codec_context.time_base = Fraction(1, fps)
         ast = None
