@@ -251,7 +251,11 @@ def write_output(path: str | Path, frames: np.ndarray, audio: np.ndarray, fps: i
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix or '.mp4'}")
     try:
-        encode_video(frames, fps=fps, crf=crf, audio=audio, sample_rate=sample_rate, path=tmp)
+        # mbtree kept (deterministic=False): with it the background around the pasted face keeps
+        # its quality (tests/infer: 99th-percentile error outside the paste 7.7 levels without it
+        # vs 4.0 for a plain re-encode); the final video is not compared by bytes.
+        encode_video(frames, fps=fps, crf=crf, audio=audio, sample_rate=sample_rate, path=tmp,
+                     deterministic=False)
         os.replace(tmp, path)
     finally:
         if tmp.exists():

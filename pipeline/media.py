@@ -48,11 +48,14 @@ def _open_output(target, fmt: str):
 
 def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.ndarray | None = None,
                  sample_rate: int = 16000, path: str | Path | None = None, audio_channels: int = 1,
-                 audio_codec: str = "aac") -> bytes | None:
+                 audio_codec: str = "aac", deterministic: bool = True) -> bytes | None:
     """Encode (T, H, W, 3) uint8 RGB frames as H.264 MP4, optionally with audio.
 
     Returns the bytes when ``path`` is None, else writes the file. ``audio`` is float32,
     (N,) or (N, C). Odd sizes are padded by one pixel (yuv420p needs even sizes).
+    ``deterministic`` (shards, test media) gives the same bytes for the same frames in any
+    process; ``False`` (inference's final video) keeps x264's mbtree, which spends bits better
+    between a repainted face and a static background, at the price of byte reproducibility.
     """
     import av
 
@@ -76,7 +79,8 @@ def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.nda
         #   with tests/pipeline/test_media_determinism.py: 18 of 300 re-encodes of 96 px clips,
         #   3 distinct outputs in 6 processes for a 320 px crop of the real fixture; 0 with
         #   mbtree=0). Cost at crf 18 on 320 px face crops: +19% bytes, +0.2 dB PSNR.
-        vs.options = {"crf": str(crf), "preset": "veryfast", "threads": "1", "x264-params": X264_PARAMS}
+        opts = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
+        vs.options = {**opts, "x264-params": X264_PARAMS} if deterministic else opts
         vs.codec_context.thread_count = 1
         vs.codec_context.time_base = Fraction(1, fps)
         ast = None
