@@ -2,24 +2,26 @@
 
 Deterministic and idempotent: manifests sorted by id, samples packed into bounded shards in
 clip-id order, so an interrupted-and-resumed run publishes exactly the bytes an uninterrupted
-one does. Writes ``manifests/{sources,clips,shards}.parquet``, ``shards/*.tar``,
-``summary.json`` and ``report.html``.
+one does. Incremental: shards are planned from the candidate tars' headers and only shards
+whose content changed are written (:class:`pipeline.shards.ShardPublisher`), so a rerun that
+adds nothing writes no shard and one that adds sources rewrites the shards from the first new
+key on. Writes ``manifests/{sources,clips,shards}.parquet``, ``shards/*.tar``,
+``summary.json`` and ``report.html``; readers should not read the shards while a run publishes.
 """
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, arrow_schema,
+from manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, ShardRecord, arrow_schema,
                               clip_columns)
 from pipeline.config import RunConfig
 from pipeline.curate import SourceInput
 from pipeline.report import write_report
-from pipeline.shards import ShardPlan, pack_shards, read_tar_samples
+from pipeline.shards import ShardPlan, ShardPublisher, scan_tar
 from pipeline.store import WorkStore
 
 
@@ -28,6 +30,20 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     tmp = path.with_name(path.name + ".tmp")
     pq.write_table(table, tmp, row_group_size=10_000)
     tmp.replace(path)
+
+
+def _published_records(path: Path) -> dict[str, list[ShardRecord]]:
+    """Rows of the last published shards manifest by shard file name ({} when unreadable)."""
+    try:
+        rows = pq.read_table(path, columns=["shard", "key", "offset", "size", "n_frames"]).to_pylist()
+    except (OSError, pa.ArrowInvalid, KeyError):
+        return {}
+    out: dict[str, list[ShardRecord]] = {}
+    for r in rows:
+        name = r["shard"].rpartition("/")[2]
+        out.setdefault(name, []).append(ShardRecord(shard=name, key=r["key"], offset=r["offset"],
+                                                    size=r["size"], n_frames=r["n_frames"]))
+    return out
 
 
 def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stats: dict | None = None) -> dict:
@@ -58,29 +74,30 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
 
     # Sources are visited in id order, candidates in id order and samples in key order inside a
     # candidate tar; ids are "{source_id}-{start_ms:08d}-{track}" with source ids made of
-    # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order and
-    # nothing is held in memory.
-    samples = (s for tp in tar_paths for s in read_tar_samples(tp))
-    shard_dir = out / "shards"
-    if shard_dir.exists():
-        shutil.rmtree(shard_dir)
-    recs = pack_shards(samples, shard_dir, ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes))
+    # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order. Only
+    # tar headers are read to plan the shards; sample bytes are read for shards that changed.
+    refs = (r for tp in tar_paths for r in scan_tar(tp))
+    man = out / "manifests"
+    publisher = ShardPublisher(out / "shards", store.work / "published_shards.json",
+                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes))
+    recs = publisher.publish(refs, _published_records(man / "shards.parquet"))
     shard_of = {r.key: f"shards/{r.shard}" for r in recs}
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
     if kept_ids != set(shard_of):
         raise RuntimeError(f"manifest and shards disagree: {len(kept_ids ^ set(shard_of))} ids differ")
     clips = clips.set_column(clips.schema.get_field_index("shard"), "shard",
                              pa.array([shard_of.get(c) for c in clips["clip_id"].to_pylist()], pa.string()))
-    man = out / "manifests"
     _write_parquet(pa.Table.from_pylist(sorted(src_rows, key=lambda r: r["source_id"]),
                                         schema=arrow_schema(SOURCE_COLUMNS)), man / "sources.parquet")
     _write_parquet(clips, man / "clips.parquet")
     shard_rows = [dict(r.__dict__, shard=f"shards/{r.shard}") for r in recs]
     _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), man / "shards.parquet")
     cfg.save(out / "run_config.yaml")
+    publisher.commit()  # stale shard files go only now that no manifest names them
 
     stats = store.read_stats()
     summary = build_summary(src_rows, clips.to_pylist(), stats, recs)
+    summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused))
     if extra_stats:
         summary.update(extra_stats)
     tmp = out / "summary.json.tmp"

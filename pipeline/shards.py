@@ -19,6 +19,7 @@ from pipeline.media import encode_video, encode_wav
 from pipeline.stage import ClipItem
 
 _EXT_ORDER = {ext: i for i, ext in enumerate(SAMPLE_LAYOUT)}
+SHARD_PATTERN = "shard-{:06d}.tar"
 
 
 def item_metadata(item: ClipItem) -> dict:
@@ -106,28 +107,176 @@ class ShardPlan:
     max_bytes: int
 
 
+def bounded_batches(items: Iterable, size_of, plan: ShardPlan) -> Iterator[list]:
+    """Consecutive runs of ``items`` of at most ``plan.max_samples`` items and ``plan.max_bytes``
+    bytes (an item larger than the byte bound gets a shard of its own)."""
+    batch: list = []
+    size = 0
+    for it in items:
+        n = size_of(it)
+        if batch and (len(batch) >= plan.max_samples or size + n > plan.max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(it)
+        size += n
+    if batch:
+        yield batch
+
+
+def sample_nbytes(sample: dict[str, bytes]) -> int:
+    """Bytes a sample counts against a shard's bound: its members plus one tar header each."""
+    return sum(len(v) + 512 for k, v in sample.items() if not k.startswith("__"))
+
+
 def pack_shards(samples: Iterable[dict[str, bytes]], out_dir: Path, plan: ShardPlan,
-                pattern: str = "shard-{:06d}.tar") -> list[ShardRecord]:
+                pattern: str = SHARD_PATTERN) -> list[ShardRecord]:
     """Pack samples (already in their final order) into bounded shards."""
     out_dir.mkdir(parents=True, exist_ok=True)
     records: list[ShardRecord] = []
-    batch: list[dict[str, bytes]] = []
-    size = 0
-    idx = 0
-
-    def flush():
-        nonlocal batch, size, idx
-        if batch:
-            recs = write_tar(out_dir / pattern.format(idx), batch)
-            records.extend(recs)
-            idx += 1
-        batch, size = [], 0
-
-    for s in samples:
-        n = sum(len(v) + 512 for k, v in s.items() if not k.startswith("__"))
-        if batch and (len(batch) >= plan.max_samples or size + n > plan.max_bytes):
-            flush()
-        batch.append(s)
-        size += n
-    flush()
+    for idx, batch in enumerate(bounded_batches(samples, sample_nbytes, plan)):
+        records.extend(write_tar(out_dir / pattern.format(idx), batch))
     return records
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one sample's members sit inside a committed candidate tar (no bytes read)."""
+
+    tar: str
+    key: str
+    members: tuple[tuple[str, int, int], ...]  # (extension, data offset, size)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(size + 512 for _, _, size in self.members)  # as sample_nbytes counts
+
+
+def scan_tar(path: str | Path) -> Iterator[SampleRef]:
+    """Sample references of a tar written by :func:`write_tar`, from its headers only."""
+    with tarfile.open(path, "r") as tar:
+        key, members = None, []
+        for m in tar:  # tarfile reads each header and seeks over the data
+            if not m.isfile():
+                continue
+            k, _, ext = m.name.partition(".")
+            if key is not None and k != key:
+                yield SampleRef(str(path), key, tuple(members))
+                members = []
+            key = k
+            members.append((ext, m.offset_data, m.size))
+        if key is not None:
+            yield SampleRef(str(path), key, tuple(members))
+
+
+def read_refs(refs: Iterable[SampleRef]) -> Iterator[dict[str, bytes]]:
+    """The samples behind ``refs``, member bytes read at their offsets (one open file at a time)."""
+    fh, current = None, None
+    try:
+        for r in refs:
+            if r.tar != current:
+                if fh is not None:
+                    fh.close()
+                fh, current = open(r.tar, "rb"), r.tar
+            sample: dict[str, bytes] = {"__key__": r.key}
+            for ext, off, size in r.members:
+                fh.seek(off)
+                sample[ext] = fh.read(size)
+            yield sample
+    finally:
+        if fh is not None:
+            fh.close()
+
+
+class ShardPublisher:
+    """Publish packed shards incrementally: a shard whose planned content is unchanged since the
+    last publish is not rewritten.
+
+    A shard's content is a pure function of its samples' references: (candidate tar, its size
+    and mtime, key, members). Candidate tars are immutable once committed (the store never
+    rewrites a committed candidate), so equal references mean equal bytes. The state of the last
+    publish (per shard: that digest, plus the size and mtime of the file written) lives in
+    ``state_path``; a shard is reused only when the digest matches and its file still has the
+    recorded size and mtime, so a file rewritten by an interrupted publish, or touched by hand,
+    is written again. Crash-safe in any order of interruption: each shard is renamed into place
+    whole, the state is saved last (:meth:`commit`), and stale shard files (a shorter plan, or
+    ``.tmp`` leftovers) are deleted by :meth:`commit` after the caller has written manifests
+    that no longer name them.
+
+    >>> pub = ShardPublisher(out / "shards", out / "work" / "published_shards.json", plan)  # doctest: +SKIP
+    >>> records = pub.publish(refs, old_records); write_manifests(records); pub.commit()   # doctest: +SKIP
+    """
+
+    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan, pattern: str = SHARD_PATTERN) -> None:
+        self.shard_dir, self.state_path, self.plan, self.pattern = Path(shard_dir), Path(state_path), plan, pattern
+        self.written: list[str] = []
+        self.reused: list[str] = []
+        self._state: dict[str, dict] = {}
+
+    def _load_state(self) -> dict[str, dict]:
+        import json
+
+        try:
+            body = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        return body.get("shards", {}) if body.get("pattern") == self.pattern else {}
+
+    def _digest(self, batch: list[SampleRef]) -> str:
+        import hashlib
+        import json
+
+        root = self.shard_dir.parent
+        h = hashlib.sha256()
+        for r in batch:
+            if self._last_stat[0] != r.tar:  # refs arrive grouped by tar: one stat per tar
+                st = os.stat(r.tar)
+                self._last_stat = (r.tar, (st.st_size, st.st_mtime_ns))
+            h.update(json.dumps([os.path.relpath(r.tar, root), *self._last_stat[1], r.key, r.members]).encode())
+        return h.hexdigest()
+
+    def publish(self, refs: Iterable[SampleRef], old_records: dict[str, list[ShardRecord]]) -> list[ShardRecord]:
+        """Write the shards whose content changed; ``old_records`` (shard file name -> its rows
+        in the last published shards manifest) supply the rows of reused shards."""
+        self.shard_dir.mkdir(parents=True, exist_ok=True)
+        previous = self._load_state()
+        self._state, self.written, self.reused = {}, [], []
+        self._last_stat: tuple[str, tuple[int, int]] = ("", (0, 0))
+        records: list[ShardRecord] = []
+        for idx, batch in enumerate(bounded_batches(refs, lambda r: r.nbytes, self.plan)):
+            name = self.pattern.format(idx)
+            path = self.shard_dir / name
+            digest = self._digest(batch)
+            prev, rows = previous.get(name), old_records.get(name)
+            same = (prev is not None and prev.get("digest") == digest and rows is not None
+                    and [r.key for r in rows] == [r.key for r in batch] and path.exists())
+            if same:
+                st = path.stat()
+                same = (st.st_size, st.st_mtime_ns) == (prev.get("size"), prev.get("mtime_ns"))
+            if same:
+                recs = [ShardRecord(shard=name, key=r.key, offset=r.offset, size=r.size, n_frames=r.n_frames)
+                        for r in rows]
+                self.reused.append(name)
+            else:
+                recs = write_tar(path, read_refs(batch))
+                self.written.append(name)
+            st = path.stat()
+            self._state[name] = {"digest": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            records.extend(recs)
+        return records
+
+    def commit(self) -> list[str]:
+        """Delete shard files the last :meth:`publish` did not plan, then save its state; returns
+        the deleted names. Call after the manifests naming the new shards are in place."""
+        import json
+
+        deleted = []
+        for p in sorted(self.shard_dir.iterdir()):
+            if p.name not in self._state and (p.suffix == ".tar" or p.name.endswith(".tmp")):
+                p.unlink()
+                deleted.append(p.name)
+        body = {"pattern": self.pattern, "shards": self._state}
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps(body, sort_keys=True))
+        tmp.replace(self.state_path)
+        return deleted

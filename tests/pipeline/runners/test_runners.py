@@ -137,9 +137,11 @@ def test_kill_and_rerun_equals_uninterrupted(local_run, inputs, tmp_path):
     a, b = read_outputs(out_ref), read_outputs(out)
     assert a[0].equals(b[0]) and a[1].equals(b[1])
     assert_same_shards(a[2], b[2])
-    # a second rerun does nothing and changes nothing, byte for byte
+    # a second rerun does nothing and changes nothing, byte for byte, and rewrites no shard
+    shard_mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
     curate(inputs, out, cfg, "--runner", "local")
     assert read_outputs(out)[2] == b[2]
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")} == shard_mtimes
 
 
 @pytest.mark.ray
