@@ -1,0 +1,73 @@
+"""Publishing cost: a fresh publish of the shards vs a rerun that adds nothing vs a rerun that adds
+one source (sorting last), on the same committed work store, in one run.
+
+    python benchmarks/publish_speed.py [n_sources] [clips_per_source]   # default 20 x 10
+
+Prints seconds, shard bytes written and shards written/reused for each, and their ratios.
+"""
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv: list[str]) -> None:
+    root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(root)]
+    from lipforge.env import apply_offline_env
+
+    apply_offline_env()
+    import numpy as np
+
+    from manifests.schema import SourceRecord
+    from pipeline.config import RunConfig
+    from pipeline.curate import SourceInput
+    from pipeline.finalize import finalize
+    from pipeline.stage import ClipItem
+    from pipeline.store import WorkStore
+
+    n_src = int(argv[0]) if argv else 20
+    n_clip = int(argv[1]) if len(argv) > 1 else 10
+    out = Path(tempfile.mkdtemp(prefix="lf-publish-")) / "out"
+    store = WorkStore(out)
+    rng = np.random.default_rng(0)
+
+    def commit(sid: str) -> SourceInput:
+        cands = [f"{sid}-{k * 4000:08d}-00" for k in range(n_clip)]
+        store.write_source(SourceRecord(sid, f"/in/{sid}.mp4", n_candidates=n_clip), cands)
+        for k, cid in enumerate(cands):
+            it = ClipItem(cid, sid, cid, k * 100, k * 100 + 50,
+                          frames=rng.integers(0, 255, (50, 96, 96, 3), dtype=np.uint8),  # noise: large mp4s
+                          audio=(rng.standard_normal(50 * 640) * 0.1).astype(np.float32))
+            store.write_group(cid, sid, [it], crf=18)
+        store.try_complete_source(sid)
+        return SourceInput(f"/in/{sid}.mp4", sid)
+
+    t0 = time.perf_counter()
+    sources = [commit(f"s{i:04d}") for i in range(n_src)]
+    print(f"setup: {n_src} sources x {n_clip} clips committed in {time.perf_counter() - t0:.1f} s")
+    cfg = RunConfig.from_dict({"shards": {"max_samples": 16}})
+
+    def timed(label: str) -> tuple[float, int]:
+        before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")} if (out / "shards").exists() else {}
+        t = time.perf_counter()
+        s = finalize(sources, str(out), cfg)
+        dt = time.perf_counter() - t
+        written = [p for p in (out / "shards").glob("*.tar") if before.get(p.name) != p.stat().st_mtime_ns]
+        nbytes = sum(p.stat().st_size for p in written)
+        print(f"{label:28s} {dt:7.2f} s  {nbytes / 1e6:8.1f} MB written  "
+              f"shards written {s['shards']['written']:3d} reused {s['shards']['reused']:3d}")
+        return dt, nbytes
+
+    full_s, full_b = timed("fresh publish")
+    noop_s, noop_b = timed("rerun, nothing new")
+    sources.append(commit("zz_new"))
+    add_s, add_b = timed("rerun, one source added")
+    print(f"ratio no-op / fresh: time {noop_s / full_s:.3f}, bytes {noop_b / max(full_b, 1):.3f}")
+    print(f"ratio add-one / fresh: time {add_s / full_s:.3f}, bytes {add_b / max(full_b, 1):.3f}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
