@@ -1,5 +1,6 @@
 """Publishing cost: a fresh publish of the shards vs a rerun that adds nothing vs a rerun that adds
-one source (sorting last), on the same committed work store, in one run.
+one source (its keys land in the middle of the corpus), on the same committed work store, for
+content-defined and filled shard boundaries, in one run.
 
     python benchmarks/publish_speed.py [n_sources] [clips_per_source]   # default 20 x 10
 
@@ -45,28 +46,37 @@ def main(argv: list[str]) -> None:
         store.try_complete_source(sid)
         return SourceInput(f"/in/{sid}.mp4", sid)
 
-    t0 = time.perf_counter()
-    sources = [commit(f"s{i:04d}") for i in range(n_src)]
-    print(f"setup: {n_src} sources x {n_clip} clips committed in {time.perf_counter() - t0:.1f} s")
-    cfg = RunConfig.from_dict({"shards": {"max_samples": 16}})
+    import shutil
 
-    def timed(label: str) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    sources = [commit(f"s{i:04d}") for i in range(0, 2 * n_src, 2)]
+    print(f"setup: {n_src} sources x {n_clip} clips committed in {time.perf_counter() - t0:.1f} s")
+    pristine = out.with_name("pristine")
+    shutil.copytree(out, pristine)
+
+    def timed(label: str, cfg) -> tuple[float, int]:
         before = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")} if (out / "shards").exists() else {}
         t = time.perf_counter()
         s = finalize(sources, str(out), cfg)
         dt = time.perf_counter() - t
         written = [p for p in (out / "shards").glob("*.tar") if before.get(p.name) != p.stat().st_mtime_ns]
         nbytes = sum(p.stat().st_size for p in written)
-        print(f"{label:28s} {dt:7.2f} s  {nbytes / 1e6:8.1f} MB written  "
-              f"shards written {s['shards']['written']:3d} reused {s['shards']['reused']:3d}")
+        print(f"  {label:26s} {dt:7.2f} s  {nbytes / 1e6:8.1f} MB written  shards written "
+              f"{s['shards']['written']:3d} reused {s['shards']['reused']:3d} of {s['shards']['count']:3d}")
         return dt, nbytes
 
-    full_s, full_b = timed("fresh publish")
-    noop_s, noop_b = timed("rerun, nothing new")
-    sources.append(commit("zz_new"))
-    add_s, add_b = timed("rerun, one source added")
-    print(f"ratio no-op / fresh: time {noop_s / full_s:.3f}, bytes {noop_b / max(full_b, 1):.3f}")
-    print(f"ratio add-one / fresh: time {add_s / full_s:.3f}, bytes {add_b / max(full_b, 1):.3f}")
+    for mode in ("content", "fill"):
+        shutil.rmtree(out)
+        shutil.copytree(pristine, out)
+        del sources[n_src:]
+        cfg = RunConfig.from_dict({"shards": {"max_samples": 16, "boundaries": mode}})
+        print(f"boundaries={mode} (max_samples 16)")
+        full_s, full_b = timed("fresh publish", cfg)
+        noop_s, noop_b = timed("rerun, nothing new", cfg)
+        sources.append(commit(f"s{n_src - 1:04d}"))  # odd id: lands in the middle of the key order
+        add_s, add_b = timed("rerun, one source added", cfg)
+        print(f"  ratio no-op / fresh: time {noop_s / full_s:.3f}, bytes {noop_b / max(full_b, 1):.3f}")
+        print(f"  ratio add-one / fresh: time {add_s / full_s:.3f}, bytes {add_b / max(full_b, 1):.3f}")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,10 @@ class SegmentConfig:
 class ShardConfig:
     max_samples: int = 1000
     max_bytes: int = 1 << 30
+    # "content": shards also end at key-hash boundaries (about max_samples / 2 per shard), so a
+    # later run that adds sources rewrites only the shards its clips land in; "fill": every
+    # shard is filled to a bound (equal sizes, but an added source rewrites all later shards).
+    boundaries: str = "content"
     video_crf: int = 18
     num_cpus: float = 1.0
 
@@ -68,6 +72,8 @@ class ShardConfig:
             raise ValueError(f"ShardConfig.max_samples must be >= 1, got {self.max_samples}")
         if self.max_bytes < 1 << 16:
             raise ValueError(f"ShardConfig.max_bytes must be >= 65536, got {self.max_bytes}")
+        if self.boundaries not in ("content", "fill"):
+            raise ValueError(f"ShardConfig.boundaries must be content|fill, got {self.boundaries!r}")
         if not 0 <= self.video_crf <= 51:
             raise ValueError(f"ShardConfig.video_crf must be in [0, 51], got {self.video_crf}")
 

@@ -49,6 +49,7 @@ def _published_records(path: Path) -> dict[str, list[ShardRecord]]:
 def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stats: dict | None = None) -> dict:
     out = Path(output)
     store = WorkStore(out)
+    sources = sorted(sources, key=lambda s: s.source_id)  # the shards' key order starts here
     src_rows, incomplete = [], []
     for s in sources:
         got = store.read_source(s.source_id)
@@ -79,7 +80,7 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     refs = (r for tp in tar_paths for r in scan_tar(tp))
     man = out / "manifests"
     publisher = ShardPublisher(out / "shards", store.work / "published_shards.json",
-                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes))
+                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries))
     recs = publisher.publish(refs, _published_records(man / "shards.parquet"))
     shard_of = {r.key: f"shards/{r.shard}" for r in recs}
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())

@@ -19,7 +19,13 @@ from pipeline.media import encode_video, encode_wav
 from pipeline.stage import ClipItem
 
 _EXT_ORDER = {ext: i for i, ext in enumerate(SAMPLE_LAYOUT)}
-SHARD_PATTERN = "shard-{:06d}.tar"
+SHARD_PATTERN = "shard-{:06d}.tar"  # pack_shards (numbered); published shards use shard_name
+
+
+def shard_name(first_key: str) -> str:
+    """A published shard is named after its first sample's key: names sort in key order, and a
+    shard keeps its name when sources are added elsewhere in the corpus (no renumbering)."""
+    return f"shard-{first_key}.tar"
 
 
 def item_metadata(item: ClipItem) -> dict:
@@ -101,15 +107,48 @@ def read_tar_samples(path: str | Path) -> Iterator[dict[str, bytes]]:
             yield current
 
 
+BOUNDARIES = ("content", "fill")
+
+
 @dataclass(frozen=True)
 class ShardPlan:
+    """Where shards end. ``fill``: a shard is cut when the next sample would break a bound.
+    ``content``: a shard is also cut after a sample whose key hashes onto a boundary (at least
+    ``max_samples // 8`` samples in; about ``max_samples / 2`` per shard on average; the bounds
+    still hold), so a shard boundary depends on the keys around it, not on everything before
+    it: adding a source to a published corpus changes the shards where its keys land and
+    the next one or two, instead of every shard after its first key."""
+
     max_samples: int
     max_bytes: int
+    boundaries: str = "content"
+
+    def __post_init__(self) -> None:
+        if self.boundaries not in BOUNDARIES:
+            raise ValueError(f"ShardPlan.boundaries must be one of {BOUNDARIES}, got {self.boundaries!r}")
+
+    @property
+    def min_samples(self) -> int:
+        return max(1, self.max_samples // 8)
+
+    @property
+    def hash_period(self) -> int:
+        return max(1, self.max_samples // 2 - self.min_samples)
+
+    def cut_after(self, key: str, n_in_batch: int) -> bool:
+        """Content boundary after ``key`` (the ``n_in_batch``-th sample of the current shard)."""
+        if self.boundaries != "content" or n_in_batch < self.min_samples:
+            return False
+        import hashlib
+
+        return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") % self.hash_period == 0
 
 
-def bounded_batches(items: Iterable, size_of, plan: ShardPlan) -> Iterator[list]:
+def bounded_batches(items: Iterable, size_of, plan: ShardPlan, key_of=None) -> Iterator[list]:
     """Consecutive runs of ``items`` of at most ``plan.max_samples`` items and ``plan.max_bytes``
-    bytes (an item larger than the byte bound gets a shard of its own)."""
+    bytes (an item larger than the byte bound gets a shard of its own), also cut at the plan's
+    content boundaries (``key_of(item)`` gives the key; default ``item["__key__"]``)."""
+    key_of = key_of or (lambda it: it["__key__"])
     batch: list = []
     size = 0
     for it in items:
@@ -119,6 +158,9 @@ def bounded_batches(items: Iterable, size_of, plan: ShardPlan) -> Iterator[list]
             batch, size = [], 0
         batch.append(it)
         size += n
+        if plan.cut_after(key_of(it), len(batch)):
+            yield batch
+            batch, size = [], 0
     if batch:
         yield batch
 
@@ -197,17 +239,21 @@ class ShardPublisher:
     publish (per shard: that digest, plus the size and mtime of the file written) lives in
     ``state_path``; a shard is reused only when the digest matches and its file still has the
     recorded size and mtime, so a file rewritten by an interrupted publish, or touched by hand,
-    is written again. Crash-safe in any order of interruption: each shard is renamed into place
-    whole, the state is saved last (:meth:`commit`), and stale shard files (a shorter plan, or
-    ``.tmp`` leftovers) are deleted by :meth:`commit` after the caller has written manifests
-    that no longer name them.
+    is written again. Shards are named after their first key (:func:`shard_name`), so with
+    content boundaries (:class:`ShardPlan`) a shard away from new keys keeps its name and its
+    file. Crash-safe in any order of interruption: each shard is renamed into place whole, the
+    state is saved last (:meth:`commit`), and stale shard files (no longer planned, or ``.tmp``
+    leftovers) are deleted by :meth:`commit` after the caller has written manifests that no
+    longer name them.
 
     >>> pub = ShardPublisher(out / "shards", out / "work" / "published_shards.json", plan)  # doctest: +SKIP
     >>> records = pub.publish(refs, old_records); write_manifests(records); pub.commit()   # doctest: +SKIP
     """
 
-    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan, pattern: str = SHARD_PATTERN) -> None:
-        self.shard_dir, self.state_path, self.plan, self.pattern = Path(shard_dir), Path(state_path), plan, pattern
+    NAMING = "first-key/1"  # a state saved under another naming rule is ignored
+
+    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan) -> None:
+        self.shard_dir, self.state_path, self.plan = Path(shard_dir), Path(state_path), plan
         self.written: list[str] = []
         self.reused: list[str] = []
         self._state: dict[str, dict] = {}
@@ -219,7 +265,7 @@ class ShardPublisher:
             body = json.loads(self.state_path.read_text())
         except (OSError, ValueError):
             return {}
-        return body.get("shards", {}) if body.get("pattern") == self.pattern else {}
+        return body.get("shards", {}) if body.get("naming") == self.NAMING else {}
 
     def _digest(self, batch: list[SampleRef]) -> str:
         import hashlib
@@ -242,8 +288,8 @@ class ShardPublisher:
         self._state, self.written, self.reused = {}, [], []
         self._last_stat: tuple[str, tuple[int, int]] = ("", (0, 0))
         records: list[ShardRecord] = []
-        for idx, batch in enumerate(bounded_batches(refs, lambda r: r.nbytes, self.plan)):
-            name = self.pattern.format(idx)
+        for batch in bounded_batches(refs, lambda r: r.nbytes, self.plan, lambda r: r.key):
+            name = shard_name(batch[0].key)
             path = self.shard_dir / name
             digest = self._digest(batch)
             prev, rows = previous.get(name), old_records.get(name)
@@ -274,7 +320,7 @@ class ShardPublisher:
             if p.name not in self._state and (p.suffix == ".tar" or p.name.endswith(".tmp")):
                 p.unlink()
                 deleted.append(p.name)
-        body = {"pattern": self.pattern, "shards": self._state}
+        body = {"naming": self.NAMING, "shards": self._state}
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
         tmp.write_text(json.dumps(body, sort_keys=True))

@@ -41,7 +41,7 @@ def test_tar_bytes_are_deterministic(tmp_path):
 
 def test_pack_shards_bounds_count(tmp_path):
     samples = [sample_from_item(_item(f"src-{i:08d}-00", t=3)) for i in range(5)]
-    recs = pack_shards(iter(samples), tmp_path, ShardPlan(max_samples=2, max_bytes=1 << 30))
+    recs = pack_shards(iter(samples), tmp_path, ShardPlan(max_samples=2, max_bytes=1 << 30, boundaries="fill"))
     assert sorted({r.shard for r in recs}) == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
     assert [r.key for r in recs] == [s["__key__"] for s in samples]
 
