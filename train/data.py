@@ -6,8 +6,9 @@ shuffle buffers, node/worker splitters and ``with_epoch`` resampling make both h
 this module reads the tar members itself (``tarfile`` in streaming mode, local paths or URLs)
 and decodes each sample through ``manifests.layout.decode_sample`` - the shard writer's layout.
 
-The plan of an epoch (:func:`epoch_plan`): shards permuted by (seed, epoch); stream ``g`` of the
-``G = world_size * num_workers`` streams reads shards ``perm[g::G]`` in order; every stream
+The plan of an epoch (:func:`epoch_plan`): shards permuted by (seed, epoch) and dealt to the
+``G = world_size * num_workers`` streams so their sample totals are balanced (largest shard
+first onto the emptiest stream); a stream reads its shards in permutation order; every stream
 yields the same number of batches ``min_g floor(samples_g / batch_size)`` (the tail is left for
 later epochs, whose permutation differs), so no rank waits at an epoch end. Rank-local batch ``i``
 comes from that rank's worker ``i % W`` (the DataLoader's round-robin), so resuming at ``i``
@@ -22,6 +23,7 @@ Per-sample randomness (window start, reference frame) comes from (seed, epoch, k
 """
 from __future__ import annotations
 
+import heapq
 import tarfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -97,7 +99,18 @@ def epoch_plan(counts: list[int], epoch: int, seed: int, n_streams: int, batch_s
         raise ValueError(f"{len(counts)} shards cannot feed {n_streams} streams (world_size x num_workers): "
                          "write more, smaller shards or use fewer workers")
     perm = np.random.default_rng([seed, epoch, 0x5A4D]).permutation(len(counts)).tolist()
-    streams = [perm[g::n_streams] for g in range(n_streams)]
+    rank = {shard: r for r, shard in enumerate(perm)}
+    # Balance the streams (largest shard first onto the stream holding the fewest samples, ties
+    # by the epoch's permutation): every stream stops at the smallest stream's length, so equal
+    # totals waste no samples per epoch even when shard sizes vary (content-defined shard
+    # boundaries). Each stream reads its shards in permutation order.
+    heap = [(0, g) for g in range(n_streams)]
+    streams: list[list[int]] = [[] for _ in range(n_streams)]
+    for shard in sorted(range(len(counts)), key=lambda i: (-counts[i], rank[i])):
+        total, g = heapq.heappop(heap)
+        streams[g].append(shard)
+        heapq.heappush(heap, (total + counts[shard], g))
+    streams = [sorted(st, key=rank.__getitem__) for st in streams]
     per = min(sum(counts[s] for s in st) for st in streams) // batch_size
     if per < 1:
         raise ValueError(f"a data stream has fewer than batch_size={batch_size} samples; use fewer streams or more data")
