@@ -19,7 +19,6 @@ from pipeline.media import encode_video, encode_wav
 from pipeline.stage import ClipItem
 
 _EXT_ORDER = {ext: i for i, ext in enumerate(SAMPLE_LAYOUT)}
-SHARD_PATTERN = "shard-{:06d}.tar"  # pack_shards (numbered); published shards use shard_name
 
 
 def shard_name(first_key: str) -> str:
@@ -170,16 +169,6 @@ def sample_nbytes(sample: dict[str, bytes]) -> int:
     return sum(len(v) + 512 for k, v in sample.items() if not k.startswith("__"))
 
 
-def pack_shards(samples: Iterable[dict[str, bytes]], out_dir: Path, plan: ShardPlan,
-                pattern: str = SHARD_PATTERN) -> list[ShardRecord]:
-    """Pack samples (already in their final order) into bounded shards."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    records: list[ShardRecord] = []
-    for idx, batch in enumerate(bounded_batches(samples, sample_nbytes, plan)):
-        records.extend(write_tar(out_dir / pattern.format(idx), batch))
-    return records
-
-
 @dataclass(frozen=True)
 class SampleRef:
     """Where one sample's members sit inside a committed candidate tar (no bytes read)."""
@@ -257,6 +246,7 @@ class ShardPublisher:
         self.written: list[str] = []
         self.reused: list[str] = []
         self._state: dict[str, dict] = {}
+        self._last_stat: tuple[str, tuple[int, int]] = ("", (0, 0))  # (tar, (size, mtime_ns))
 
     def _load_state(self) -> dict[str, dict]:
         import json
@@ -286,7 +276,7 @@ class ShardPublisher:
         self.shard_dir.mkdir(parents=True, exist_ok=True)
         previous = self._load_state()
         self._state, self.written, self.reused = {}, [], []
-        self._last_stat: tuple[str, tuple[int, int]] = ("", (0, 0))
+        self._last_stat = ("", (0, 0))
         records: list[ShardRecord] = []
         for batch in bounded_batches(refs, lambda r: r.nbytes, self.plan, lambda r: r.key):
             name = shard_name(batch[0].key)

@@ -3,7 +3,7 @@ import pyarrow.parquet as pq
 
 from manifests.layout import decode_sample
 from pipeline.media import decode_video, decode_wav
-from pipeline.shards import ShardPlan, pack_shards, read_tar_samples, sample_from_item, write_tar
+from pipeline.shards import ShardPlan, bounded_batches, read_tar_samples, sample_from_item, write_tar
 from pipeline.stage import ClipItem
 from pipeline.store import WorkStore
 
@@ -39,11 +39,22 @@ def test_tar_bytes_are_deterministic(tmp_path):
     assert (tmp_path / "a.tar").read_bytes() == (tmp_path / "b.tar").read_bytes()
 
 
-def test_pack_shards_bounds_count(tmp_path):
-    samples = [sample_from_item(_item(f"src-{i:08d}-00", t=3)) for i in range(5)]
-    recs = pack_shards(iter(samples), tmp_path, ShardPlan(max_samples=2, max_bytes=1 << 30, boundaries="fill"))
-    assert sorted({r.shard for r in recs}) == ["shard-000000.tar", "shard-000001.tar", "shard-000002.tar"]
-    assert [r.key for r in recs] == [s["__key__"] for s in samples]
+def test_bounded_batches_fill_and_content_boundaries():
+    keys = [f"src-{i:08d}-00" for i in range(200)]
+    fill = ShardPlan(max_samples=2, max_bytes=1 << 30, boundaries="fill")
+    assert [len(b) for b in bounded_batches(keys[:5], lambda k: 1, fill, str)] == [2, 2, 1]
+    by_bytes = ShardPlan(max_samples=100, max_bytes=100, boundaries="fill")
+    assert [len(b) for b in bounded_batches(keys[:5], lambda k: 40, by_bytes, str)] == [2, 2, 1]
+    content = ShardPlan(max_samples=16, max_bytes=1 << 30)
+    batches = list(bounded_batches(keys, lambda k: 1, content, str))
+    assert [k for b in batches for k in b] == keys
+    assert all(len(b) <= 16 for b in batches) and len(batches) > 200 // 16
+    for b in batches[:-1]:  # each ends at the bound or on a key that hashes onto a boundary
+        assert len(b) == 16 or content.cut_after(b[-1], len(b))
+    # the cuts depend on the keys, not on where packing started: drop the first shard's keys and
+    # every later boundary stays where it was
+    again = list(bounded_batches(keys[len(batches[0]):], lambda k: 1, content, str))
+    assert again == batches[1:]
 
 
 def test_store_group_commit_and_source_completion(tmp_path):
