@@ -165,6 +165,6 @@ def test_content_boundaries_keep_an_insertion_local(tmp_path):
         n_shards = s["shards"]["count"]
         rows = pq.read_table(out / "manifests" / "shards.parquet").to_pylist()
         sizes = [sum(r["shard"].endswith(n) for r in rows) for n in sorted(after)]
-        assert max(sizes) <= 16 and sum(sizes) == 126
+        assert len(sizes) == n_shards and max(sizes) <= 16 and sum(sizes) == 126
     assert rewritten["content"] <= 3, rewritten
     assert rewritten["fill"] >= 3 * rewritten["content"], rewritten
