@@ -225,10 +225,11 @@ class ShardPublisher:
     A shard's content is a pure function of its samples' references: (candidate tar, its size
     and mtime, key, members). Candidate tars are immutable once committed (the store never
     rewrites a committed candidate), so equal references mean equal bytes. The state of the last
-    publish (per shard: that digest, plus the size and mtime of the file written) lives in
+    publish (per shard: that digest, plus the size, mtime and inode of the file written) lives in
     ``state_path``; a shard is reused only when the digest matches and its file still has the
-    recorded size and mtime, so a file rewritten by an interrupted publish, or touched by hand,
-    is written again. Shards are named after their first key (:func:`shard_name`), so with
+    recorded size, mtime and inode (every write renames a new file into place, so a rewrite
+    changes the inode even where mtimes are coarse): a file rewritten by an interrupted
+    publish, or replaced by hand, is written again. Shards are named after their first key (:func:`shard_name`), so with
     content boundaries (:class:`ShardPlan`) a shard away from new keys keeps its name and its
     file. Crash-safe in any order of interruption: each shard is renamed into place whole, the
     state is saved last (:meth:`commit`), and stale shard files (no longer planned, or ``.tmp``
@@ -287,7 +288,8 @@ class ShardPublisher:
                     and [r.key for r in rows] == [r.key for r in batch] and path.exists())
             if same:
                 st = path.stat()
-                same = (st.st_size, st.st_mtime_ns) == (prev.get("size"), prev.get("mtime_ns"))
+                same = (st.st_size, st.st_mtime_ns, st.st_ino) == (
+                    prev.get("size"), prev.get("mtime_ns"), prev.get("inode"))
             if same:
                 recs = [ShardRecord(shard=name, key=r.key, offset=r.offset, size=r.size, n_frames=r.n_frames)
                         for r in rows]
@@ -296,7 +298,7 @@ class ShardPublisher:
                 recs = write_tar(path, read_refs(batch))
                 self.written.append(name)
             st = path.stat()
-            self._state[name] = {"digest": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+            self._state[name] = {"digest": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
             records.extend(recs)
         return records
 

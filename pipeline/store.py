@@ -8,7 +8,7 @@ Layout under ``<output>/work/``::
     groups/<source_id>/<cand>.parquet  manifest rows of all of them: the candidate's commit marker
     thumbs/<clip_id>.jpg            small thumbnails for the report
     stats/<run>-*.json              stage stats (one file per run driver, plus per-worker leftovers)
-    published_shards.json           what the last publish wrote (per shard: content digest, size, mtime)
+    published_shards.json           what the last publish wrote (per shard: content digest, size, mtime, inode)
 
 Every file is written under a temporary name and renamed. The parquet file of a candidate is
 renamed last, so a candidate counts as done only when all its bytes are durable; the source's
