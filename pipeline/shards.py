@@ -291,8 +291,7 @@ class ShardPublisher:
                 same = (st.st_size, st.st_mtime_ns, st.st_ino) == (
                     prev.get("size"), prev.get("mtime_ns"), prev.get("inode"))
             if same:
-                recs = [ShardRecord(shard=name, key=r.key, offset=r.offset, size=r.size, n_frames=r.n_frames)
-                        for r in rows]
+                recs = rows  # already this shard's records, named as published
                 self.reused.append(name)
             else:
                 recs = write_tar(path, read_refs(batch))
