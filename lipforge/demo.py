@@ -32,17 +32,25 @@ def make_sample_inputs(d: Path, seconds: float = 6.0) -> None:
         (d / "corrupt.mp4").write_bytes(np.random.default_rng(0).bytes(4096))
 
 
+def default_workdir() -> Path:
+    """Outside any checkout, so a demo never dirties the repository it runs from."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "lipforge" / "demo"
+
+
 def main(argv: list[str] | None = None) -> int:
     from lipforge.env import apply_offline_env
 
     apply_offline_env()
     p = argparse.ArgumentParser(prog="lipforge demo")
-    p.add_argument("--workdir", default="demo_out", help="where inputs and outputs go")
+    p.add_argument("--workdir", default=str(default_workdir()),
+                   help="where inputs and outputs go (default: outside the checkout, %(default)s)")
     p.add_argument("--runner", choices=("ray", "local"), default="ray")
     p.add_argument("--skip-train", action="store_true")
     args = p.parse_args(argv)
     work = Path(args.workdir).resolve()
     t0 = time.time()
+    print(f"[demo] writing everything under {work}", flush=True)
     print(f"[demo] 1/4 synthetic inputs -> {work / 'inputs'}", flush=True)
     make_sample_inputs(work / "inputs")
 

@@ -48,9 +48,13 @@ def test_model_save_load_roundtrip_and_pretrained_widening(tmp_path):
     with torch.no_grad():
         F = m(*args)
     m.save_pretrained(tmp_path / "export")
+    m2 = LipSyncModel.from_pretrained(tmp_path / "export")
+    sd, sd2 = m.state_dict(), m2.state_dict()
+    assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)  # weights: bit for bit
     with torch.no_grad():
-        F2 = LipSyncModel.from_pretrained(tmp_path / "export")(*args)
-    assert F.shape == (1, 4, 4, 16, 16) and torch.equal(F, F2)
+        F2 = m2(*args)
+    # outputs: a reloaded tensor may take another kernel path on some CPUs (2e-6 seen on AMD EPYC)
+    assert F.shape == (1, 4, 4, 16, 16) and torch.allclose(F, F2, rtol=1e-4, atol=1e-5)
     # a pretrained SVD-style directory whose UNet has 4 input channels: conv_in widened with zeros
     from diffusers import AutoencoderKLTemporalDecoder
 
