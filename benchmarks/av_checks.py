@@ -24,12 +24,12 @@ FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 def main() -> None:
     import torch
 
-    from pipeline.media import decode_audio, decode_wav
-    from pipeline.av.simple_crop import load_face_clip
-    from pipeline.stage import ClipItem
-    from pipeline.stages.asd import ActiveSpeakerStage
-    from pipeline.stages.speech import SpeechStage
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.media import decode_audio, decode_wav
+    from lipforge.pipeline.av.simple_crop import load_face_clip
+    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.asd import ActiveSpeakerStage
+    from lipforge.pipeline.stages.speech import SpeechStage
+    from lipforge.pipeline.stages.sync import SyncStage
 
     torch.set_num_threads(int(os.environ.get("AV_THREADS", "2")))
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0

@@ -22,13 +22,13 @@ def main(n_clips: int = 3) -> None:
     import torch
 
     from lipforge.testing import make_talking_head
-    from pipeline.av.simple_crop import crop_square, landmarks_68, square_around
-    from pipeline.media import decode_audio, decode_video
-    from pipeline.stage import ClipItem
-    from pipeline.stages.asd import ActiveSpeakerStage
-    from pipeline.stages.quality import QualityStage
-    from pipeline.stages.speech import SpeechStage
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.av.simple_crop import crop_square, landmarks_68, square_around
+    from lipforge.pipeline.media import decode_audio, decode_video
+    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.asd import ActiveSpeakerStage
+    from lipforge.pipeline.stages.quality import QualityStage
+    from lipforge.pipeline.stages.speech import SpeechStage
+    from lipforge.pipeline.stages.sync import SyncStage
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as d:

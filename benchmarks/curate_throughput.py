@@ -40,11 +40,11 @@ def _decode_only(paths: list[str]) -> dict:
 def _pipeline(inp: str, out: str, stages: str) -> dict:
     import yaml
 
-    from pipeline.config import RunConfig
-    from pipeline.curate import list_inputs
-    from pipeline.finalize import finalize
-    from pipeline.registry import stage_classes
-    from pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.curate import list_inputs
+    from lipforge.pipeline.finalize import finalize
+    from lipforge.pipeline.registry import stage_classes
+    from lipforge.pipeline.runners.local import LocalRunner
 
     d = {} if stages == "all" else {"stages": {n: {"enabled": False} for n in stage_classes()}}
     cfg = RunConfig.from_dict(d)

@@ -27,7 +27,7 @@ FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "
 def load_frames(path: Path | None, n: int, work_max_side: int) -> tuple[np.ndarray, float, str]:
     import cv2
 
-    from pipeline.media import decode_video
+    from lipforge.pipeline.media import decode_video
 
     if path is None or not path.is_file():
         import tempfile
@@ -54,8 +54,8 @@ def main() -> None:
         torch.set_num_threads(1)
     except ImportError:
         pass
-    from pipeline.stages.faces import FaceDetectStage
-    from pipeline.stages.landmarks import LandmarksStage
+    from lipforge.pipeline.stages.faces import FaceDetectStage
+    from lipforge.pipeline.stages.landmarks import LandmarksStage
 
     frames, ws, desc = load_frames(args.video, args.frames, args.work_max_side)
     print(f"input: {desc}, {len(frames)} frames, 1 thread")

@@ -42,16 +42,16 @@ def main() -> None:
         a.video = str(make_talking_head(tmp / "src.mp4", seconds=a.seconds).path)
         a.audio = str(make_talking_head(tmp / "aud.wav", seconds=a.seconds, seed=1, with_video=False).path)
     if a.checkpoint is None:
-        from infer.models import LipSyncModel, LipSyncModelConfig
+        from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
 
         torch.manual_seed(0)
         LipSyncModel.from_config(LipSyncModelConfig.tiny(resolution=64)).save_pretrained(tmp / "ckpt")
         a.checkpoint = str(tmp / "ckpt")
         print("model: tiny random-init LipSyncModelConfig.tiny(resolution=64) (speed of the code path, not of SVD)")
 
-    from infer.faceprep import prepare_faces
-    from infer.pipeline import LipSyncPipeline
-    from infer.prepare import finish_job, load_source, prepare_job
+    from lipforge.infer.faceprep import prepare_faces
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.infer.prepare import finish_job, load_source, prepare_job
 
     pipe = LipSyncPipeline.from_pretrained(a.checkpoint, device=a.device)
     crop = a.crop_size or pipe.resolution

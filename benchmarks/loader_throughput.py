@@ -21,9 +21,9 @@ def main(argv: list[str]) -> None:
     root = Path(__file__).resolve().parents[1]
     sys.path[:0] = [str(root)]
     from lipforge.testing.train_data import synthetic_clip, tiny_train_config, write_shard
-    from train.data import iter_tar_samples
-    from train.loader import ShardLoader, WindowSpec
-    from train.loop import train
+    from lipforge.manifests.container import iter_tar_samples
+    from lipforge.train.loader import ShardLoader, WindowSpec
+    from lipforge.train.loop import train
 
     tmp = Path(tempfile.mkdtemp(prefix="lf-bench-"))
     shards = argv or [str(write_shard(tmp / f"s{i}.tar", [synthetic_clip(f"b{i}-{c:08d}-00", n_frames=50, size=64, seed=c)

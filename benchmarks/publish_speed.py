@@ -22,12 +22,12 @@ def main(argv: list[str]) -> None:
     apply_offline_env()
     import numpy as np
 
-    from manifests.schema import SourceRecord
-    from pipeline.config import RunConfig
-    from pipeline.curate import SourceInput
-    from pipeline.finalize import finalize
-    from pipeline.stage import ClipItem
-    from pipeline.store import WorkStore
+    from lipforge.manifests.schema import SourceRecord
+    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.curate import SourceInput
+    from lipforge.pipeline.finalize import finalize
+    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.store import WorkStore
 
     n_src = int(argv[0]) if argv else 20
     n_clip = int(argv[1]) if len(argv) > 1 else 10

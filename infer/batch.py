@@ -6,7 +6,7 @@ operators so the model actors never wait for decoding, cropping, compositing or 
 * ``prepare`` (CPU tasks): decode, normalize, length rules, face track (cached per source video
   by content hash under ``cache_dir``), crops and masks -> ``<work>/<job>.prep.npz``;
 * ``generate`` (actors; the model is loaded once per actor, ``num_gpus`` each): VAE encode (the
-  masked crops' latents cached per source video under ``cache_dir``, :mod:`infer.latent_cache`),
+  masked crops' latents cached per source video under ``cache_dir``, :mod:`lipforge.infer.latent_cache`),
   sampling and VAE decode -> ``<work>/<job>.gen.npy``;
 * ``finish`` (CPU tasks): paste-back and muxing; the output is written under a temporary name
   and renamed, so an output that exists is complete.
@@ -116,7 +116,7 @@ def _fail(row: dict, stage: str, e: BaseException) -> dict:
 
 
 def prepare_row(row: dict, cfg: BatchConfig, crop_size: int) -> dict:
-    from infer.prepare import prepare_job
+    from lipforge.infer.prepare import prepare_job
 
     row = _row(row)
     t = time.perf_counter()
@@ -132,7 +132,7 @@ def prepare_row(row: dict, cfg: BatchConfig, crop_size: int) -> dict:
 
 
 def finish_row(row: dict, cfg: BatchConfig) -> dict:
-    from infer.prepare import PreparedJob, finish_job
+    from lipforge.infer.prepare import PreparedJob, finish_job
 
     row = _row(row)
     if row["status"] == "error":
@@ -153,7 +153,7 @@ def finish_row(row: dict, cfg: BatchConfig) -> dict:
 
 def default_generator(cfg: BatchConfig) -> Callable:
     """Load the LipSyncPipeline once; returns ``PreparedJob -> (T, S, S, 3) uint8``."""
-    from infer.pipeline import LipSyncPipeline
+    from lipforge.infer.pipeline import LipSyncPipeline
 
     device = cfg.device
     if device == "auto" and cfg.runner == "ray" and cfg.num_gpus_per_actor == 0:
@@ -180,7 +180,7 @@ class GenerateStage:
         self.generate = (factory or default_generator)(cfg)
 
     def row(self, row: dict) -> dict:
-        from infer.prepare import PreparedJob
+        from lipforge.infer.prepare import PreparedJob
 
         row = _row(row)
         if row["status"] == "error":
@@ -212,7 +212,7 @@ def _py(v):
 def _crop_size(cfg: BatchConfig) -> int:
     if cfg.crop_size:
         return int(cfg.crop_size)
-    from infer.pipeline import LipSyncPipeline
+    from lipforge.infer.pipeline import LipSyncPipeline
 
     return LipSyncPipeline.resolution_of(cfg.checkpoint)
 

@@ -63,7 +63,7 @@ def main_infer(argv: list[str] | None = None) -> int:
                          f"(got --video {args.video}, --audio {args.audio}, --out {args.out})")
     if args.jobs:
         return _run_batch(args)
-    from infer.pipeline import LipSyncPipeline
+    from lipforge.infer.pipeline import LipSyncPipeline
 
     pipe = LipSyncPipeline.from_pretrained(args.checkpoint, device=args.device)
     out = pipe(args.video, args.audio, args.out, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
@@ -79,7 +79,7 @@ def main_infer(argv: list[str] | None = None) -> int:
 def _run_batch(args) -> int:
     import torch
 
-    from infer.batch import BatchConfig, config_dict, run_jobs
+    from lipforge.infer.batch import BatchConfig, config_dict, run_jobs
 
     work = args.work_dir or str(Path(args.jobs).resolve().parent / "lipforge_work")
     gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if torch.cuda.is_available() else 0.0)
@@ -118,8 +118,8 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 
 def main_eval(argv: list[str] | None = None) -> int:
-    from infer.eval.evaluate import EvalConfig, evaluate
-    from infer.eval.report import write_report
+    from lipforge.infer.eval.evaluate import EvalConfig, evaluate
+    from lipforge.infer.eval.report import write_report
 
     a = _eval_parser().parse_args(argv)
     cfg = EvalConfig(lpips_alexnet=a.lpips_alexnet, fid_inception=a.fid_inception, sync=not a.no_sync,
@@ -130,6 +130,6 @@ def main_eval(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # python -m infer.cli infer|eval ...
+if __name__ == "__main__":  # python -m lipforge.infer.cli infer|eval ...
     cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("infer", [])
     sys.exit(main_eval(rest) if cmd == "eval" else main_infer(rest))

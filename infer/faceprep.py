@@ -1,6 +1,6 @@
 """Face preparation for inference: boxes, landmarks, smoothed square crops and mask rectangles.
 
-Everything geometric goes through :mod:`pipeline.faces`, the pure functions curation's face,
+Everything geometric goes through :mod:`lipforge.pipeline.faces`, the pure functions curation's face,
 landmark and crop stages use (same detector default, gap filling, crop margin and smoothing,
 SayAnything adaptive mask, mask rasterisation), so a face is cropped and masked at inference
 exactly as in the training shards.
@@ -15,16 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.stages.crop import CropConfig
+from lipforge.errors import UserError
+from lipforge.pipeline.faces.recipe import CropRecipe
 
 # Inference crops and masks a face exactly as curation's crop stage does by default.
-_CURATION_CROP = CropConfig()
+_CURATION_CROP = CropRecipe()
 CROP_MARGIN = _CURATION_CROP.margin
 CROP_SMOOTH_WINDOW = _CURATION_CROP.smooth_window
 ADAPTIVE_PAD = _CURATION_CROP.adaptive_pad
 
 
-class NoFaceError(RuntimeError):
+class NoFaceError(UserError, RuntimeError):
     """No face was found in the source video (a per-job error, never a crash of a batch)."""
 
 
@@ -52,7 +53,7 @@ class FaceTrack:
 
 def render_mask_images(mask_rects: np.ndarray, size: int) -> np.ndarray:
     """(T, 4) rectangles in crop px -> (T, size, size) float32 masks (1 = region to generate)."""
-    from pipeline.faces.masks import render_masks
+    from lipforge.pipeline.faces.masks import render_masks
 
     return render_masks(mask_rects, size)
 
@@ -73,11 +74,11 @@ def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=
     Raises :class:`NoFaceError` when no frame has a face. Unlike curation, inference cannot
     drop frames: the whole video is one track and gaps of any length are filled.
     """
-    from pipeline.faces.crop import crop_boxes_from_faces, points_to_crop
-    from pipeline.faces.detectors import DlibHogDetector
-    from pipeline.faces.landmarks import DlibLandmarker
-    from pipeline.faces.masks import adaptive_mask_rects
-    from pipeline.faces.tracks import sample_indices, scatter_samples
+    from lipforge.pipeline.faces.crop import crop_boxes_from_faces, points_to_crop
+    from lipforge.pipeline.faces.detectors import DlibHogDetector
+    from lipforge.pipeline.faces.landmarks import DlibLandmarker
+    from lipforge.pipeline.faces.masks import adaptive_mask_rects
+    from lipforge.pipeline.faces.tracks import sample_indices, scatter_samples
 
     detector = detector or DlibHogDetector()
     landmarker = landmarker or DlibLandmarker()

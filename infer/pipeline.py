@@ -1,19 +1,19 @@
 """LipSyncPipeline: lip-sync a video to new audio with a trained LipSyncModel (diffusers style).
 
-The pipeline owns the sampling loop; the network (:mod:`infer.models`) has none and the EDM
-scheduler (:mod:`infer.scheduler`) is weight-free math. One call:
+The pipeline owns the sampling loop; the network (:mod:`lipforge.infer.models`) has none and the EDM
+scheduler (:mod:`lipforge.infer.scheduler`) is weight-free math. One call:
 
 1. check the inputs (messages name the argument and its value);
 2. CPU: decode, normalize to 25 fps / 16 kHz, length rules, face track, crops, masks, reference
-   (:func:`infer.prepare.prepare_job`);
+   (:func:`lipforge.infer.prepare.prepare_job`);
 3. model: VAE-encode the masked crops (each distinct source frame once, cached per source video
-   with ``cache_dir``: :mod:`infer.latent_cache`); per segment, Whisper features and per-frame windows and
+   with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); per segment, Whisper features and per-frame windows and
    the ID-Guider residuals (built as the trainer's loader builds them), then EDM Euler sampling
    over 16-frame segments overlapping by 4 frames; at every step the segments' network outputs
    are blended with linear cross-fade weights, so neighbouring segments agree on their shared
    frames; classifier-free guidance (scale 3.0) or KeySync's separate
    identity / audio scales; VAE decode in chunks;
-4. CPU: composite into the full frames and mux the new audio (:func:`infer.prepare.finish_job`).
+4. CPU: composite into the full frames and mux the new audio (:func:`lipforge.infer.prepare.finish_job`).
 
 >>> pipe = LipSyncPipeline.from_pretrained("export/")                  # doctest: +SKIP
 >>> pipe("talk.mp4", "new_speech.wav", "out.mp4", num_inference_steps=15)  # doctest: +SKIP
@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infer.prepare import PreparedJob, finish_job, prepare_job
-from infer.video import plan_segments, segment_weights
+from lipforge.infer.prepare import PreparedJob, finish_job, prepare_job
+from lipforge.infer.video import plan_segments, segment_weights
 
 
 def masked_video(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -56,7 +56,7 @@ class LipSyncPipeline:
     """Model + scheduler + the loop; see the module docstring for the steps."""
 
     def __init__(self, model, scheduler=None, device: str = "cpu", dtype: torch.dtype | None = None) -> None:
-        from infer.scheduler import EDMScheduler
+        from lipforge.infer.scheduler import EDMScheduler
 
         self.model = model.eval()
         self.scheduler = scheduler or EDMScheduler()
@@ -70,8 +70,8 @@ class LipSyncPipeline:
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "auto", dtype: torch.dtype | None = None):
         """Load a ``LipSyncModel.save_pretrained`` export (and its scheduler config when present)."""
-        from infer.models import LipSyncModel
-        from infer.scheduler import EDMScheduler
+        from lipforge.infer.models import LipSyncModel
+        from lipforge.infer.scheduler import EDMScheduler
 
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -85,7 +85,7 @@ class LipSyncPipeline:
         """The crop size a saved model expects, without loading its weights."""
         import json
 
-        from infer.models.lipsync import CONFIG_NAME
+        from lipforge.infer.models.lipsync import CONFIG_NAME
 
         p = Path(directory) / CONFIG_NAME
         if not p.is_file():
@@ -126,7 +126,7 @@ class LipSyncPipeline:
         crop_size = crop_size or self.resolution
         self.check_inputs(video, audio, num_inference_steps, guidance_scale, audio_guidance_scale,
                           identity_guidance_scale, segment_length, overlap, crop_size)
-        from infer.prepare import load_source
+        from lipforge.infer.prepare import load_source
 
         t0 = time.perf_counter()
         frames = load_source(video)
@@ -150,7 +150,7 @@ class LipSyncPipeline:
         """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8.
 
         ``latent_cache_dir``: keep the masked crops' VAE latents there, per source video
-        (:mod:`infer.latent_cache`), so later jobs over the same video skip their encoding.
+        (:mod:`lipforge.infer.latent_cache`), so later jobs over the same video skip their encoding.
         """
         m, dev = self.model, self.device
         timings: dict[str, float] = {}
@@ -191,7 +191,7 @@ class LipSyncPipeline:
     def vae_id(self) -> str:
         """Identity of the encoder as used here: VAE config + weights, compute dtype and device type."""
         if self._vae_id is None:
-            from infer.latent_cache import vae_fingerprint
+            from lipforge.infer.latent_cache import vae_fingerprint
 
             base = vae_fingerprint(self.model.vae)
             self._vae_id = hashlib.sha256(f"{base}-{self.dtype}-{self.device.type}".encode()).hexdigest()
@@ -206,7 +206,7 @@ class LipSyncPipeline:
         and a job prepared with a cache (``prep.source_hash``), once across jobs too. Sets
         ``self.last_encode_stats`` (frames, encoded).
         """
-        from infer.latent_cache import (
+        from lipforge.infer.latent_cache import (
             LatentCache,
             encode_with_cache,
             frame_digests,
@@ -242,7 +242,7 @@ class LipSyncPipeline:
         buffer), and the reference's mask indicator is the union of the segment's mask rectangles
         (train/data.py). Both are computed once per segment, not per step.
         """
-        from infer.masks import render_masks
+        from lipforge.pipeline.faces.masks import render_masks
 
         m, dev = self.model, self.device
         spf, k = 640, int(m.config.audio_context_k)  # 16 kHz audio, 25 fps

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from infer.faceprep import FaceTrack, prepare_faces, render_mask_images
-from infer.video import (FPS, SAMPLE_RATE, composite, fit_audio, frames_for_audio, loop_positions,
+from lipforge.infer.faceprep import FaceTrack, prepare_faces, render_mask_images
+from lipforge.infer.video import (FPS, SAMPLE_RATE, composite, fit_audio, frames_for_audio, loop_positions,
                          sample_frames, write_output)
-from pipeline.faces.crop import crop_frames
+from lipforge.pipeline.faces.crop import crop_frames
 
 
 @dataclass
@@ -66,7 +66,7 @@ def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
 def video_fps(path: str | Path) -> float:
     import av
 
-    from pipeline.media import MediaDecodeError
+    from lipforge.pipeline.media import MediaDecodeError
 
     try:
         with av.open(str(path)) as c:
@@ -80,7 +80,7 @@ def video_fps(path: str | Path) -> float:
 
 def load_source(video: str | Path) -> np.ndarray:
     """Decode and normalize a source video to 25 fps (nearest frame in time): (T, H, W, 3) uint8."""
-    from pipeline.media import decode_video
+    from lipforge.pipeline.media import decode_video
 
     frames = decode_video(video)
     fps = video_fps(video)
@@ -93,11 +93,11 @@ def load_source(video: str | Path) -> np.ndarray:
 
 def load_audio(audio: str | Path) -> np.ndarray:
     """Any audio or video file -> float32 mono at 16 kHz."""
-    from pipeline.media import decode_audio
+    from lipforge.pipeline.media import decode_audio
 
     a = decode_audio(audio, SAMPLE_RATE)
     if len(a) == 0:
-        from pipeline.media import MediaDecodeError
+        from lipforge.pipeline.media import MediaDecodeError
 
         raise MediaDecodeError(f"{audio}: audio stream is empty")
     return a
@@ -158,7 +158,7 @@ def finish_job(prep: PreparedJob, generated: np.ndarray, out: str | Path, video:
     the region the model redrew (the mask rectangle mapped back to the frame). The paste-back
     region is the union of those and the source boxes, each slightly dilated.
     """
-    from infer.video import box_from_crop
+    from lipforge.infer.video import box_from_crop
 
     src = load_source(video) if frames is None else frames
     full = sample_frames(src, prep.positions)

@@ -212,7 +212,7 @@ def composite(frame: np.ndarray, crop: np.ndarray, crop_box, boxes, dilate: floa
     """
     import cv2
 
-    from pipeline.faces.crop import crop_affine
+    from lipforge.pipeline.faces.crop import crop_affine
 
     h, w = frame.shape[:2]
     alpha = composite_mask(h, w, boxes, crop_box, dilate, feather)
@@ -245,7 +245,7 @@ def write_output(path: str | Path, frames: np.ndarray, audio: np.ndarray, fps: i
     """Encode frames + new audio to ``path`` atomically (temporary name in the same folder, renamed)."""
     import os
 
-    from pipeline.media import encode_video
+    from lipforge.pipeline.media import encode_video
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,100 +1,64 @@
-"""The ``lipforge`` command: curate, train, infer, eval and the embedded demo.
+"""The ``lipforge`` command: a dispatcher over each part's own CLI module.
 
-The offline environment (no Ray usage stats, no hub look-ups) is applied before anything heavy
-is imported.
+``lipforge [--debug] [--version] <command> ...``: the offline environment (no Ray usage stats, no
+hub look-ups) is applied before anything heavy is imported; a user error from any command
+(missing file, bad config key or value) is one line on stderr with exit code 2, and ``--debug``
+shows its traceback instead.
 """
 from __future__ import annotations
 
-import argparse
+import importlib
 import sys
 
 from lipforge.env import apply_offline_env
+from lipforge.errors import USER_ERRORS
+
+# command -> ("module:function taking argv", help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "curate": ("lipforge.pipeline.cli:main", "raw talking videos -> WebDataset shards + Parquet manifests"),
+    "train": ("lipforge.train.cli:main", "train the lip-sync model (also under torchrun)"),
+    "train-cache": ("lipforge.train.cache:main", "add VAE-latent / Whisper caches to shards"),
+    "infer": ("lipforge.infer.cli:main_infer", "lip-sync videos to new audio"),
+    "eval": ("lipforge.infer.cli:main_eval", "evaluation metrics"),
+    "demo": ("lipforge.demo:main", "the embedded end-to-end demo"),
+}
 
 
-def _curate(args: argparse.Namespace) -> int:
-    from pipeline.config import RunConfig
-    from pipeline.curate import list_inputs
-    from pipeline.finalize import finalize
-
-    try:  # configuration problems (bad values, missing model files) end here with their message
-        cfg = RunConfig.load(args.config)
-        if args.models_dir:
-            import dataclasses
-
-            cfg = dataclasses.replace(cfg, models_dir=args.models_dir)
-        sources = list_inputs(args.input)
-        if args.runner == "local":
-            from pipeline.runners.local import LocalRunner
-
-            runner = LocalRunner(cfg)
-        else:
-            from pipeline.runners.ray_runner import RayRunner
-
-            runner = RayRunner(cfg, address=args.address, num_cpus=args.num_cpus)
-    except (FileNotFoundError, ValueError) as e:
-        print(f"lipforge curate: {e}", file=sys.stderr)
-        return 2
-    runner.run(sources, args.output)
-    summary = finalize(sources, args.output, cfg)
-    c = summary["clips"]
-    print(f"curated {summary['sources']['in']} sources: {c['kept']}/{c['rows']} clips kept "
-          f"({c['hours_kept'] * 3600:.1f} s); dropped: {c['dropped'] or {}}")
-    print(f"shards:    {args.output}/shards/")
-    print(f"manifests: {args.output}/manifests/ (sources, clips, shards .parquet)")
-    print(f"report:    {args.output}/report.html and {args.output}/summary.json")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lipforge", description=__doc__)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("curate", help="raw talking videos -> WebDataset shards + Parquet manifests")
-    c.add_argument("--input", required=True, help="directory of videos, or a .txt/.csv/.parquet list of paths")
-    c.add_argument("--output", required=True)
-    c.add_argument("--config", help="run config YAML (pipeline.config.RunConfig)")
-    c.add_argument("--address", default=None,
-                   help="Ray cluster to join: 'auto' or 'ray://host:10001'; default: start a local Ray in-process")
-    c.add_argument("--runner", choices=("ray", "local"), default="ray",
-                   help="'local' runs the same stages in this process without Ray")
-    c.add_argument("--num-cpus", type=int, default=None, help="CPUs of the in-process local Ray")
-    c.add_argument("--models-dir", default=None, help="directory where relative model paths are looked up")
-    c.set_defaults(func=_curate)
-    for name, help_ in (("train", "train the lip-sync model"),
-                        ("train-cache", "add VAE-latent / Whisper caches to shards"), ("infer", "lip-sync videos to new audio"),
-                        ("eval", "evaluation metrics"), ("demo", "the embedded end-to-end demo")):
-        s = sub.add_parser(name, help=help_, add_help=False)
-        s.add_argument("rest", nargs=argparse.REMAINDER)
-        s.set_defaults(func=None, sub=name)
-    return p
+def _usage() -> str:
+    width = max(map(len, COMMANDS))
+    lines = [f"  {name:{width}s}  {help_}" for name, (_, help_) in COMMANDS.items()]
+    return ("usage: lipforge [--debug] [--version] <command> [args]\n\ncommands:\n" + "\n".join(lines)
+            + "\n\n'lipforge <command> --help' for a command's options.")
 
 
 def main(argv: list[str] | None = None) -> int:
     apply_offline_env()
     argv = list(sys.argv[1:] if argv is None else argv)
-    # Subcommands with their own parsers get their arguments untouched.
-    if argv and argv[0] in ("demo", "train", "train-cache", "infer", "eval"):
-        cmd, rest = argv[0], argv[1:]
-        if cmd == "train-cache":
-            from train.cache import main as cache_main
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        from lipforge import __version__
 
-            return cache_main(rest)
-        if cmd == "demo":
-            from lipforge.demo import main as demo_main
-
-            return demo_main(rest)
-        if cmd == "train":
-            from train.cli import main as train_main
-
-            return train_main(rest)
-        if cmd == "infer":
-            from infer.cli import main_infer
-
-            return main_infer(rest)
-        from infer.cli import main_eval
-
-        return main_eval(rest)
-    args = build_parser().parse_args(argv)
-    return args.func(args)
+        print(f"lipforge {__version__}")
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        print(f"lipforge: unknown command {cmd!r}\n{_usage()}", file=sys.stderr)
+        return 2
+    module, _, func = COMMANDS[cmd][0].partition(":")
+    try:
+        return int(getattr(importlib.import_module(module), func)(rest) or 0)
+    except USER_ERRORS as e:
+        if debug:
+            raise
+        print(f"lipforge {cmd}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lipforge {cmd}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -55,21 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     make_sample_inputs(work / "inputs")
 
     print("[demo] 2/4 curate on a local Ray (in-process)", flush=True)
-    from lipforge.cli import main as cli
+    from lipforge.pipeline.cli import curate
 
     corpus = work / "corpus"
-    rc = cli(["curate", "--input", str(work / "inputs"), "--output", str(corpus), "--runner", args.runner,
-              "--num-cpus", str(min(os.cpu_count() or 2, 4))])
-    if rc:
-        return rc
+    summary = curate(work / "inputs", corpus, runner=args.runner, num_cpus=min(os.cpu_count() or 2, 4))
+    c = summary["clips"]
+    print(f"[demo] curated: {c['kept']}/{c['rows']} clips kept; dropped: {c['dropped'] or {}}", flush=True)
     outputs = {"shards": corpus / "shards", "manifests": corpus / "manifests", "report": corpus / "report.html"}
     if not args.skip_train:
-        try:
-            from lipforge.demo_train import train_and_infer
-        except ImportError as e:  # the trainer/inference are optional parts of the demo
-            print(f"[demo] training/inference steps unavailable: {e}", file=sys.stderr)
-        else:
-            outputs.update(train_and_infer(work, corpus))
+        from lipforge.demo_train import train_and_infer
+
+        outputs.update(train_and_infer(work, corpus))
     print(f"[demo] done in {time.time() - t0:.0f} s")
     for k, v in outputs.items():
         print(f"  {k:10s} {v}")

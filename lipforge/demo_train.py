@@ -1,6 +1,6 @@
 """Demo steps 3 and 4: train a tiny model briefly on the curated shards, then lip-sync a video.
 
-The tiny random-init model (infer.models.LipSyncModelConfig.tiny) shows the whole arc runs and
+The tiny random-init model (lipforge.infer.models.LipSyncModelConfig.tiny) shows the whole arc runs and
 resumes on CPU in minutes; it does not make convincing lips. A real run uses a pretrained SVD
 and Whisper from a local models directory and a GPU cluster.
 """
@@ -13,8 +13,8 @@ import yaml
 
 
 def write_train_config(work: Path, corpus: Path, steps: int) -> Path:
-    from infer.models import LipSyncModelConfig
-    from train.config import DataConfig, OptimConfig, TrainConfig
+    from lipforge.infer.models import LipSyncModelConfig
+    from lipforge.train.config import DataConfig, OptimConfig, TrainConfig
 
     shards = sorted(glob.glob(str(corpus / "shards" / "*.tar")))
     if not shards:
@@ -28,32 +28,23 @@ def write_train_config(work: Path, corpus: Path, steps: int) -> Path:
 
 
 def train_and_infer(work: Path, corpus: Path, steps: int = 20) -> dict:
-    from lipforge.cli import main as cli
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.pipeline.media import encode_wav
+    from lipforge.testing import speech_wav
+    from lipforge.train.config import TrainConfig
+    from lipforge.train.export import export
+    from lipforge.train.loop import train
 
     print(f"[demo] 3/4 train a tiny model for {steps} steps on {corpus / 'shards'}", flush=True)
-    cfg = write_train_config(work, corpus, steps)
-    rc = cli(["train", "--config", str(cfg)])
-    if rc:
-        raise SystemExit(rc)
+    cfg = TrainConfig.from_yaml(write_train_config(work, corpus, steps))
+    hist = train(cfg)
+    if hist:
+        print(f"[demo] step {hist[-1]['step']} loss {hist[-1]['loss']:.4f}", flush=True)
     model_dir = work / "model"
-    cli(["train", "--config", str(cfg), "--export", str(model_dir)])
-    out = {"train_logs": work / "train", "model": model_dir}
-    try:
-        import infer.cli  # noqa: F401
-    except ImportError as e:
-        print(f"[demo] inference unavailable: {e}")
-        return out
+    export(cfg, str(model_dir), None)
     print("[demo] 4/4 lip-sync speaker_a to new speech", flush=True)
-    from lipforge.testing import speech_wav
-    from pipeline.media import encode_wav
-
     audio = work / "new_speech.wav"
     audio.write_bytes(encode_wav(speech_wav(3.0, seed=7)))
-    video = work / "inputs" / "speaker_a.mp4"
-    result = work / "lipsync.mp4"
-    rc = cli(["infer", "--video", str(video), "--audio", str(audio), "--checkpoint", str(model_dir),
-              "--out", str(result)])
-    if rc:
-        raise SystemExit(rc)
-    out["lipsync_video"] = result
-    return out
+    result = LipSyncPipeline.from_pretrained(str(model_dir))(
+        str(work / "inputs" / "speaker_a.mp4"), str(audio), str(work / "lipsync.mp4"))
+    return {"train_logs": work / "train", "model": model_dir, "lipsync_video": Path(result)}

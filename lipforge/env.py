@@ -22,9 +22,14 @@ OFFLINE_ENV = {
 def apply_offline_env() -> None:
     for k, v in OFFLINE_ENV.items():
         os.environ.setdefault(k, v)
-    base = os.path.join(tempfile.gettempdir(), "lipforge")
+    base = os.path.join(tempfile.gettempdir(), "lipforge-runtime")  # not "lipforge": that folder in a cwd shadows the package
     os.environ.setdefault("YOLO_CONFIG_DIR", os.path.join(base, "ultralytics"))
     os.environ.setdefault("TORCH_HOME", os.path.join(base, "torch"))
     os.environ.setdefault("MPLCONFIGDIR", os.path.join(base, "mpl"))
     for k in ("YOLO_CONFIG_DIR", "TORCH_HOME", "MPLCONFIGDIR"):
         os.makedirs(os.environ[k], exist_ok=True)
+    # diffusers imports bitsandbytes (a pyiqa dependency) whenever it is installed, which warns
+    # on every CPU-only start about an optional kernels package lipforge never uses
+    import logging
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)

@@ -4,9 +4,9 @@ Imports nothing of the project, and neither torch nor ray: schemas of the source
 shard manifests, deterministic ids, and the one shard sample layout that the writer and every
 reader use.
 """
-from manifests.ids import clip_id, source_id_for_path
-from manifests.layout import SAMPLE_LAYOUT, SampleField, decode_sample, encode_sample
-from manifests.schema import (
+from lipforge.manifests.ids import clip_id, source_id_for_path
+from lipforge.manifests.layout import SAMPLE_LAYOUT, SampleField, decode_sample, encode_sample
+from lipforge.manifests.schema import (
     CLIP_COLUMNS,
     SCHEMA_VERSION,
     SHARD_COLUMNS,

@@ -1,4 +1,4 @@
-"""Generate docs/manifests.md from the schemas and the sample layout: ``python -m manifests.docs``.
+"""Generate docs/manifests.md from the schemas and the sample layout: ``python -m lipforge.manifests.docs``.
 
 A test checks the committed file is current, so a new column cannot go undocumented.
 """
@@ -7,13 +7,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from manifests.layout import SAMPLE_LAYOUT
-from manifests.schema import columns_markdown
+from lipforge.manifests.layout import SAMPLE_LAYOUT
+from lipforge.manifests.schema import columns_markdown
 
 
 def render() -> str:
     s = ("# Manifests and shard layout\n\nGenerated from manifests/schema.py and manifests/layout.py "
-         "(`python -m manifests.docs`). Parquet files live in `<output>/manifests/` and read with pandas "
+         "(`python -m lipforge.manifests.docs`). Parquet files live in `<output>/manifests/` and read with pandas "
          "or duckdb.\n\n" + columns_markdown() +
          "\n## Shard sample layout\n\nA sample's WebDataset `__key__` equals its `clip_id`; members are "
          "`<key>.<ext>`.\n\n| ext | kind | dtype | shape | required | meaning |\n|---|---|---|---|---|---|\n")

@@ -185,7 +185,7 @@ class ClipRecord:
         unknown = set(self.measurements) - set(MEASUREMENTS)
         if unknown:
             raise KeyError(f"clip {self.clip_id}: unregistered measurement columns {sorted(unknown)}; "
-                           "declare them with manifests.schema.register_measurement")
+                           "declare them with lipforge.manifests.schema.register_measurement")
         row = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("measurements", "fps")}
         row["start_s"] = self.start_frame / self.fps
         row["end_s"] = self.end_frame / self.fps

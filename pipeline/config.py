@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.stage import StageConfig
+from lipforge.pipeline.stage import StageConfig
 
 
 @dataclass(frozen=True)
@@ -84,13 +84,13 @@ class RunConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     shards: ShardConfig = field(default_factory=ShardConfig)
     models_dir: str | None = None  # where relative model paths in stage configs are looked up
-    # Per-stage configs by stage name (pipeline.registry); a stage missing here runs with defaults.
+    # Per-stage configs by stage name (lipforge.pipeline.registry); a stage missing here runs with defaults.
     stages: dict[str, StageConfig] = field(default_factory=dict)
     report_thumbnails_per_reason: int = 4
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
-        from pipeline.registry import stage_classes
+        from lipforge.pipeline.registry import stage_classes
 
         d = dict(d or {})
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
@@ -120,12 +120,12 @@ class RunConfig:
             return cls.from_dict(yaml.safe_load(f))
 
     def stage_config(self, name: str) -> StageConfig:
-        from pipeline.registry import stage_classes
+        from lipforge.pipeline.registry import stage_classes
 
         return self.stages.get(name) or stage_classes()[name].Config()
 
     def to_dict(self) -> dict[str, Any]:
-        from pipeline.registry import stage_classes
+        from lipforge.pipeline.registry import stage_classes
 
         d = {"probe": dataclasses.asdict(self.probe), "segment": dataclasses.asdict(self.segment),
              "shards": dataclasses.asdict(self.shards), "models_dir": self.models_dir,

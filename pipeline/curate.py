@@ -2,9 +2,9 @@
 
 The runners call these pieces: list the inputs, turn one source into candidate groups
 (probe, decode once, normalize, scene split, segment), push a group through the stage list,
-persist it, and finally build the manifests, shards and report (:mod:`pipeline.finalize`).
+persist it, and finally build the manifests, shards and report (:mod:`lipforge.pipeline.finalize`).
 A *group* is a candidate clip plus the clips a stage split from it; it is the unit of
-durability (see :mod:`pipeline.store`).
+durability (see :mod:`lipforge.pipeline.store`).
 """
 from __future__ import annotations
 
@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from manifests.ids import source_id_for_path
-from manifests.schema import STATUS_DROPPED, SourceRecord
-from pipeline.config import RunConfig
-from pipeline.media import MediaDecodeError
-from pipeline.registry import stage_classes
-from pipeline.stage import ClipItem, Stage, StageStats
-from pipeline.store import WorkStore
+from lipforge.manifests.ids import source_id_for_path
+from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
+from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.media import MediaDecodeError
+from lipforge.pipeline.registry import stage_classes
+from lipforge.pipeline.stage import ClipItem, Stage, StageStats
+from lipforge.pipeline.store import WorkStore
 
 _SOURCE_ID = re.compile(r"[A-Za-z0-9_]+")
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
@@ -120,7 +120,7 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
     A decode error after some clips were cut keeps those clips (reason ``partial_decode``).
     ``stats`` (name "segment") receives the time spent probing, decoding and segmenting.
     """
-    from pipeline.source import Segmenter, probe_source
+    from lipforge.pipeline.source import Segmenter, probe_source
 
     stats = stats if stats is not None else StageStats("segment")
     t0 = time.perf_counter()

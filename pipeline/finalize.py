@@ -3,7 +3,7 @@
 Deterministic and idempotent: manifests sorted by id, samples packed into bounded shards in
 clip-id order, so an interrupted-and-resumed run publishes exactly the bytes an uninterrupted
 one does. Incremental: shards are planned from the candidate tars' headers and only shards
-whose content changed are written (:class:`pipeline.shards.ShardPublisher`), so a rerun that
+whose content changed are written (:class:`lipforge.pipeline.shards.ShardPublisher`), so a rerun that
 adds nothing writes no shard and one that adds sources rewrites the shards from the first new
 key on. Writes ``manifests/{sources,clips,shards}.parquet``, ``shards/*.tar``,
 ``summary.json`` and ``report.html``; readers should not read the shards while a run publishes.
@@ -16,13 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, ShardRecord, arrow_schema,
+from lipforge.manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, ShardRecord, arrow_schema,
                               clip_columns)
-from pipeline.config import RunConfig
-from pipeline.curate import SourceInput
-from pipeline.report import write_report
-from pipeline.shards import ShardPlan, ShardPublisher, scan_tar
-from pipeline.store import WorkStore
+from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.curate import SourceInput
+from lipforge.pipeline.report import write_report
+from lipforge.manifests.container import scan_tar
+from lipforge.manifests.corpus import manifest_path, shards_dir
+from lipforge.pipeline.shards import ShardPlan, ShardPublisher
+from lipforge.pipeline.store import WorkStore
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
@@ -78,10 +80,9 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order. Only
     # tar headers are read to plan the shards; sample bytes are read for shards that changed.
     refs = (r for tp in tar_paths for r in scan_tar(tp))
-    man = out / "manifests"
-    publisher = ShardPublisher(out / "shards", store.work / "published_shards.json",
+    publisher = ShardPublisher(shards_dir(out), store.work / "published_shards.json",
                                ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries))
-    recs = publisher.publish(refs, _published_records(man / "shards.parquet"))
+    recs = publisher.publish(refs, _published_records(manifest_path(out, "shards")))
     shard_of = {r.key: f"shards/{r.shard}" for r in recs}
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
     if kept_ids != set(shard_of):
@@ -89,10 +90,10 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     clips = clips.set_column(clips.schema.get_field_index("shard"), "shard",
                              pa.array([shard_of.get(c) for c in clips["clip_id"].to_pylist()], pa.string()))
     _write_parquet(pa.Table.from_pylist(sorted(src_rows, key=lambda r: r["source_id"]),
-                                        schema=arrow_schema(SOURCE_COLUMNS)), man / "sources.parquet")
-    _write_parquet(clips, man / "clips.parquet")
+                                        schema=arrow_schema(SOURCE_COLUMNS)), manifest_path(out, "sources"))
+    _write_parquet(clips, manifest_path(out, "clips"))
     shard_rows = [dict(r.__dict__, shard=f"shards/{r.shard}") for r in recs]
-    _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), man / "shards.parquet")
+    _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), manifest_path(out, "shards"))
     cfg.save(out / "run_config.yaml")
     publisher.commit()  # stale shard files go only now that no manifest names them
 
@@ -123,7 +124,7 @@ def candidate_seconds(clip_rows: list[dict]) -> float:
 
 
 def _stage_order(name: str) -> int:
-    from pipeline.registry import STAGES
+    from lipforge.pipeline.registry import STAGES
 
     order = ["segment", *STAGES]
     return order.index(name) if name in order else len(order)

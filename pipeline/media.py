@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
+from lipforge.errors import UserError
 
-class MediaDecodeError(RuntimeError):
-    """A media file or buffer could not be decoded; handled per item, never crashes a run."""
+
+class MediaDecodeError(UserError, RuntimeError):
+    """A media file or buffer could not be decoded; handled per item, never crashes a run (and
+    reported as a user error, one line naming the file, where a command meets it)."""
 
 
 def encode_wav(audio: np.ndarray, sample_rate: int = 16000) -> bytes:

@@ -7,17 +7,17 @@ from __future__ import annotations
 
 import importlib
 
-from pipeline.stage import Stage
+from lipforge.pipeline.stage import Stage
 
 # name -> "module:Class", in run order. Stages plug in here.
 STAGES: dict[str, str] = {
-    "speech": "pipeline.stages.speech:SpeechStage",  # audio only and cheap: before any pixel work
-    "faces": "pipeline.stages.faces:FaceDetectStage",
-    "landmarks": "pipeline.stages.landmarks:LandmarksStage",
-    "crop": "pipeline.stages.crop:CropStage",
-    "quality": "pipeline.stages.quality:QualityStage",
-    "asd": "pipeline.stages.asd:ActiveSpeakerStage",
-    "sync": "pipeline.stages.sync:SyncStage",
+    "speech": "lipforge.pipeline.stages.speech:SpeechStage",  # audio only and cheap: before any pixel work
+    "faces": "lipforge.pipeline.stages.faces:FaceDetectStage",
+    "landmarks": "lipforge.pipeline.stages.landmarks:LandmarksStage",
+    "crop": "lipforge.pipeline.stages.crop:CropStage",
+    "quality": "lipforge.pipeline.stages.quality:QualityStage",
+    "asd": "lipforge.pipeline.stages.asd:ActiveSpeakerStage",
+    "sync": "lipforge.pipeline.stages.sync:SyncStage",
 }
 
 

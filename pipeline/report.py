@@ -6,7 +6,7 @@ import html
 import json
 from pathlib import Path
 
-from pipeline.store import WorkStore
+from lipforge.pipeline.store import WorkStore
 
 
 def _table(rows: list[dict]) -> str:

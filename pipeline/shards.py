@@ -1,25 +1,21 @@
-"""Shard samples and deterministic tar writing.
+"""Kept clips as shard samples, and incremental shard publishing.
 
 A kept clip becomes one WebDataset sample encoded through ``manifests.encode_sample`` (the one
-layout the trainer's loader decodes). Tars are written byte-deterministically (fixed mtime,
-owner and member order), so a resumed run produces the same bytes as an uninterrupted one.
+layout the trainer's loader decodes); the tar container itself (deterministic, atomic writes,
+scans and reads) is :mod:`lipforge.manifests.container`, the only tar code of the project.
 """
 from __future__ import annotations
 
-import io
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from manifests.layout import SAMPLE_LAYOUT, encode_sample
-from manifests.schema import MEASUREMENTS, ShardRecord
-from pipeline.media import encode_video, encode_wav
-from pipeline.stage import ClipItem
-
-_EXT_ORDER = {ext: i for i, ext in enumerate(SAMPLE_LAYOUT)}
-
+from lipforge.manifests.container import SampleRef, read_refs, write_tar
+from lipforge.manifests.layout import encode_sample
+from lipforge.manifests.schema import MEASUREMENTS, ShardRecord
+from lipforge.pipeline.media import encode_video, encode_wav
+from lipforge.pipeline.stage import ClipItem
 
 def shard_name(first_key: str) -> str:
     """A published shard is named after its first sample's key: names sort in key order, and a
@@ -53,57 +49,6 @@ def sample_from_item(item: ClipItem, crf: int = 18) -> dict[str, bytes | str]:
               "wav": encode_wav(item.audio, item.sample_rate), "json": item_metadata(item)}
     fields.update(item.arrays)
     return encode_sample(item.clip_id, fields)
-
-
-def _member_order(name: str) -> tuple:
-    key, _, ext = name.partition(".")
-    return key, _EXT_ORDER.get(ext, len(_EXT_ORDER)), ext
-
-
-def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]]) -> list[ShardRecord]:
-    """Write samples to ``path`` atomically (temp name, fsync, rename); returns member offsets."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    records = []
-    with open(tmp, "wb") as fh:
-        with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-            for sample in samples:
-                key = sample["__key__"]
-                start = fh.tell()
-                n_frames = 0
-                for ext in sorted((e for e in sample if not e.startswith("__")), key=lambda e: _EXT_ORDER.get(e, 99)):
-                    data = sample[ext]
-                    info = tarfile.TarInfo(f"{key}.{ext}")
-                    info.size, info.mtime, info.mode = len(data), 0, 0o644
-                    info.uname = info.gname = ""
-                    tar.addfile(info, io.BytesIO(data))
-                if "json" in sample:
-                    import json
-
-                    n_frames = int(json.loads(sample["json"]).get("n_frames", 0))
-                records.append(ShardRecord(shard=path.name, key=key, offset=start, size=fh.tell() - start,
-                                           n_frames=n_frames))
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
-    return records
-
-
-def read_tar_samples(path: str | Path) -> Iterator[dict[str, bytes]]:
-    """Samples of a tar written by :func:`write_tar`, grouped by key, in file order."""
-    with tarfile.open(path, "r") as tar:
-        current: dict[str, bytes] | None = None
-        for m in tar:
-            if not m.isfile():
-                continue
-            key, _, ext = m.name.partition(".")
-            if current is None or current["__key__"] != key:
-                if current is not None:
-                    yield current
-                current = {"__key__": key}
-            current[ext] = tar.extractfile(m).read()
-        if current is not None:
-            yield current
 
 
 BOUNDARIES = ("content", "fill")
@@ -162,60 +107,6 @@ def bounded_batches(items: Iterable, size_of, plan: ShardPlan, key_of=None) -> I
             batch, size = [], 0
     if batch:
         yield batch
-
-
-def sample_nbytes(sample: dict[str, bytes]) -> int:
-    """Bytes a sample counts against a shard's bound: its members plus one tar header each."""
-    return sum(len(v) + 512 for k, v in sample.items() if not k.startswith("__"))
-
-
-@dataclass(frozen=True)
-class SampleRef:
-    """Where one sample's members sit inside a committed candidate tar (no bytes read)."""
-
-    tar: str
-    key: str
-    members: tuple[tuple[str, int, int], ...]  # (extension, data offset, size)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(size + 512 for _, _, size in self.members)  # as sample_nbytes counts
-
-
-def scan_tar(path: str | Path) -> Iterator[SampleRef]:
-    """Sample references of a tar written by :func:`write_tar`, from its headers only."""
-    with tarfile.open(path, "r") as tar:
-        key, members = None, []
-        for m in tar:  # tarfile reads each header and seeks over the data
-            if not m.isfile():
-                continue
-            k, _, ext = m.name.partition(".")
-            if key is not None and k != key:
-                yield SampleRef(str(path), key, tuple(members))
-                members = []
-            key = k
-            members.append((ext, m.offset_data, m.size))
-        if key is not None:
-            yield SampleRef(str(path), key, tuple(members))
-
-
-def read_refs(refs: Iterable[SampleRef]) -> Iterator[dict[str, bytes]]:
-    """The samples behind ``refs``, member bytes read at their offsets (one open file at a time)."""
-    fh, current = None, None
-    try:
-        for r in refs:
-            if r.tar != current:
-                if fh is not None:
-                    fh.close()
-                fh, current = open(r.tar, "rb"), r.tar
-            sample: dict[str, bytes] = {"__key__": r.key}
-            for ext, off, size in r.members:
-                fh.seek(off)
-                sample[ext] = fh.read(size)
-            yield sample
-    finally:
-        if fh is not None:
-            fh.close()
 
 
 class ShardPublisher:

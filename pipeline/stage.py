@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from manifests.schema import STATUS_DROPPED, STATUS_KEPT
+from lipforge.manifests.schema import STATUS_DROPPED, STATUS_KEPT
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class ClipItem:
     ``work_scale``) and ``audio`` (N,) float32 at 16 kHz mono are bounded by the segmenter's
     maximum clip length; they are released as soon as the clip is dropped.
     ``arrays`` holds per-frame data destined for the shard (keys of manifests.SAMPLE_LAYOUT),
-    ``measurements`` the manifest columns (keys of manifests.schema.MEASUREMENTS).
+    ``measurements`` the manifest columns (keys of lipforge.manifests.schema.MEASUREMENTS).
     """
 
     clip_id: str

@@ -27,9 +27,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from manifests.schema import STATUS_DROPPED, ClipRecord, SourceRecord, arrow_schema, clip_columns
-from pipeline.shards import sample_from_item, write_tar
-from pipeline.stage import ClipItem, StageStats
+from lipforge.manifests.schema import STATUS_DROPPED, ClipRecord, SourceRecord, arrow_schema, clip_columns
+from lipforge.manifests.container import write_tar
+from lipforge.pipeline.shards import sample_from_item
+from lipforge.pipeline.stage import ClipItem, StageStats
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

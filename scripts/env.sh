@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE=1
 export HF_HUB_DISABLE_TELEMETRY=1
 export YOLO_OFFLINE=true
 export DO_NOT_TRACK=1
-export YOLO_CONFIG_DIR="${TMPDIR:-/tmp}/lipforge/ultralytics"
-export TORCH_HOME="${TMPDIR:-/tmp}/lipforge/torch"
-export MPLCONFIGDIR="${TMPDIR:-/tmp}/lipforge/mpl"
+export YOLO_CONFIG_DIR="${TMPDIR:-/tmp}/lipforge-runtime/ultralytics"
+export TORCH_HOME="${TMPDIR:-/tmp}/lipforge-runtime/torch"
+export MPLCONFIGDIR="${TMPDIR:-/tmp}/lipforge-runtime/mpl"
 mkdir -p "$YOLO_CONFIG_DIR" "$TORCH_HOME" "$MPLCONFIGDIR"

@@ -15,6 +15,15 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
+# One OpenCV: ultralytics and face-alignment declare opencv-python (GUI build), pyiqa and lipforge
+# the headless one; both install the same cv2 package. Keep only the headless build.
+one_opencv() {
+  if "$1/bin/pip" show -q opencv-python >/dev/null 2>&1; then
+    "$1/bin/pip" uninstall -q -y opencv-python >&2
+    "$1/bin/pip" install -q --no-deps --force-reinstall -c "$repo/constraints.txt" opencv-python-headless >&2
+  fi
+}
+
 if [ ! -x "$venv/bin/python" ]; then
   echo "[setup] creating venv $venv" >&2
   mkdir -p "$(dirname "$venv")"
@@ -22,14 +31,18 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/pip" install -q --upgrade "pip>=25" >&2
 fi
 stamp="$venv/.lipforge-deps"
-want="$(sha256sum "$repo/pyproject.toml" | cut -c1-16)"
+want="$(cat "$repo/pyproject.toml" "$repo/constraints.txt" | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "[setup] installing pinned dependencies (first time: several minutes, ~8 GB)" >&2
-  "$venv/bin/pip" install -q "setuptools==80.10.2" >&2
-  "$venv/bin/pip" install -q -e "$repo[test]" >&2
+  echo "[setup] installing the tested dependency set (first time: several minutes, ~8 GB)" >&2
+  "$venv/bin/pip" install -q -c "$repo/constraints.txt" "setuptools<81" >&2
+  "$venv/bin/pip" install -q -c "$repo/constraints.txt" -e "$repo[all,test]" >&2
+  one_opencv "$venv"
   echo "$want" > "$stamp"
 else
-  # dependencies unchanged: only (re)point the editable install at this checkout
-  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$repo" >&2
+  # dependencies unchanged: only (re)point the editable install at this checkout, if needed
+  here="$("$venv/bin/python" -c 'import lipforge.pipeline, os; print(os.path.dirname(os.path.dirname(lipforge.pipeline.__file__)))' 2>/dev/null || true)"
+  if [ "$here" != "$repo" ]; then
+    "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$repo" >&2
+  fi
 fi
 echo "$venv/bin/python"

@@ -1,16 +1,16 @@
 """Add per-clip VAE latents and Whisper features to shards, so training skips those frozen encoders.
 
-``python -m train.cache --shards data/shard-*.tar --model-dir export/ --out cached/`` writes one new
+``python -m lipforge.train.cache --shards data/shard-*.tar --model-dir export/ --out cached/`` writes one new
 shard per input shard (same name, same samples, same order) with ``latents.npy`` (T, 4, h, w)
 float16 and ``whisper.npy`` (A, C) float16 added. Samples are decoded and re-encoded through
-``manifests.layout`` (decode_sample / encode_sample), so the cached shards obey the one layout
+``lipforge.manifests.layout`` (decode_sample / encode_sample), so the cached shards obey the one layout
 contract; train with ``data.use_cached_latents`` / ``data.use_cached_audio``.
 
 The encoders must be the ones the run trains with: ``--model-dir`` is a LipSyncModel export
 (``lipforge train --export`` or ``save_pretrained``), ``--config`` a train.yaml whose model is
 built exactly as ``lipforge train`` builds it (same seed, so random-init test encoders match too).
 The frames are resized to the model's resolution with the loader's own function
-(:func:`train.data.prep_frame`), so a cached window equals the window the loader would encode.
+(:func:`lipforge.train.data.prep_frame`), so a cached window equals the window the loader would encode.
 
 Whisper features are of the whole clip (the loader cuts the window's rows), while the on-the-fly
 path encodes only the window's audio plus its context: the features differ slightly (more
@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from infer.shards import write_tar
-from manifests.layout import decode_sample, encode_sample
-from train.data import iter_tar_samples, prep_frame
+from lipforge.manifests.container import iter_tar_samples, write_tar
+from lipforge.manifests.layout import decode_sample, encode_sample
+from lipforge.train.data import prep_frame
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 def cache_fields(model, sample: dict, latents: bool = True, audio: bool = True,
                  chunk: int = 16) -> dict[str, np.ndarray]:
     """Decoded sample -> {"latents.npy": (T, 4, h, w) float16, "whisper.npy": (A, C) float16} (those asked for)."""
-    from infer.media import decode_video, decode_wav
+    from lipforge.pipeline.media import decode_video, decode_wav
 
     out: dict[str, np.ndarray] = {}
     if latents:
@@ -73,20 +73,20 @@ def cache_shard(model, src: str, out_dir: Path, latents: bool = True, audio: boo
 def load_encoders(model_dir: str | None, config: str | None):
     if (model_dir is None) == (config is None):
         raise ValueError("give exactly one of --model-dir (a LipSyncModel export) or --config (a train.yaml)")
-    from infer.models import LipSyncModel
+    from lipforge.infer.models import LipSyncModel
 
     if model_dir is not None:
         return LipSyncModel.from_pretrained(model_dir).eval()
-    from train.config import TrainConfig
-    from train.loader import seed_everything
+    from lipforge.train.config import TrainConfig
+    from lipforge.train.loader import seed_everything
 
     cfg = TrainConfig.from_yaml(config)
-    seed_everything(cfg.seed)  # as train.loop builds it: random-init encoders come out identical
+    seed_everything(cfg.seed)  # as lipforge.train.loop builds it: random-init encoders come out identical
     return LipSyncModel.from_config(cfg.model).eval()
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m train.cache", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m lipforge.train.cache", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", nargs="+", required=True, help="input shards (local tar paths or URLs)")
     p.add_argument("--model-dir", help="LipSyncModel export whose VAE / Whisper to use")

@@ -17,15 +17,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-ema", action="store_true", help="with --export: the raw weights instead of the EMA")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from train.config import TrainConfig
+    from lipforge.train.config import TrainConfig
 
     cfg = TrainConfig.from_yaml(args.config)
     if args.export:
-        from train.export import export
+        from lipforge.train.export import export
 
         print(export(cfg, args.export, args.checkpoint, use_ema=not args.no_ema))
         return 0
-    from train.loop import train
+    from lipforge.train.loop import train
 
     hist = train(cfg, resume=args.resume)
     if hist:

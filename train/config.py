@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infer.models import LipSyncModelConfig
-from infer.scheduler import EDMSchedulerConfig
+from lipforge.infer.models import LipSyncModelConfig
+from lipforge.infer.scheduler import EDMSchedulerConfig
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class DataConfig:
     mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync
     min_ref_distance: int = 0  # reference frame at least this many frames outside the window when possible
     shuffle_buffer: int = 16  # samples held per stream for the seeded within-shard shuffle (0/1: tar order)
-    use_cached_latents: bool = False  # use a sample's latents.npy (train.cache) instead of VAE-encoding the frames
+    use_cached_latents: bool = False  # use a sample's latents.npy (lipforge.train.cache) instead of VAE-encoding the frames
     use_cached_audio: bool = False  # use a sample's whisper.npy instead of running Whisper
 
     def __post_init__(self) -> None:

@@ -3,8 +3,8 @@
 Why not webdataset's pipeline: exact resume needs the data position to be a pure function of
 (epoch, batch index), and every rank must see the same number of batches per epoch. WebDataset's
 shuffle buffers, node/worker splitters and ``with_epoch`` resampling make both hard to state, so
-this module reads the tar members itself (``tarfile`` in streaming mode, local paths or URLs)
-and decodes each sample through ``manifests.layout.decode_sample`` - the shard writer's layout.
+this module streams the tar members through the shard container
+(:func:`lipforge.manifests.container.iter_tar_indexed`, local paths or URLs) and decodes each sample through ``lipforge.manifests.layout.decode_sample`` - the shard writer's layout.
 
 The plan of an epoch (:func:`epoch_plan`): shards permuted by (seed, epoch) and dealt to the
 ``G = world_size * num_workers`` streams so their sample totals are balanced (largest shard
@@ -31,59 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manifests.layout import SAMPLES_PER_FRAME
-
-# ---- tar reading ------------------------------------------------------------------------------
-
-
-def _open(url: str):
-    if url.startswith(("http://", "https://", "file://")):
-        import urllib.request
-
-        return urllib.request.urlopen(url)
-    return open(url, "rb")
-
-
-def iter_tar_indexed(url: str, keep: Callable[[int], bool] | None = None,
-                     stop_after: int | None = None) -> Iterator[tuple[int, dict[str, bytes]]]:
-    """``(index, raw sample)`` for the samples of a tar (members ``{key}.{ext}`` grouped, in tar
-    order) with ``keep(index)`` true; the payloads of the others are never read. Reading stops
-    after sample ``stop_after``."""
-    with _open(url) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
-        cur_key, cur, idx = None, {}, -1
-        for m in tar:
-            if not m.isfile():
-                continue
-            key, _, ext = m.name.rpartition("/")[2].partition(".")
-            if key != cur_key:
-                if cur_key is not None and (keep is None or keep(idx)):
-                    yield idx, cur
-                idx += 1
-                if stop_after is not None and idx > stop_after:
-                    return
-                cur_key, cur = key, {"__key__": key, "__url__": url}
-            if keep is None or keep(idx):
-                cur[ext] = tar.extractfile(m).read()
-        if cur_key is not None and (keep is None or keep(idx)):
-            yield idx, cur
-
-
-def iter_tar_samples(url: str, skip: int = 0) -> Iterator[dict[str, bytes]]:
-    """Raw samples in tar order; the first ``skip`` are passed over without reading their payloads."""
-    for _, raw in iter_tar_indexed(url, keep=lambda i: i >= skip):
-        yield raw
-
-
-def count_samples(url: str) -> int:
-    """Samples in one shard (reads headers only for local files)."""
-    n, last = 0, None
-    with _open(url) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
-        for m in tar:
-            key = m.name.rpartition("/")[2].partition(".")[0]
-            if m.isfile() and key != last:
-                n, last = n + 1, key
-    return n
-
+from lipforge.manifests.layout import SAMPLES_PER_FRAME
 
 # ---- the epoch plan ---------------------------------------------------------------------------
 
@@ -148,7 +96,7 @@ def sample_rng(seed: int, epoch: int, key: str) -> np.random.Generator:
 
 
 def prep_frame(fr: np.ndarray, resolution: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (3, R, R) float32 in [-1, 1]: the one resize the loader and train.cache share."""
+    """(H, W, 3) uint8 -> (3, R, R) float32 in [-1, 1]: the one resize the loader and lipforge.train.cache share."""
     import cv2
 
     fr = cv2.resize(fr, (resolution, resolution), interpolation=cv2.INTER_AREA)
@@ -168,8 +116,8 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     ``latents.npy`` for the window's frames; whisper ((T + 2k) * features_per_frame, C) float32 =
     the rows of ``whisper.npy`` for audio frames [a, b), zero after (like the audio buffer).
     """
-    from infer.masks import render_masks
-    from infer.media import decode_video, decode_wav
+    from lipforge.pipeline.faces.masks import render_masks
+    from lipforge.pipeline.media import decode_video, decode_wav
 
     meta = sample["json"]
     key = sample["__key__"]

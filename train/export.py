@@ -5,10 +5,10 @@ from pathlib import Path
 
 import torch
 
-from infer.models import LipSyncModel
-from infer.scheduler import EDMScheduler
-from train.checkpoint import CheckpointManager
-from train.config import TrainConfig
+from lipforge.infer.models import LipSyncModel
+from lipforge.infer.scheduler import EDMScheduler
+from lipforge.train.checkpoint import CheckpointManager
+from lipforge.train.config import TrainConfig
 
 
 def load_trained(cfg: TrainConfig, checkpoint: str | Path | None = None, use_ema: bool = True) -> LipSyncModel:

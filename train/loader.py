@@ -12,12 +12,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from manifests.layout import decode_sample
-from train.data import (
+from lipforge.manifests.container import count_samples, iter_tar_indexed
+from lipforge.manifests.layout import decode_sample
+from lipforge.train.data import (
     collate,
-    count_samples,
     epoch_plan,
-    iter_tar_indexed,
     make_window,
     sample_rng,
     shuffle_order,
@@ -50,7 +49,7 @@ class WindowSpec:
 
 
 class ShardStream(IterableDataset):
-    """One epoch of one rank's batches from ``start_index`` on (see train.data for the plan)."""
+    """One epoch of one rank's batches from ``start_index`` on (see lipforge.train.data for the plan)."""
 
     def __init__(self, shards: list[str], counts: list[int], epoch: int, start_index: int, rank: int,
                  world_size: int, num_workers: int, batch_size: int, seed: int, spec: WindowSpec) -> None:

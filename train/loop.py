@@ -19,13 +19,13 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from infer.models import LipSyncModel
-from infer.scheduler import EDMScheduler
-from train.checkpoint import CheckpointManager, rng_states, set_rng_states
-from train.config import TrainConfig
-from train.loader import DataPosition, ShardLoader, WindowSpec, seed_everything
-from train.objective import compute_loss, step_generator
-from train.validate import check_validation_inputs, write_validation_sample
+from lipforge.infer.models import LipSyncModel
+from lipforge.infer.scheduler import EDMScheduler
+from lipforge.train.checkpoint import CheckpointManager, rng_states, set_rng_states
+from lipforge.train.config import TrainConfig
+from lipforge.train.loader import DataPosition, ShardLoader, WindowSpec, seed_everything
+from lipforge.train.objective import compute_loss, step_generator
+from lipforge.train.validate import check_validation_inputs, write_validation_sample
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from infer.scheduler import EDMScheduler
+from lipforge.infer.scheduler import EDMScheduler
 
 
 def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -40,11 +40,11 @@ def compute_loss(model, core, batch: dict, scheduler: EDMScheduler, gen: torch.G
     masks = batch["masks"].to(device, non_blocking=True)  # (B, T, 1, R, R)
     # the frozen VAE may run in fp16/bf16: its latents are the regression target, so fp32 from here on
     masked_latents = core.encode_video(frames * (1 - masks)).float()  # (B, T, 4, h, w)
-    if "latents" in batch:  # per-clip cache written by train.cache (float16 on disk)
+    if "latents" in batch:  # per-clip cache written by lipforge.train.cache (float16 on disk)
         latents = batch["latents"].to(device, torch.float32)
         if latents.shape != masked_latents.shape:
             raise ValueError(f"cached latents.npy windows have shape {tuple(latents.shape)}, the model encodes "
-                             f"{tuple(masked_latents.shape)}: rebuild the cache (python -m train.cache) for this model")
+                             f"{tuple(masked_latents.shape)}: rebuild the cache (python -m lipforge.train.cache) for this model")
     else:
         latents = core.encode_video(frames).float()  # (B, T, 4, h, w)
     if "whisper" in batch:  # cached Whisper features of the whole clip, cut to the window
@@ -52,7 +52,7 @@ def compute_loss(model, core, batch: dict, scheduler: EDMScheduler, gen: torch.G
         c = int(core.whisper.config.d_model)
         if feats.shape[-1] != c:
             raise ValueError(f"cached whisper.npy has {feats.shape[-1]} channels, the model's Whisper has {c}: "
-                             "rebuild the cache (python -m train.cache) for this model")
+                             "rebuild the cache (python -m lipforge.train.cache) for this model")
     else:
         feats = core.audio_features(batch["audio"])  # (B, A, C)
     windows = core.audio_windows(feats.to(device), batch["audio_centers"], batch["audio_valid"])  # (B, T, W, C)

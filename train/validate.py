@@ -1,6 +1,6 @@
 """Validation samples: the EMA weights lip-sync a fixed (video, audio) pair through the inference pipeline.
 
-The sample is made with :class:`infer.pipeline.LipSyncPipeline`, the exact code path users run,
+The sample is made with :class:`lipforge.infer.pipeline.LipSyncPipeline`, the exact code path users run,
 so a sample that looks wrong points at the model, not at a training-only sampler. It runs on
 rank 0 between two steps and leaves training untouched: the trainable weights are swapped for
 the EMA and copied back, and the python / numpy / torch RNG states are saved and restored, so a
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from train.checkpoint import rng_states, set_rng_states
-from train.config import TrainConfig, ValidationConfig
+from lipforge.train.checkpoint import rng_states, set_rng_states
+from lipforge.train.config import TrainConfig, ValidationConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,8 @@ def check_validation_inputs(vc: ValidationConfig) -> None:
 
 def driving_audio(vc: ValidationConfig, directory: Path) -> Path:
     """The validation audio cut to ``vc.seconds`` as a 16 kHz WAV (written once per run directory)."""
-    from infer.media import encode_wav
-    from infer.prepare import load_audio
+    from lipforge.pipeline.media import encode_wav
+    from lipforge.infer.prepare import load_audio
 
     path = directory / f"validation_audio_{round(vc.seconds * 1000):07d}ms.wav"
     if not path.is_file():
@@ -60,8 +60,8 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
 
     ``model`` is the bare LipSyncModel being trained (its trainable weights are restored bit for
     bit afterwards, as are its train/eval mode and every global RNG)."""
-    from infer.pipeline import LipSyncPipeline
-    from infer.scheduler import EDMScheduler
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.infer.scheduler import EDMScheduler
 
     vc = cfg.validation
     if vc is None:

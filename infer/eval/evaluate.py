@@ -1,10 +1,10 @@
 """Evaluate lip-sync outputs: MAR, LipLeak(-lite), SSIM / PSNR / LPIPS, FID and sync.
 
-Landmarks come from the same face functions as curation (:func:`infer.faceprep.prepare_faces`);
-the sync offset and confidence come from curation's sync functions (``pipeline.av``: SyncNet
+Landmarks come from the same face functions as curation (:func:`lipforge.infer.faceprep.prepare_faces`);
+the sync offset and confidence come from curation's sync functions (``lipforge.pipeline.av``: SyncNet
 LSE-C / LSE-D with local weights, else the weight-free offline measure), so a generated video
 is judged by the rule that selected the training data.
-Weights for LPIPS and FID are local files only (:mod:`infer.eval.networks`).
+Weights for LPIPS and FID are local files only (:mod:`lipforge.infer.eval.networks`).
 
 >>> res = evaluate(["out.mp4"], ["talk.mp4"], config=EvalConfig())   # doctest: +SKIP
 >>> res["summary"]["psnr"]                                            # doctest: +SKIP
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from infer.eval.metrics import lip_leak, lip_leak_lite, mouth_aspect_ratio, psnr, ssim
-from pipeline.models import require_model_file
+from lipforge.infer.eval.metrics import lip_leak, lip_leak_lite, mouth_aspect_ratio, psnr, ssim
+from lipforge.pipeline.models import require_model_file
 
 
 @dataclass(frozen=True)
@@ -40,23 +40,23 @@ class EvalConfig:
 
 def video_mar(frames: np.ndarray, crop: int = 64) -> np.ndarray:
     """(T, H, W, 3) -> (T,) inner-lip MAR from the curation landmarks."""
-    from infer.faceprep import prepare_faces
+    from lipforge.infer.faceprep import prepare_faces
 
     return mouth_aspect_ratio(prepare_faces(frames, crop).landmarks)
 
 
 def measure_sync(frames: np.ndarray, audio: np.ndarray, crop: int = 160, syncnet: str | None = None,
                  device: str = "cpu") -> dict[str, float]:
-    """Sync offset (frames, + = audio lags) and confidence with curation's check (pipeline.av).
+    """Sync offset (frames, + = audio lags) and confidence with curation's check (lipforge.pipeline.av).
 
     Face crops and crop landmarks come from the curation face functions; ``syncnet`` (a local
     SyncNet v2 state dict) selects the LSE-C / LSE-D search on SyncNet embeddings, otherwise the
     weight-free offline measure curation uses without SyncNet weights.
     """
-    from pipeline.av.offline_sync import offline_sync
-    from pipeline.faces.crop import crop_frames, points_to_crop
+    from lipforge.pipeline.av.offline_sync import offline_sync
+    from lipforge.pipeline.faces.crop import crop_frames, points_to_crop
 
-    from infer.faceprep import prepare_faces
+    from lipforge.infer.faceprep import prepare_faces
 
     track = prepare_faces(frames, crop)
     crops = crop_frames(frames, track.crop_boxes, crop)
@@ -68,10 +68,10 @@ def measure_sync(frames: np.ndarray, audio: np.ndarray, crop: int = 160, syncnet
         r = offline_sync(crops, a, lm)
         backend = "offline"
     else:
-        from pipeline.av.face_input import reference_crops
-        from pipeline.av.lse import offset_confidence
-        from pipeline.av.mfcc import mfcc
-        from pipeline.av.syncnet import load_syncnet, syncnet_embeddings
+        from lipforge.pipeline.av.face_input import reference_crops
+        from lipforge.pipeline.av.lse import offset_confidence
+        from lipforge.pipeline.av.mfcc import mfcc
+        from lipforge.pipeline.av.syncnet import load_syncnet, syncnet_embeddings
 
         net = load_syncnet(syncnet, device)
         v, au = syncnet_embeddings(net, reference_crops(crops, lm, 224), mfcc(a), device=device)
@@ -83,7 +83,7 @@ def measure_sync(frames: np.ndarray, audio: np.ndarray, crop: int = 160, syncnet
 def evaluate(generated: list[str | Path], reference: list[str | Path] | None = None, silent: str | Path | None = None,
              speech: str | Path | None = None, config: EvalConfig | None = None) -> dict[str, Any]:
     """Metrics per generated video and a summary; see the module docstring."""
-    from infer.prepare import load_audio, load_source
+    from lipforge.infer.prepare import load_audio, load_source
 
     cfg = config or EvalConfig()
     if reference and len(reference) != len(generated):
@@ -91,7 +91,7 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
                          f"for {len(generated)} generated")
     lp = None
     if cfg.lpips_alexnet:
-        from infer.eval.networks import LPIPSMetric
+        from lipforge.infer.eval.networks import LPIPSMetric
 
         lp = LPIPSMetric(cfg.lpips_alexnet, cfg.device)
     videos, real_all, fake_all = [], [], []
@@ -126,13 +126,13 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
         if vals:
             summary[k] = float(np.mean(vals))
     if cfg.fid_inception and real_all:
-        from infer.eval.networks import InceptionFeatures, fid
+        from lipforge.infer.eval.networks import InceptionFeatures, fid
 
         summary["fid"] = fid(np.concatenate(real_all), np.concatenate(fake_all),
                              InceptionFeatures(cfg.fid_inception, cfg.device))
     leak = None
     if silent is not None and speech is not None:
-        from infer.faceprep import NoFaceError
+        from lipforge.infer.faceprep import NoFaceError
 
         try:
             ms = video_mar(load_source(silent), cfg.landmark_crop)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.models import require_model_file
+from lipforge.pipeline.models import require_model_file
 
 ALEXNET_HINT = ("torchvision's AlexNet ImageNet weights (alexnet-owt-7be5be79.pth, from "
                 "https://download.pytorch.org/models/ on a machine with internet)")
@@ -114,7 +114,7 @@ class InceptionFeatures:
 
 def fid(real: np.ndarray, fake: np.ndarray, features: InceptionFeatures) -> float:
     """FID between two frame sets (N, H, W, 3) uint8 (use many frames; N >= 2 each)."""
-    from infer.eval.metrics import frechet_distance
+    from lipforge.infer.eval.metrics import frechet_distance
 
     fr, ff = features(real), features(fake)
     if len(fr) < 2 or len(ff) < 2:

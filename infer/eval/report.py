@@ -48,7 +48,7 @@ def render_html(result: dict[str, Any]) -> str:
     if leak and "error" in leak:
         parts.append(f"<h2>LipLeak</h2><p>not computed: {html.escape(leak['error'])}</p>")
     elif leak:
-        from infer.eval.metrics import LIPLEAK_LITE_THRESHOLD
+        from lipforge.infer.eval.metrics import LIPLEAK_LITE_THRESHOLD
 
         parts += ["<h2>LipLeak</h2>",
                   f"<p>LipLeak = std(MAR | silent) / (std(MAR | speech) + 1e-5) = {leak['lipleak']:.4f}; "

@@ -4,7 +4,7 @@
   directories (``svd_dir``, ``whisper_dir``) or random init from architecture dicts.
 - :class:`LipSyncModel`: ``from_config`` / ``save_pretrained(dir)`` / ``from_pretrained(dir)``;
   ``forward(x_in, c_noise, masked_latents, ref, audio_windows, drop_audio=None, drop_ref=None,
-  id_residuals=None) -> F`` in EDM terms (D = c_skip x + c_out F, see :mod:`infer.scheduler`);
+  id_residuals=None) -> F`` in EDM terms (D = c_skip x + c_out F, see :mod:`lipforge.infer.scheduler`);
   helpers ``encode_video`` / ``decode_latents`` (frozen VAE), ``audio_features`` (frozen Whisper
   encoder) and ``audio_windows`` (per-frame windows t-k..t+k, zero-padded at the ends).
 
@@ -24,11 +24,11 @@ Example (sampling one step, as the pipeline does)::
         F = model(sched.scale_model_input(x, i), c_noise.expand(1), masked_lat, None, win, id_residuals=res)
         x = sched.step(F, i, x).prev_sample
 """
-from infer.models.audio import audio_windows, load_whisper_encoder, save_whisper_encoder
-from infer.models.config import LipSyncModelConfig
-from infer.models.id_guider import IDGuider
-from infer.models.lipsync import AudioProjection, LipSyncModel
-from infer.models.unet import LipSyncUNet, widen_conv_in
+from lipforge.infer.models.audio import audio_windows, load_whisper_encoder, save_whisper_encoder
+from lipforge.infer.models.config import LipSyncModelConfig
+from lipforge.infer.models.id_guider import IDGuider
+from lipforge.infer.models.lipsync import AudioProjection, LipSyncModel
+from lipforge.infer.models.unet import LipSyncUNet, widen_conv_in
 
 __all__ = [
     "AudioProjection",

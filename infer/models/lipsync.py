@@ -1,7 +1,7 @@
 """LipSyncModel: the trainable network (UNet, ID-Guider, audio projection) with its frozen encoders.
 
 The network has no sampling loop and no noise schedule: ``forward`` is F in EDM's
-D(x; sigma) = c_skip x + c_out F(c_in x; c_noise); :class:`infer.scheduler.EDMScheduler` owns the
+D(x; sigma) = c_skip x + c_out F(c_in x; c_noise); :class:`lipforge.infer.scheduler.EDMScheduler` owns the
 coefficients and the pipeline owns the loop.
 """
 from __future__ import annotations
@@ -15,10 +15,10 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from infer.models.audio import audio_windows, load_whisper_encoder, log_mel_chunks, save_whisper_encoder
-from infer.models.config import LipSyncModelConfig
-from infer.models.id_guider import IDGuider
-from infer.models.unet import LipSyncUNet, widen_conv_in
+from lipforge.infer.models.audio import audio_windows, load_whisper_encoder, log_mel_chunks, save_whisper_encoder
+from lipforge.infer.models.config import LipSyncModelConfig
+from lipforge.infer.models.id_guider import IDGuider
+from lipforge.infer.models.unet import LipSyncUNet, widen_conv_in
 
 CONFIG_NAME = "lipsync_config.json"
 
@@ -228,7 +228,7 @@ class LipSyncModel(nn.Module):
         return torch.stack(out).float()
 
     def audio_windows(self, features: torch.Tensor, centers: torch.Tensor, valid_frames: torch.Tensor) -> torch.Tensor:
-        """(B, A, C) features -> (B, T, W, C) per-frame windows; see :func:`infer.models.audio.audio_windows`."""
+        """(B, A, C) features -> (B, T, W, C) per-frame windows; see :func:`lipforge.infer.models.audio.audio_windows`."""
         return audio_windows(features, centers, valid_frames, self.config.audio_context_k,
                              self.config.audio_features_per_frame)
 

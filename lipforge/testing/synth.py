@@ -155,7 +155,7 @@ def make_talking_head(path: str | Path, seconds: float = 4.0, fps: int = 25, siz
     """
     import librosa
 
-    from pipeline.media import encode_video
+    from lipforge.pipeline.media import encode_video
 
     sr = 16000
     n = int(round(seconds * fps))

@@ -11,8 +11,8 @@ import numpy as np
 def synthetic_clip(key: str, n_frames: int = 12, size: int = 32, seed: int = 0) -> dict[str, bytes | str]:
     """A moving bright square on a dark face-coloured background, a 'mouth' bar whose height follows
     a sine tone's envelope, and that tone as 16 kHz audio; all fields of the sample layout used by train."""
-    from infer.media import encode_video, encode_wav
-    from manifests.layout import encode_sample
+    from lipforge.pipeline.media import encode_video, encode_wav
+    from lipforge.manifests.layout import encode_sample
 
     rng = np.random.default_rng(seed)
     frames = np.zeros((n_frames, size, size, 3), np.uint8)
@@ -34,15 +34,15 @@ def synthetic_clip(key: str, n_frames: int = 12, size: int = 32, seed: int = 0) 
 
 def write_shard(path: Path, samples: list[dict[str, bytes | str]]) -> Path:
     """Write encoded samples as a shard with curation's own deterministic tar writer."""
-    from infer.shards import write_tar
+    from lipforge.manifests.container import write_tar
 
     write_tar(path, samples)
     return Path(path)
 
 
 def tiny_train_config(tmp: Path, shards: list[str], **over):
-    from infer.models import LipSyncModelConfig
-    from train.config import DataConfig, LossConfig, OptimConfig, TrainConfig
+    from lipforge.infer.models import LipSyncModelConfig
+    from lipforge.train.config import DataConfig, LossConfig, OptimConfig, TrainConfig
 
     data = over.pop("data", {})
     loss = over.pop("loss", {})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.av.lse import SyncResult
+from lipforge.pipeline.av.lse import SyncResult
 
 BANDS_HZ = ((80, 300), (300, 700), (700, 1200), (1200, 2000), (2000, 3500), (3500, 7000))
 

@@ -3,7 +3,7 @@
 It reads a video, finds the largest face every few frames, interpolates the box, cuts a square
 crop around it and places 68 landmarks in crop pixels: the same inputs (``frames_are_crop``,
 ``landmarks_crop.npy``) the real crop stage hands to the quality / ASD / sync stages. Not used by
-a curation run. Detection, landmarks and cropping are :mod:`pipeline.faces`' own functions
+a curation run. Detection, landmarks and cropping are :mod:`lipforge.pipeline.faces`' own functions
 (one implementation, so these checks see faces prepared as curation prepares them); this
 module only adds the streaming loop over a video file.
 
@@ -20,21 +20,21 @@ import numpy as np
 
 @functools.lru_cache(maxsize=4)
 def _detector(max_side: int):
-    from pipeline.faces.detectors import DlibHogDetector
+    from lipforge.pipeline.faces.detectors import DlibHogDetector
 
     return DlibHogDetector(max_side=max_side, upsample=1)
 
 
 @functools.lru_cache(maxsize=1)
 def _landmarker():
-    from pipeline.faces.landmarks import DlibLandmarker
+    from lipforge.pipeline.faces.landmarks import DlibLandmarker
 
     return DlibLandmarker()
 
 
 def detect_face_box(frame: np.ndarray, max_side: int = 480) -> tuple[float, float, float, float] | None:
     """Largest face in an RGB frame (searched at <= max_side px) as x0 y0 x1 y1 dlib-convention pixels."""
-    from pipeline.faces.boxes import DLIB_HOG_CALIBRATION, uncalibrate_boxes
+    from lipforge.pipeline.faces.boxes import DLIB_HOG_CALIBRATION, uncalibrate_boxes
 
     det = _detector(max_side)
     b = det(frame[None])[0]  # (4,) lipforge convention, NaN when no face
@@ -45,7 +45,7 @@ def detect_face_box(frame: np.ndarray, max_side: int = 480) -> tuple[float, floa
 
 def landmarks_68(images: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """(T, H, W, 3) RGB images with a face near ``box`` (dlib convention) -> (T, 68, 2) float16."""
-    from pipeline.faces.boxes import DLIB_HOG_CALIBRATION, calibrate_boxes
+    from lipforge.pipeline.faces.boxes import DLIB_HOG_CALIBRATION, calibrate_boxes
 
     boxes = calibrate_boxes(np.tile(np.asarray(box, np.float64), (len(images), 1)), DLIB_HOG_CALIBRATION)
     return _landmarker()(images, boxes).astype(np.float16)
@@ -53,7 +53,7 @@ def landmarks_68(images: np.ndarray, box: tuple[float, float, float, float]) -> 
 
 def square_around(box, margin: float = 1.6) -> tuple[float, float, float, float]:
     """Square of ``margin`` times the box's larger side, same centre (``margin`` is a side factor)."""
-    from pipeline.faces.crop import crop_boxes_from_faces
+    from lipforge.pipeline.faces.crop import crop_boxes_from_faces
 
     sq = crop_boxes_from_faces(np.asarray(box, np.float64)[None], margin=(margin - 1.0) / 2.0, smooth_window=1)
     return tuple(float(v) for v in sq[0])
@@ -61,7 +61,7 @@ def square_around(box, margin: float = 1.6) -> tuple[float, float, float, float]
 
 def crop_square(frame: np.ndarray, square, size: int) -> np.ndarray:
     """One frame cut to the square (frame pixels) and resized to ``size`` (replicated borders)."""
-    from pipeline.faces.crop import crop_frames
+    from lipforge.pipeline.faces.crop import crop_frames
 
     return crop_frames(frame[None], np.asarray(square, np.float64)[None], size)[0]
 
@@ -75,7 +75,7 @@ def load_face_clip(path: str | Path, size: int = 160, max_frames: int | None = N
     """
     import av
 
-    from pipeline.media import display_quarter_turns
+    from lipforge.pipeline.media import display_quarter_turns
 
     frames_small, keys = [], {}
     with av.open(str(path)) as c:

@@ -3,9 +3,9 @@
 Module names (``netcnnaud``, ``netfcaud``, ``netcnnlip``, ``netfclip``) and Sequential indices
 match joonson/syncnet_python, so its state dict loads with ``strict=True``. Inputs are what that
 checkpoint expects: five consecutive 224 x 224 BGR face crops in 0..255 (the reference 40 %-margin
-crop, see :mod:`pipeline.av.face_input`) and the matching 20 MFCC frames (13 coefficients,
+crop, see :mod:`lipforge.pipeline.av.face_input`) and the matching 20 MFCC frames (13 coefficients,
 python_speech_features defaults). :func:`syncnet_embeddings` returns one video and one audio
-embedding per frame position; :func:`pipeline.av.lse.offset_confidence` does the LSE-C/LSE-D search.
+embedding per frame position; :func:`lipforge.pipeline.av.lse.offset_confidence` does the LSE-C/LSE-D search.
 
 >>> net = SyncNetV2().eval()
 >>> v, a = syncnet_embeddings(net, np.zeros((8, 224, 224, 3), np.uint8), np.zeros((32, 13), np.float32))

@@ -4,7 +4,7 @@ Curation's stages (pipeline/stages/faces.py, landmarks.py, crop.py) and inferenc
 functions, so a face is prepared at inference exactly as it was in curation. Heavy libraries
 (dlib, ultralytics, torch, cv2) are imported inside the functions and classes that use them.
 """
-from pipeline.faces.boxes import (
+from lipforge.pipeline.faces.boxes import (
     DLIB_HOG_CALIBRATION,
     FOREHEAD_FRAC,
     IDENTITY_CALIBRATION,
@@ -15,7 +15,7 @@ from pipeline.faces.boxes import (
     largest_box,
     uncalibrate_boxes,
 )
-from pipeline.faces.crop import (
+from lipforge.pipeline.faces.crop import (
     crop_affine,
     crop_boxes_from_faces,
     crop_frames,
@@ -24,9 +24,9 @@ from pipeline.faces.crop import (
     smooth_boxes,
     uncrop_frames,
 )
-from pipeline.faces.detectors import DlibHogDetector, UltralyticsDetector, resolve_model_path
-from pipeline.faces.landmarks import DlibLandmarker, FanLandmarker
-from pipeline.faces.masks import (
+from lipforge.pipeline.faces.detectors import DlibHogDetector, UltralyticsDetector
+from lipforge.pipeline.faces.landmarks import DlibLandmarker, FanLandmarker
+from lipforge.pipeline.faces.masks import (
     ADAPTIVE_ALPHA,
     KEYSYNC_NOSE_INDEX,
     adaptive_mask_rects,
@@ -34,13 +34,13 @@ from pipeline.faces.masks import (
     render_masks,
     smooth_forward,
 )
-from pipeline.faces.tracks import TrackPiece, build_tracks, sample_indices, scatter_samples
+from lipforge.pipeline.faces.tracks import TrackPiece, build_tracks, sample_indices, scatter_samples
 
 __all__ = [
     "ADAPTIVE_ALPHA", "DLIB_HOG_CALIBRATION", "FOREHEAD_FRAC", "IDENTITY_CALIBRATION", "KEYSYNC_NOSE_INDEX",
     "DlibHogDetector", "DlibLandmarker", "FanLandmarker", "TrackPiece", "UltralyticsDetector",
     "adaptive_mask_rects", "box_from_landmarks", "box_height", "box_jump", "build_tracks", "calibrate_boxes",
     "crop_affine", "crop_boxes_from_faces", "crop_frames", "keysync_mask_rects", "largest_box",
-    "points_from_crop", "points_to_crop", "render_masks", "resolve_model_path", "sample_indices",
+    "points_from_crop", "points_to_crop", "render_masks", "sample_indices",
     "scatter_samples", "smooth_boxes", "smooth_forward", "uncalibrate_boxes", "uncrop_frames",
 ]

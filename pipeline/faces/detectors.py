@@ -2,7 +2,7 @@
 
 Both backends take RGB frames ``(T, H, W, 3)`` uint8 and return ``(T, 4)`` float64 boxes in the
 pixels of the frames given (NaN rows where no face was found), already calibrated to the
-forehead-to-chin convention of :mod:`pipeline.faces.boxes`.
+forehead-to-chin convention of :mod:`lipforge.pipeline.faces.boxes`.
 
 * :class:`DlibHogDetector`: dlib's HOG frontal face detector, on a frame downscaled so its
   longer side is at most ``max_side`` (HOG finds faces from about 80 px, and lipforge keeps only
@@ -10,7 +10,7 @@ forehead-to-chin convention of :mod:`pipeline.faces.boxes`.
 * :class:`UltralyticsDetector`: a YOLO face model (.pt) from a local path, batched predict;
   never downloads (``YOLO_OFFLINE`` and sync off before ultralytics is imported).
 
-Model files are checked by :func:`resolve_model_path` when a stage is constructed.
+Model files are checked by :func:`lipforge.pipeline.models.require_model_file` when a stage is constructed.
 """
 from __future__ import annotations
 
@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.faces.boxes import (
+from lipforge.pipeline.faces.boxes import (
     DLIB_HOG_CALIBRATION,
     IDENTITY_CALIBRATION,
     calibrate_boxes,
     largest_box,
 )
-from pipeline.models import require_model_file as resolve_model_path  # noqa: F401  (re-exported)
 
 
 def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -74,7 +73,7 @@ class DlibHogDetector:
 def _quiet_ultralytics_env() -> None:
     """Keep ultralytics off the network and its settings file out of the user's home."""
     os.environ.setdefault("YOLO_OFFLINE", "true")
-    cfg = os.path.join(tempfile.gettempdir(), "lipforge", "ultralytics")
+    cfg = os.path.join(tempfile.gettempdir(), "lipforge-runtime", "ultralytics")
     os.makedirs(cfg, exist_ok=True)
     os.environ.setdefault("YOLO_CONFIG_DIR", cfg)
 

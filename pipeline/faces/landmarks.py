@@ -7,7 +7,7 @@ mouth 48-67).
 
 * :class:`DlibLandmarker`: dlib's shape_predictor_68 from face-recognition-models. It was
   trained on dlib detector boxes, so each box is first taken back to dlib's convention
-  (:func:`pipeline.faces.boxes.uncalibrate_boxes`).
+  (:func:`lipforge.pipeline.faces.boxes.uncalibrate_boxes`).
 * :class:`FanLandmarker`: face_alignment's FAN built from the package's own class, weights
   loaded from a local file with ``torch.load(weights_only=True)`` (the package itself always
   downloads). Its crops follow face_alignment's API (center shifted up 12 % of the box height,
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.faces.boxes import DLIB_HOG_CALIBRATION, uncalibrate_boxes
+from lipforge.pipeline.faces.boxes import DLIB_HOG_CALIBRATION, uncalibrate_boxes
 
 FAN_WEIGHTS_HINT = ("the 2D FAN-4 weights are the file 2DFAN4-11f355bf06.pth.tar that the face-alignment "
                     "package downloads into $TORCH_HOME/hub/checkpoints (from adrianbulat.com); copy it to "

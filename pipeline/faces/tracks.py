@@ -8,7 +8,7 @@ was detected (or where the detector did not run, with ``every`` > 1). Output is 
   (held at the ends of a piece); a longer gap cuts the clip, and the frames of the gap become a
   piece without a face (``boxes is None``, dropped as ``face_missing``);
 * where the box moves between consecutive detections by more than ``jump_threshold`` of its
-  height (:func:`pipeline.faces.boxes.box_jump`) the clip is cut there, so each piece has one
+  height (:func:`lipforge.pipeline.faces.boxes.box_jump`) the clip is cut there, so each piece has one
   stable face region.
 
 >>> import numpy as np
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.faces.boxes import box_jump
+from lipforge.pipeline.faces.boxes import box_jump
 
 
 @dataclass

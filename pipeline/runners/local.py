@@ -8,10 +8,10 @@ import sys
 import time
 import uuid
 
-from pipeline.config import RunConfig
-from pipeline.curate import SourceInput, SourceOutcome, build_stages, group_by_parent, iter_source_groups, run_stages
-from pipeline.stage import StageStats
-from pipeline.store import WorkStore
+from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.curate import SourceInput, SourceOutcome, build_stages, group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.stage import StageStats
+from lipforge.pipeline.store import WorkStore
 
 
 class LocalRunner:

@@ -5,7 +5,7 @@ and segmented by tasks that stream one candidate group per row (a pickled list o
 bounded by the segmenter's maximum clip length), each stage runs in its own actor pool with
 the CPUs, GPU fraction, batch size and concurrency of its config (so a GPU detector and a CPU
 scene splitter get different pools), and a writer persists each group through the same
-:class:`pipeline.store.WorkStore`. The output directory must be on storage every node sees.
+:class:`lipforge.pipeline.store.WorkStore`. The output directory must be on storage every node sees.
 
 >>> RayRunner(RunConfig(), address=None).run(sources, "out")  # doctest: +SKIP
 """
@@ -18,10 +18,10 @@ import uuid
 
 import numpy as np
 
-from pipeline.config import RunConfig
-from pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
-from pipeline.stage import Stage, StageStats
-from pipeline.store import WorkStore
+from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.stage import Stage, StageStats
+from lipforge.pipeline.store import WorkStore
 
 
 def _pack(groups) -> dict:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from pipeline.media import MediaDecodeError, display_quarter_turns
+from lipforge.pipeline.media import MediaDecodeError, display_quarter_turns
 
 
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
@@ -64,7 +64,7 @@ class FrameStream:
     def _source_frames(self) -> Iterator[tuple[float, object]]:
         import av
 
-        from pipeline.source.probe import real_video_streams
+        from lipforge.pipeline.source.probe import real_video_streams
 
         try:
             with av.open(self.path, mode="r") as c:

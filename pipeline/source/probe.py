@@ -2,7 +2,7 @@
 
 A broken input is a verdict, not a crash: :func:`probe_source` never raises for media problems
 and never writes to, moves or deletes the file (it is opened read-only through PyAV). It
-returns a :class:`~manifests.schema.SourceRecord` with ``status="dropped"`` and one reason code:
+returns a :class:`~lipforge.manifests.schema.SourceRecord` with ``status="dropped"`` and one reason code:
 
 ========================  ==================================================================
 ``not_found``             the path does not exist (or is not a regular file)
@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import os
 
-from manifests.schema import STATUS_DROPPED, SourceRecord
-from pipeline.config import ProbeConfig
-from pipeline.media import display_quarter_turns
+from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
+from lipforge.pipeline.config import ProbeConfig
+from lipforge.pipeline.media import display_quarter_turns
 
 # How far before the announced end the last decodable frame may lie before we call it truncated.
 TRUNCATION_TOL_S = 1.0

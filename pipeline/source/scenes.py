@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.config import SegmentConfig
+from lipforge.pipeline.config import SegmentConfig
 
 DETECT_MAX_SIDE = 256
 MIN_SCENE_FRAMES = 15  # PySceneDetect's default minimum scene length (frames)

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from manifests.ids import clip_id
-from manifests.schema import SourceRecord
-from pipeline.config import SegmentConfig
-from pipeline.source.normalize import AudioStream, FrameStream
-from pipeline.source.scenes import SceneCuts
-from pipeline.stage import ClipItem
+from lipforge.manifests.ids import clip_id
+from lipforge.manifests.schema import SourceRecord
+from lipforge.pipeline.config import SegmentConfig
+from lipforge.pipeline.source.normalize import AudioStream, FrameStream
+from lipforge.pipeline.source.scenes import SceneCuts
+from lipforge.pipeline.stage import ClipItem
 
 STAGE_NAME = "segment"  # dropped_by of too_short candidates
 THUMB_PX = 96
@@ -64,7 +64,7 @@ def split_remainder(n: int, min_f: int, max_f: int) -> list[int]:
 
 
 class Segmenter:
-    """Stream one source into candidate :class:`~pipeline.stage.ClipItem` s (see module doc)."""
+    """Stream one source into candidate :class:`~lipforge.pipeline.stage.ClipItem` s (see module doc)."""
 
     def __init__(self, cfg: SegmentConfig | None = None) -> None:
         self.cfg = cfg or SegmentConfig()

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.av.stage_inputs import audio_for_frames, face_frames_and_landmarks, require_file
-from pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 log = logging.getLogger(__name__)
 LIGHT_ASD_HINT = ("Light-ASD weights come from github.com/Junhua-Liao/Light-ASD (weight/finetuning_TalkSet.model "
@@ -58,7 +58,7 @@ class ActiveSpeakerStage(Stage):
         if self.config.weights is not None:
             import torch
 
-            from pipeline.av.light_asd import load_light_asd
+            from lipforge.pipeline.av.light_asd import load_light_asd
 
             torch.set_num_threads(self.config.torch_threads)
             self._net = load_light_asd(self.config.weights, self.config.device)
@@ -66,9 +66,9 @@ class ActiveSpeakerStage(Stage):
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
         if self._net is None:
             return items
-        from pipeline.av.face_input import reference_crops, to_gray
-        from pipeline.av.light_asd import asd_face_input, asd_scores
-        from pipeline.av.mfcc import mfcc
+        from lipforge.pipeline.av.face_input import reference_crops, to_gray
+        from lipforge.pipeline.av.light_asd import asd_face_input, asd_scores
+        from lipforge.pipeline.av.mfcc import mfcc
 
         c = self.config
         for it in items:

@@ -1,11 +1,11 @@
 """Crop stage: the square face crop the model trains on, its inverse box, and both lip masks.
 
 From the face boxes (source px) it makes square crop boxes expanded by ``margin`` and smoothed
-over ``smooth_window`` frames (:func:`pipeline.faces.crop_boxes_from_faces`), crops the working
+over ``smooth_window`` frames (:func:`lipforge.pipeline.faces.crop_boxes_from_faces`), crops the working
 frames to ``crop_size`` and replaces ``item.frames`` by the crops (``frames_are_crop`` True).
 Stored: ``crop_boxes.npy`` (source px, inverts the crop at inference), ``landmarks_crop.npy``,
 and the two mask rectangles in crop pixels, ``mask_adaptive.npy`` (SayAnything) and
-``mask_keysync.npy`` (KeySync); :func:`pipeline.faces.render_masks` rasterises them. The
+``mask_keysync.npy`` (KeySync); :func:`lipforge.pipeline.faces.render_masks` rasterises them. The
 landmark and mask arrays need ``landmarks.npy`` (the ``landmarks`` stage); without it only the
 crop and its boxes are made.
 
@@ -18,34 +18,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.stage import ClipItem, Stage, StageConfig
-
-CROP_SIZES = (256, 320, 512)
+from lipforge.pipeline.faces.recipe import CropRecipe
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 
 @dataclass(frozen=True)
-class CropConfig(StageConfig):
-    crop_size: int = 320  # training resolution (SayAnything: 320)
-    margin: float = 0.25  # crop side = (1 + 2 margin) x the face box's larger side
-    smooth_window: int = 7  # frames of the centred moving average of the crop box (odd)
-    adaptive_pad: float = 0.1  # SayAnything mask padding, fraction of the rectangle's size
-    adaptive_alpha: float = 0.75  # x'_t = a x_t + (1 - a) x_{t+1}
-    keysync_nose_index: int = 27  # 0-based; iBUG point 28 (1-based) = top of the nose bridge
+class CropConfig(StageConfig, CropRecipe):
+    """The crop recipe (:class:`~lipforge.pipeline.faces.recipe.CropRecipe`) plus the stage's resources."""
 
     def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.crop_size not in CROP_SIZES:
-            raise ValueError(f"CropConfig.crop_size must be one of {CROP_SIZES}, got {self.crop_size}")
-        if not 0.0 <= self.margin <= 2.0:
-            raise ValueError(f"CropConfig.margin must be in [0, 2], got {self.margin}")
-        if self.smooth_window < 1 or self.smooth_window % 2 == 0:
-            raise ValueError(f"CropConfig.smooth_window must be an odd number >= 1, got {self.smooth_window}")
-        if not 0.0 <= self.adaptive_pad <= 1.0:
-            raise ValueError(f"CropConfig.adaptive_pad must be in [0, 1], got {self.adaptive_pad}")
-        if not 0.0 <= self.adaptive_alpha <= 1.0:
-            raise ValueError(f"CropConfig.adaptive_alpha must be in [0, 1], got {self.adaptive_alpha}")
-        if not 0 <= self.keysync_nose_index < 68:
-            raise ValueError(f"CropConfig.keysync_nose_index must be in [0, 68), got {self.keysync_nose_index}")
+        StageConfig.__post_init__(self)
+        self.validate_recipe()
 
 
 class CropStage(Stage):
@@ -55,8 +38,8 @@ class CropStage(Stage):
     Config = CropConfig
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
-        from pipeline.faces.crop import crop_boxes_from_faces, crop_frames, points_to_crop
-        from pipeline.faces.masks import adaptive_mask_rects, keysync_mask_rects
+        from lipforge.pipeline.faces.crop import crop_boxes_from_faces, crop_frames, points_to_crop
+        from lipforge.pipeline.faces.masks import adaptive_mask_rects, keysync_mask_rects
 
         c = self.config
         size = c.crop_size

@@ -2,7 +2,7 @@
 
 For each candidate clip the detector finds the largest face per frame (every ``detect_every``-th
 frame, interpolated between), boxes are put in the forehead-to-chin convention and mapped to
-source pixels, then :func:`pipeline.faces.build_tracks` fills gaps of up to ``max_gap`` frames
+source pixels, then :func:`lipforge.pipeline.faces.build_tracks` fills gaps of up to ``max_gap`` frames
 and cuts the clip at longer gaps and at box jumps. Each piece becomes a clip (same parent_id,
 sliced frames and audio); pieces are dropped as ``face_missing`` (no face), ``too_short``
 (< ``min_clip_s``) or ``face_too_small`` (the face box never taller than ``min_face_px``).
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from manifests.ids import clip_id
-from pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.manifests.ids import clip_id
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 BACKENDS = ("dlib", "ultralytics")
 YOLO_WEIGHTS_HINT = ("a YOLO face detector .pt (for example a yolov8n-face or yolo11n-face checkpoint trained "
@@ -104,14 +104,14 @@ class FaceDetectStage(Stage):
         super().__init__(config)
         self._weights = None
         if self.config.backend == "ultralytics":
-            from pipeline.faces.detectors import resolve_model_path
+            from lipforge.pipeline.models import require_model_file as resolve_model_path
 
             self._weights = resolve_model_path(self.config.weights, self.config.models_dir,
                                                "stages.faces (ultralytics)", YOLO_WEIGHTS_HINT)
         self.detector = None
 
     def setup(self) -> None:
-        from pipeline.faces.detectors import DlibHogDetector, UltralyticsDetector
+        from lipforge.pipeline.faces.detectors import DlibHogDetector, UltralyticsDetector
 
         c = self.config
         if c.backend == "dlib":
@@ -124,7 +124,7 @@ class FaceDetectStage(Stage):
 
     def detect(self, frames: np.ndarray, work_scale: float) -> np.ndarray:
         """(T, H, W, 3) working frames -> (T, 4) boxes in source px, NaN where not detected/sampled."""
-        from pipeline.faces.tracks import sample_indices, scatter_samples
+        from lipforge.pipeline.faces.tracks import sample_indices, scatter_samples
 
         idx = sample_indices(len(frames), self.config.detect_every)
         boxes = self.detector(frames[idx]) / work_scale  # (k, 4) source px
@@ -139,8 +139,8 @@ class FaceDetectStage(Stage):
         return out
 
     def _judge(self, item: ClipItem, boxes: np.ndarray) -> list[ClipItem]:
-        from pipeline.faces.boxes import box_height
-        from pipeline.faces.tracks import build_tracks
+        from lipforge.pipeline.faces.boxes import box_height
+        from lipforge.pipeline.faces.tracks import build_tracks
 
         c = self.config
         min_frames = int(math.ceil(c.min_clip_s * item.fps - 1e-9))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 BACKENDS = ("dlib", "face_alignment")
 
@@ -50,15 +50,15 @@ class LandmarksStage(Stage):
         super().__init__(config)
         self._weights = None
         if self.config.backend == "face_alignment":
-            from pipeline.faces.detectors import resolve_model_path
-            from pipeline.faces.landmarks import FAN_WEIGHTS_HINT
+            from lipforge.pipeline.models import require_model_file as resolve_model_path
+            from lipforge.pipeline.faces.landmarks import FAN_WEIGHTS_HINT
 
             self._weights = resolve_model_path(self.config.fan_weights, self.config.models_dir,
                                                "stages.landmarks (face_alignment)", FAN_WEIGHTS_HINT)
         self.landmarker = None
 
     def setup(self) -> None:
-        from pipeline.faces.landmarks import DlibLandmarker, FanLandmarker
+        from lipforge.pipeline.faces.landmarks import DlibLandmarker, FanLandmarker
 
         c = self.config
         if c.backend == "dlib":

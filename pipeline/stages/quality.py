@@ -3,7 +3,7 @@
 With ``hyperiqa_weights`` set, the clip score is the mean of HyperIQA on the first, middle and
 last face frame, three seeded random 224 px crops each; below ``hyperiqa_threshold`` (KeySync:
 0.4) the clip is dropped as ``low_quality``. Without weights the no-download ``laplacian``
-measure (variance of the Laplacian, see :mod:`pipeline.av.iqa`) decides with
+measure (variance of the Laplacian, see :mod:`lipforge.pipeline.av.iqa`) decides with
 ``laplacian_threshold``. ``iqa_measure`` names which one decided; all nine values are stored.
 Runs on the face crop when the crop stage ran, else on the whole frame.
 """
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.av.stage_inputs import require_file
-from pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.inputs import require_file
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 HYPERIQA_HINT = ("HyperIQA weights are pyiqa's release file HyperIQA_resnet50-koniq (github.com/chaofengc/"
                  "IQA-PyTorch releases); copy it under your models_dir, or unset hyperiqa_weights for the fallback")
@@ -55,13 +55,13 @@ class QualityStage(Stage):
         if self.measure == "hyperiqa":
             import torch
 
-            from pipeline.av.iqa import build_hyperiqa
+            from lipforge.pipeline.av.iqa import build_hyperiqa
 
             torch.set_num_threads(self.config.torch_threads)
             self._net = build_hyperiqa(self.config.hyperiqa_weights, self.config.backbone_weights, self.config.device)
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
-        from pipeline.av.iqa import hyperiqa_scores, laplacian_variance, nine_crops
+        from lipforge.pipeline.av.iqa import hyperiqa_scores, laplacian_variance, nine_crops
 
         c = self.config
         crops = [nine_crops(it.frames, seed=c.seed) for it in items]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 
 class SpeechStage(Stage):
@@ -36,13 +36,13 @@ class SpeechStage(Stage):
     def setup(self) -> None:
         import torch
 
-        from pipeline.av.vad import load_vad
+        from lipforge.pipeline.av.vad import load_vad
 
         torch.set_num_threads(self.config.torch_threads)
         self._vad = load_vad()
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
-        from pipeline.av.vad import speech_ratio
+        from lipforge.pipeline.av.vad import speech_ratio
 
         c = self.config
         for it in items:

@@ -2,7 +2,7 @@
 
 Backends: ``syncnet`` (SyncNet v2 from a local syncnet_python checkpoint, LSE-C / LSE-D; the one
 to use for real curation) and ``offline`` (no weights: mouth-patch vs speech-band canonical
-correlation, see :mod:`pipeline.av.offline_sync`; a coarse gate). A clip whose confidence is under
+correlation, see :mod:`lipforge.pipeline.av.offline_sync`; a coarse gate). A clip whose confidence is under
 ``min_conf`` is dropped as ``av_unsynced``; a confident clip whose |offset| exceeds ``max_offset``
 is dropped as ``av_offset_too_large`` (LatentSync's rule: too far to trust a shift); otherwise
 its audio is shifted so the offset becomes 0 (zero padded, same length) and ``audio_shift_s``
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.av.stage_inputs import audio_for_frames, face_frames_and_landmarks, require_file
-from pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
+from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
                 "copy it under your models_dir")
@@ -62,30 +62,30 @@ class SyncStage(Stage):
         torch.set_num_threads(self.config.torch_threads)
         self._net = None
         if self.config.backend == "syncnet":
-            from pipeline.av.syncnet import load_syncnet
+            from lipforge.pipeline.av.syncnet import load_syncnet
 
             self._net = load_syncnet(self.config.syncnet_weights, self.config.device)
 
     def measure(self, item: ClipItem):
         """SyncResult of one clip with the configured backend."""
-        from pipeline.av.face_input import reference_crops
-        from pipeline.av.lse import offset_confidence
-        from pipeline.av.offline_sync import offline_sync
+        from lipforge.pipeline.av.face_input import reference_crops
+        from lipforge.pipeline.av.lse import offset_confidence
+        from lipforge.pipeline.av.offline_sync import offline_sync
 
         frames, lm = face_frames_and_landmarks(item)
         audio = audio_for_frames(item, len(frames))
         spf = int(round(item.sample_rate / item.fps))
         if self._net is None:
             return offline_sync(frames, audio, lm, self.config.vshift, spf)
-        from pipeline.av.mfcc import mfcc
-        from pipeline.av.syncnet import syncnet_embeddings
+        from lipforge.pipeline.av.mfcc import mfcc
+        from lipforge.pipeline.av.syncnet import syncnet_embeddings
 
         crops = reference_crops(frames, lm, 224)  # (T, 224, 224, 3)
         v, a = syncnet_embeddings(self._net, crops, mfcc(audio, item.sample_rate), device=self.config.device)
         return offset_confidence(v, a, self.config.vshift)
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
-        from pipeline.av.lse import shift_audio
+        from lipforge.pipeline.av.lse import shift_audio
 
         c = self.config
         for it in items:

@@ -27,7 +27,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     """The model engineer's tiny config, random init, exported with save_pretrained."""
     import torch
 
-    from infer.models import LipSyncModel, LipSyncModelConfig
+    from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("ckpt") / "export"
@@ -39,7 +39,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
 def tiny_pipeline(tiny_checkpoint):
     import torch
 
-    from infer.pipeline import LipSyncPipeline
+    from lipforge.infer.pipeline import LipSyncPipeline
 
     torch.set_num_threads(1)
     return LipSyncPipeline.from_pretrained(tiny_checkpoint, device="cpu")

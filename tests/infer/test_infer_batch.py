@@ -28,7 +28,7 @@ def _jobs_csv(tmp_path: Path, media: dict, n_good: int, bad: bool = True, later_
 
 
 def test_local_runner_error_row_skip_and_cache(tiny_checkpoint, infer_media, tmp_path):
-    from infer.batch import BatchConfig, run_jobs
+    from lipforge.infer.batch import BatchConfig, run_jobs
 
     jobs = _jobs_csv(tmp_path, infer_media, n_good=2)
     cfg = BatchConfig(checkpoint=str(tiny_checkpoint), work_dir=str(tmp_path / "work"), runner="local",
@@ -50,7 +50,7 @@ def test_local_runner_error_row_skip_and_cache(tiny_checkpoint, infer_media, tmp
 
 def test_start_ray_is_private_unless_an_address_is_given(monkeypatch):
     ray = pytest.importorskip("ray")
-    from infer.batch import BatchConfig, _start_ray
+    from lipforge.infer.batch import BatchConfig, _start_ray
 
     calls: list[dict] = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
@@ -91,7 +91,7 @@ def test_ray_batch_resumes_after_kill(tiny_checkpoint, infer_media, tmp_path):
     argv = ["--jobs", str(jobs), "--checkpoint", str(tiny_checkpoint), "--work-dir", str(tmp_path / "work"),
             "--steps", "4", "--crop-size", str(CROP), "--runner", "ray", "--ray-num-cpus", "2", "--device", "cpu"]
     code = ("from lipforge.env import apply_offline_env; apply_offline_env(); import sys, torch; "
-            "torch.set_num_threads(1); from infer.cli import main_infer; sys.exit(main_infer(sys.argv[1:]))")
+            "torch.set_num_threads(1); from lipforge.infer.cli import main_infer; sys.exit(main_infer(sys.argv[1:]))")
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", PYTHONPATH=str(REPO))
     outs = [tmp_path / "out" / f"o{i}.mp4" for i in range(3)]
     proc = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, start_new_session=True,

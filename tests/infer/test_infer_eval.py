@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from infer.eval.metrics import frechet_distance, lip_leak, lip_leak_lite, mouth_aspect_ratio, psnr, ssim
+from lipforge.infer.eval.metrics import frechet_distance, lip_leak, lip_leak_lite, mouth_aspect_ratio, psnr, ssim
 
 
 def test_lipleak_matches_hand_computation():
@@ -53,7 +53,7 @@ def test_lpips_and_fid_load_local_weights(tmp_path):
     import torch
     import torchvision
 
-    from infer.eval.networks import InceptionFeatures, LPIPSMetric, fid
+    from lipforge.infer.eval.networks import InceptionFeatures, LPIPSMetric, fid
 
     with pytest.raises(FileNotFoundError, match="alexnet"):
         LPIPSMetric(tmp_path / "missing.pth")
@@ -77,7 +77,7 @@ def test_lpips_and_fid_load_local_weights(tmp_path):
 
 
 def test_eval_report_writes_json_and_html(tmp_path):
-    from infer.eval.report import write_report
+    from lipforge.infer.eval.report import write_report
 
     result = {"config": {}, "summary": {"n_videos": 1, "psnr": 30.0, "lipleak": 0.2, "lipleak_lite": 0.1},
               "videos": [{"path": "/x/out.mp4", "n_frames": 3, "psnr": 30.0, "mar": [0.1, 0.3, 0.2]}],
@@ -90,8 +90,8 @@ def test_eval_report_writes_json_and_html(tmp_path):
 
 def test_sync_measure_finds_known_delay(tmp_path):
     """Curation's weight-free sync check through the eval path on a talking head with audio 3 frames late."""
-    from infer.eval.evaluate import measure_sync
-    from infer.prepare import load_audio, load_source
+    from lipforge.infer.eval.evaluate import measure_sync
+    from lipforge.infer.prepare import load_audio, load_source
     from lipforge.testing import make_talking_head
 
     v = make_talking_head(tmp_path / "d.mp4", seconds=3.0, size=(160, 160), face_px=110, delay_frames=3)

@@ -15,7 +15,7 @@ CROP = 32
 @pytest.fixture(scope="module")
 def preps(infer_media, tmp_path_factory):
     """The same source prepared for the 2.0 s audio (loops: 50 frames) and the 0.6 s one (15 frames)."""
-    from infer.prepare import prepare_job
+    from lipforge.infer.prepare import prepare_job
 
     cache = tmp_path_factory.mktemp("latcache")
     long = prepare_job(infer_media["src"].path, infer_media["long"].path, CROP, cache_dir=cache)
@@ -40,7 +40,7 @@ def counter(tiny_pipeline, monkeypatch):
 
 def _uncached_latents(pipe, prep) -> torch.Tensor:
     """The encoding without any cache or dedup: every output frame, in order. (1, T, 4, h, w)"""
-    from infer.pipeline import masked_video, to_model_frames
+    from lipforge.infer.pipeline import masked_video, to_model_frames
 
     x = masked_video(to_model_frames(prep.crops), torch.from_numpy(np.asarray(prep.masks, np.float32)))
     with torch.no_grad():
@@ -48,7 +48,7 @@ def _uncached_latents(pipe, prep) -> torch.Tensor:
 
 
 def test_two_jobs_same_video_encode_each_source_frame_once(tiny_pipeline, preps, counter, tmp_path):
-    from infer.latent_cache import frame_keys
+    from lipforge.infer.latent_cache import frame_keys
 
     long, short = preps
     assert long.source_hash and long.source_hash == short.source_hash
@@ -74,7 +74,7 @@ def test_two_jobs_same_video_encode_each_source_frame_once(tiny_pipeline, preps,
 
 
 def test_crop_size_mask_change_and_corrupt_file_invalidate(tiny_pipeline, infer_media, preps, counter, tmp_path):
-    from infer.prepare import prepare_job
+    from lipforge.infer.prepare import prepare_job
 
     _, short = preps
     tiny_pipeline.encode_masked(short, cache_dir=tmp_path)
@@ -110,10 +110,10 @@ def test_crop_size_mask_change_and_corrupt_file_invalidate(tiny_pipeline, infer_
 
 def test_batch_jobs_share_latents(tiny_checkpoint, infer_media, tmp_path, monkeypatch):
     """The job runner (local) encodes the shared source once and keeps the latents in its cache dir."""
-    from infer.batch import BatchConfig, run_jobs
-    from infer.latent_cache import frame_keys
-    from infer.models.lipsync import LipSyncModel
-    from infer.prepare import prepare_job
+    from lipforge.infer.batch import BatchConfig, run_jobs
+    from lipforge.infer.latent_cache import frame_keys
+    from lipforge.infer.models.lipsync import LipSyncModel
+    from lipforge.infer.prepare import prepare_job
 
     seen: list[int] = []
     original = LipSyncModel.encode_video

@@ -12,7 +12,7 @@ def video_info(path) -> tuple[float, int, int, int, float]:
     """(fps, n_frames, width, height, audio seconds) of an mp4."""
     import av
 
-    from pipeline.media import decode_audio
+    from lipforge.pipeline.media import decode_audio
 
     with av.open(str(path)) as c:
         v = c.streams.video[0]
@@ -42,8 +42,8 @@ def test_output_has_audio_duration_25fps_source_resolution(long_job, infer_media
 
 
 def test_pixels_outside_composite_region_equal_source(long_job, infer_media):
-    from infer.prepare import load_source, prepare_job
-    from infer.video import box_from_crop, composite_mask, sample_frames
+    from lipforge.infer.prepare import load_source, prepare_job
+    from lipforge.infer.video import box_from_crop, composite_mask, sample_frames
 
     out, cache = long_job
     src = load_source(infer_media["src"].path)
@@ -52,7 +52,7 @@ def test_pixels_outside_composite_region_equal_source(long_job, infer_media):
     got = load_source(out)
     assert got.shape == expected.shape
     # codec tolerance: the same frames through the same encoder, without any paste-back
-    from pipeline.media import decode_video, encode_video
+    from lipforge.pipeline.media import decode_video, encode_video
 
     baseline = decode_video(encode_video(expected, audio=prep.audio, deterministic=False))  # as infer writes
     import cv2
@@ -99,7 +99,7 @@ class _BranchModel(torch.nn.Module):
 
 
 def test_guidance_combinations():
-    from infer.pipeline import LipSyncPipeline
+    from lipforge.infer.pipeline import LipSyncPipeline
 
     pipe = LipSyncPipeline(_BranchModel(), device="cpu")
     x = torch.zeros(1, 3, 4, 2, 2)
@@ -113,7 +113,7 @@ def test_guidance_combinations():
 def test_cli_infer_one_job_and_eval(tiny_checkpoint, infer_media, long_job, tmp_path, capsys):
     import json
 
-    from infer.cli import main_eval, main_infer
+    from lipforge.infer.cli import main_eval, main_infer
 
     out = tmp_path / "cli.mp4"
     assert main_infer(["--video", str(infer_media["src"].path), "--audio", str(infer_media["short"].path),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from infer.scheduler import EDMScheduler
+from lipforge.infer.scheduler import EDMScheduler
 
 
 class _SpyScheduler(EDMScheduler):
@@ -20,9 +20,9 @@ class _SpyScheduler(EDMScheduler):
 
 
 def test_bf16_generate_keeps_sampler_fp32(tiny_checkpoint, infer_media):
-    from infer.models import LipSyncModel
-    from infer.pipeline import LipSyncPipeline
-    from infer.prepare import prepare_job
+    from lipforge.infer.models import LipSyncModel
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.infer.prepare import prepare_job
 
     torch.set_num_threads(1)
     sched = _SpyScheduler()

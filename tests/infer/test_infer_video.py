@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infer.video import (blend_segments, composite, composite_mask, fit_length, frames_for_audio, loop_indices,
+from lipforge.infer.video import (blend_segments, composite, composite_mask, fit_length, frames_for_audio, loop_indices,
                          loop_positions, plan_segments, segment_weights)
 
 

@@ -2,9 +2,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from manifests.ids import clip_id, parse_clip_id, source_id_for_path
-from manifests.layout import SampleLayoutError, decode_sample, encode_sample
-from manifests.schema import ClipRecord, arrow_schema, clip_columns, columns_markdown
+from lipforge.manifests.ids import clip_id, parse_clip_id, source_id_for_path
+from lipforge.manifests.layout import SampleLayoutError, decode_sample, encode_sample
+from lipforge.manifests.schema import ClipRecord, arrow_schema, clip_columns, columns_markdown
 
 
 def test_clip_id_is_deterministic_and_invertible():
@@ -58,7 +58,7 @@ def test_every_column_is_documented():
 def test_committed_column_docs_are_current():
     from pathlib import Path
 
-    from manifests.docs import render
+    from lipforge.manifests.docs import render
 
     doc = Path(__file__).resolve().parents[2] / "docs" / "manifests.md"
-    assert doc.read_text() == render(), "docs/manifests.md is stale: run python -m manifests.docs"
+    assert doc.read_text() == render(), "docs/manifests.md is stale: run python -m lipforge.manifests.docs"

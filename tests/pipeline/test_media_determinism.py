@@ -4,7 +4,7 @@ x264's macroblock-tree rate control reads heap memory it never wrote: the same f
 twice in one process, with other allocations in between, came out different (issue #2's
 "intermittent byte difference" between a run and its rerun). encode_video switches mbtree off;
 this test dirties the heap with a byte pattern before each re-encode and demands identical
-bytes. With ``pipeline.media.X264_PARAMS = ""`` (mbtree on) it fails: 8, 7 and 9 of these 100
+bytes. With ``lipforge.pipeline.media.X264_PARAMS = ""`` (mbtree on) it fails: 8, 7 and 9 of these 100
 re-encodes differed for the three cases (x264 core 165 in PyAV 18.1's wheel).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import random
 import numpy as np
 import pytest
 
-from pipeline.media import decode_video, encode_video
+from lipforge.pipeline.media import decode_video, encode_video
 
 
 def moving_face_frames(size: int, n: int = 40, seed: int = 0) -> np.ndarray:

@@ -10,13 +10,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from manifests.schema import SourceRecord
-from pipeline import shards as shards_mod
-from pipeline.config import RunConfig
-from pipeline.curate import SourceInput
-from pipeline.finalize import finalize
-from pipeline.stage import ClipItem
-from pipeline.store import WorkStore
+from lipforge.manifests.schema import SourceRecord
+from lipforge.pipeline import shards as shards_mod
+from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.curate import SourceInput
+from lipforge.pipeline.finalize import finalize
+from lipforge.pipeline.stage import ClipItem
+from lipforge.pipeline.store import WorkStore
 
 N_CLIPS = {"a": 3, "b": 2, "c": 2, **{f"s{i:02d}": 6 for i in range(0, 40, 2)}, "s17": 6}
 
@@ -138,14 +138,14 @@ def test_new_shard_bound_repacks_and_deletes_stale_files(tmp_path):
 
 
 def test_scan_tar_reads_the_same_samples_as_a_full_read(tmp_path):
-    from pipeline.shards import read_refs, read_tar_samples, scan_tar
+    from lipforge.manifests.container import read_refs, read_tar_samples, sample_nbytes, scan_tar
 
     out = tmp_path / "out"
     commit_source(out, "a")
     for tar in sorted((out / "work" / "groups" / "a").glob("*.tar")):
         refs = list(scan_tar(tar))
         assert list(read_refs(refs)) == list(read_tar_samples(tar))
-        assert [r.nbytes for r in refs] == [shards_mod.sample_nbytes(s) for s in read_tar_samples(tar)]
+        assert [r.nbytes for r in refs] == [sample_nbytes(s) for s in read_tar_samples(tar)]
 
 
 def test_content_boundaries_keep_an_insertion_local(tmp_path):

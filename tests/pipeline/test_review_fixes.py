@@ -12,8 +12,8 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from pipeline.curate import list_inputs  # noqa: E402
-from pipeline.finalize import build_summary, candidate_seconds  # noqa: E402
+from lipforge.pipeline.curate import list_inputs  # noqa: E402
+from lipforge.pipeline.finalize import build_summary, candidate_seconds  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "source"))
 from _source_media import counter_frames, tone, write  # noqa: E402
@@ -45,7 +45,7 @@ def test_candidate_hours_count_split_candidates_whole():
 
 
 def test_audio_stream_jump_ahead_does_not_buffer_the_gap(tmp_path):
-    from pipeline.source.normalize import AudioStream
+    from lipforge.pipeline.source.normalize import AudioStream
 
     secs = 12.0
     path = write(tmp_path / "long.mp4", counter_frames(int(secs * 25)), audio=tone(secs))
@@ -56,7 +56,7 @@ def test_audio_stream_jump_ahead_does_not_buffer_the_gap(tmp_path):
 
 
 def test_stage_that_loses_a_candidate_fails_loudly():
-    from pipeline.stage import ClipItem, Stage
+    from lipforge.pipeline.stage import ClipItem, Stage
 
     class Forgetful(Stage):
         name = "forgetful"

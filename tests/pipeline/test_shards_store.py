@@ -1,11 +1,12 @@
 import numpy as np
 import pyarrow.parquet as pq
 
-from manifests.layout import decode_sample
-from pipeline.media import decode_video, decode_wav
-from pipeline.shards import ShardPlan, bounded_batches, read_tar_samples, sample_from_item, write_tar
-from pipeline.stage import ClipItem
-from pipeline.store import WorkStore
+from lipforge.manifests.layout import decode_sample
+from lipforge.pipeline.media import decode_video, decode_wav
+from lipforge.manifests.container import read_tar_samples, write_tar
+from lipforge.pipeline.shards import ShardPlan, bounded_batches, sample_from_item
+from lipforge.pipeline.stage import ClipItem
+from lipforge.pipeline.store import WorkStore
 
 
 def _item(cid="src-00000000-00", t=10, kept=True):
@@ -58,7 +59,7 @@ def test_bounded_batches_fill_and_content_boundaries():
 
 
 def test_store_group_commit_and_source_completion(tmp_path):
-    from manifests.schema import SourceRecord
+    from lipforge.manifests.schema import SourceRecord
 
     st = WorkStore(tmp_path)
     st.write_source(SourceRecord("src", "/x.mp4"), ["src-00000000-00", "src-00002000-00"])

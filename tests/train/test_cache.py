@@ -6,14 +6,14 @@ import pytest
 import torch
 from lipforge.testing.train_data import tiny_train_config
 
-from infer.models import LipSyncModel
-from infer.scheduler import EDMScheduler
-from manifests.layout import decode_sample
-from train.cache import main as cache_main
-from train.data import iter_tar_samples
-from train.loader import ShardLoader, seed_everything
-from train.loop import train, window_spec
-from train.objective import compute_loss, step_generator
+from lipforge.infer.models import LipSyncModel
+from lipforge.infer.scheduler import EDMScheduler
+from lipforge.manifests.layout import decode_sample
+from lipforge.train.cache import main as cache_main
+from lipforge.manifests.container import iter_tar_samples
+from lipforge.train.loader import ShardLoader, seed_everything
+from lipforge.train.loop import train, window_spec
+from lipforge.train.objective import compute_loss, step_generator
 
 
 def _cfg(tmp, shards, **data):
@@ -27,7 +27,7 @@ def cached(shards, tmp_path_factory):
     torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("cache")
     cfg = _cfg(d / "run", shards)
-    seed_everything(cfg.seed)  # as train.loop: the export's VAE / Whisper are the training run's
+    seed_everything(cfg.seed)  # as lipforge.train.loop: the export's VAE / Whisper are the training run's
     LipSyncModel.from_config(cfg.model).save_pretrained(d / "export")
     assert cache_main(["--shards", *shards, "--model-dir", str(d / "export"), "--out", str(d / "out")]) == 0
     return [str(d / "out" / s.rsplit("/", 1)[1]) for s in shards], d / "export"
@@ -47,7 +47,7 @@ def test_cached_shards_keep_every_field_and_add_the_caches(shards, cached):
 
 
 def test_config_builds_the_same_encoders_as_training(shards, cached, tmp_path):
-    from train.cache import load_encoders
+    from lipforge.train.cache import load_encoders
 
     cfg = _cfg(tmp_path, shards)
     cfg.to_yaml(tmp_path / "train.yaml")

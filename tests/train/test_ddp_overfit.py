@@ -24,7 +24,7 @@ def _rank_main(rank: int, world: int, out_dir: str, shards: list[str], port: int
     apply_offline_env()
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(1)
-    from train.loop import train
+    from lipforge.train.loop import train
 
     cfg = tiny_train_config(Path(out_dir), shards, max_steps=3, ckpt_every=100, pg_timeout_s=120)
     hist = train(cfg, rank=rank, world_size=world)
@@ -42,7 +42,7 @@ def test_two_process_ddp_sees_different_samples(shards, tmp_path):
     k0 = {k for b in r0["keys"] for k in b}
     k1 = {k for b in r1["keys"] for k in b}
     assert not k0 & k1  # disjoint shards per rank
-    from train.checkpoint import CheckpointManager
+    from lipforge.train.checkpoint import CheckpointManager
 
     st = CheckpointManager.load(tmp_path / "checkpoints" / "step_00000003")
     assert st["world_size"] == 2 and len(st["data_positions"]) == 2
@@ -50,12 +50,12 @@ def test_two_process_ddp_sees_different_samples(shards, tmp_path):
 
 def test_tiny_model_overfits_one_clip(tmp_path):
     torch.set_num_threads(1)
-    from infer.models import LipSyncModel
-    from infer.scheduler import EDMScheduler, EDMSchedulerConfig
-    from train.export import load_trained
-    from train.loader import ShardLoader, WindowSpec
-    from train.loop import train
-    from train.objective import compute_loss
+    from lipforge.infer.models import LipSyncModel
+    from lipforge.infer.scheduler import EDMScheduler, EDMSchedulerConfig
+    from lipforge.train.export import load_trained
+    from lipforge.train.loader import ShardLoader, WindowSpec
+    from lipforge.train.loop import train
+    from lipforge.train.objective import compute_loss
 
     shard = str(write_shard(tmp_path / "one.tar", [synthetic_clip("one-00000000-00", seed=1)]))
     cfg = tiny_train_config(tmp_path / "run", [shard], max_steps=60, ckpt_every=1000,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from infer.models import LipSyncModel, LipSyncModelConfig
-from infer.scheduler import EDMScheduler
-from train.checkpoint import CheckpointManager, rng_states, set_rng_states
-from train.objective import compute_loss, step_generator
+from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+from lipforge.infer.scheduler import EDMScheduler
+from lipforge.train.checkpoint import CheckpointManager, rng_states, set_rng_states
+from lipforge.train.objective import compute_loss, step_generator
 
 
 class _SpyScheduler(EDMScheduler):
@@ -104,7 +104,7 @@ def test_rng_states_roundtrip_through_checkpoint(tmp_path):
 
 def test_widen_conv_in_keeps_dtype_and_device():
     """A UNet loaded in half precision (or already moved to a GPU) gets a conv_in of the same kind."""
-    from infer.models.unet import LipSyncUNet, widen_conv_in
+    from lipforge.infer.models.unet import LipSyncUNet, widen_conv_in
 
     cfg = dict(LipSyncModelConfig.tiny().unet_config, in_channels=4)
     unet = LipSyncUNet(**cfg).to(torch.bfloat16)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from infer.models import IDGuider, LipSyncModel, LipSyncModelConfig, audio_windows
-from infer.scheduler import EDMScheduler
+from lipforge.infer.models import IDGuider, LipSyncModel, LipSyncModelConfig, audio_windows
+from lipforge.infer.scheduler import EDMScheduler
 
 
 def test_id_guider_shapes_match_unet_levels():
@@ -58,7 +58,7 @@ def test_model_save_load_roundtrip_and_pretrained_widening(tmp_path):
     # a pretrained SVD-style directory whose UNet has 4 input channels: conv_in widened with zeros
     from diffusers import AutoencoderKLTemporalDecoder
 
-    from infer.models import LipSyncUNet, save_whisper_encoder
+    from lipforge.infer.models import LipSyncUNet, save_whisper_encoder
     cfg = LipSyncModelConfig.tiny()
     unet = LipSyncUNet(**{**cfg.unet_config, "in_channels": 4})
     unet.save_pretrained(tmp_path / "svd" / "unet")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from infer.models import LipSyncModel, LipSyncModelConfig
-from train.objective import sample_dropout
+from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+from lipforge.train.objective import sample_dropout
 
 
 def test_dropout_rates_and_audio_implies_reference():

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from lipforge.testing.train_data import tiny_train_config
-from train.loader import DataPosition, ShardLoader, WindowSpec
-from train.loop import train
+from lipforge.train.loader import DataPosition, ShardLoader, WindowSpec
+from lipforge.train.loop import train
 
 STEPS = 6  # 8 samples, batch 2: 4 batches per epoch, so the run crosses an epoch boundary
 
@@ -42,7 +42,7 @@ def test_resume_is_exact(reference, shards, tmp_path, stops):
 
 
 def test_resume_refuses_other_world_size(shards, tmp_path):
-    from train.checkpoint import CheckpointManager
+    from lipforge.train.checkpoint import CheckpointManager
 
     cfg = _cfg(tmp_path, shards)
     train(cfg, stop_at_step=1)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from lipforge.testing.train_data import synthetic_clip, write_shard
 
-from train.data import shuffle_order
-from train.loader import DataPosition, ShardLoader, WindowSpec
+from lipforge.train.data import shuffle_order
+from lipforge.train.loader import DataPosition, ShardLoader, WindowSpec
 
 PER_SHARD = 6
 
@@ -70,7 +70,7 @@ def test_shuffled_workers_resume_exactly(six_clip_shards):
 def test_epoch_plan_balances_streams_of_uneven_shards():
     """Content-defined shards vary in size; the plan deals them so every stream holds about the
     same number of samples (each stream stops at the smallest, so imbalance is data left out)."""
-    from train.data import epoch_plan
+    from lipforge.train.data import epoch_plan
 
     rng = np.random.default_rng(0)
     counts = [int(c) for c in rng.integers(125, 1001, size=150)]  # shard sizes in [max/8, max]

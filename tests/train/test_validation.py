@@ -5,8 +5,8 @@ import pytest
 import torch
 from lipforge.testing.train_data import tiny_train_config
 
-from train.config import TrainConfig, ValidationConfig
-from train.loop import train
+from lipforge.train.config import TrainConfig, ValidationConfig
+from lipforge.train.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -24,8 +24,8 @@ def _few_threads():
 def synth(tmp_path_factory):
     """(crops (T,128,128,3), landmarks_crop, audio with the speech 5 frames late, SynthVideo)."""
     from lipforge.testing import make_talking_head
-    from pipeline.av.simple_crop import crop_square, landmarks_68, square_around
-    from pipeline.media import decode_audio, decode_video
+    from lipforge.pipeline.av.simple_crop import crop_square, landmarks_68, square_around
+    from lipforge.pipeline.media import decode_audio, decode_video
 
     v = make_talking_head(tmp_path_factory.mktemp("av") / "d5.mp4", seconds=4.0, delay_frames=5,
                           size=(256, 256), face_px=170)
@@ -43,8 +43,8 @@ def real():
     """First 4 s of the real fixture: (crops (100,160,160,3), landmarks_crop, audio)."""
     if not REAL_VIDEO.is_file():
         pytest.skip(f"real fixture missing: {REAL_VIDEO}")
-    from pipeline.av.simple_crop import load_face_clip
-    from pipeline.media import decode_audio
+    from lipforge.pipeline.av.simple_crop import load_face_clip
+    from lipforge.pipeline.media import decode_audio
 
     crops, lm = load_face_clip(REAL_VIDEO, size=160, max_frames=100)
     audio = decode_audio(REAL_VIDEO)[: len(crops) * 640]

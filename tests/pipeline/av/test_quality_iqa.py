@@ -15,7 +15,7 @@ def _frames(seed=0, n=3, size=232):
 def test_fallback_ranks_blurred_copy_below_original():
     import cv2
 
-    from pipeline.stages.quality import QualityStage
+    from lipforge.pipeline.stages.quality import QualityStage
 
     f = _frames()
     blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 3) for x in f])
@@ -31,7 +31,7 @@ def test_hyperiqa_random_init_from_local_files(tmp_path):
     import torch
     from pyiqa.archs import hypernet_arch
 
-    from pipeline.stages.quality import QualityStage
+    from lipforge.pipeline.stages.quality import QualityStage
 
     torch.manual_seed(0)
     orig = timm.create_model
@@ -52,7 +52,7 @@ def test_hyperiqa_random_init_from_local_files(tmp_path):
     m = it.measurements
     assert m["iqa_measure"] == "hyperiqa" and len(m["iqa_scores"]) == 9
     net.eval()
-    from pipeline.av.iqa import nine_crops
+    from lipforge.pipeline.av.iqa import nine_crops
 
     with torch.no_grad():
         x = torch.from_numpy(nine_crops(_frames())).float().permute(0, 3, 1, 2) / 255
@@ -61,7 +61,7 @@ def test_hyperiqa_random_init_from_local_files(tmp_path):
 
 
 def test_missing_hyperiqa_file_fails_at_construction(tmp_path):
-    from pipeline.stages.quality import QualityStage
+    from lipforge.pipeline.stages.quality import QualityStage
 
     with pytest.raises(FileNotFoundError, match="no_hyperiqa.pth"):
         QualityStage(QualityStage.Config(hyperiqa_weights=str(tmp_path / "no_hyperiqa.pth")))

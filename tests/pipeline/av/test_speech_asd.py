@@ -13,7 +13,7 @@ def pink_noise(n, seed=0):
 
 
 def test_real_video_passes_vad_and_replaced_audio_is_no_speech(real):
-    from pipeline.stages.speech import SpeechStage
+    from lipforge.pipeline.stages.speech import SpeechStage
 
     crops, lm, audio = real
     items = [make_item(crops, audio, lm, "own"), make_item(crops, np.zeros_like(audio), lm, "silence"),
@@ -28,7 +28,7 @@ def test_real_video_passes_vad_and_replaced_audio_is_no_speech(real):
 def test_real_video_is_active_speaker(real):
     if not LIGHT_ASD.is_file():
         pytest.skip(f"Light-ASD fixture weights missing: {LIGHT_ASD}")
-    from pipeline.stages.asd import ActiveSpeakerStage
+    from lipforge.pipeline.stages.asd import ActiveSpeakerStage
 
     crops, lm, audio = real
     stage = ActiveSpeakerStage(ActiveSpeakerStage.Config(weights=str(LIGHT_ASD), window_s=(1, 2)))
@@ -43,7 +43,7 @@ def test_asd_frozen_face_scores_lower(real):
     """A still face (no mouth motion) must score below the talking one: the model reads the mouth."""
     if not LIGHT_ASD.is_file():
         pytest.skip(f"Light-ASD fixture weights missing: {LIGHT_ASD}")
-    from pipeline.stages.asd import ActiveSpeakerStage
+    from lipforge.pipeline.stages.asd import ActiveSpeakerStage
 
     crops, lm, audio = real
     n = 50
@@ -54,7 +54,7 @@ def test_asd_frozen_face_scores_lower(real):
 
 
 def test_missing_weights_fail_at_construction(tmp_path):
-    from pipeline.stages.asd import ActiveSpeakerStage
+    from lipforge.pipeline.stages.asd import ActiveSpeakerStage
 
     p = tmp_path / "nope.model"
     with pytest.raises(FileNotFoundError, match="nope.model"):
@@ -64,7 +64,7 @@ def test_missing_weights_fail_at_construction(tmp_path):
 
 
 def test_mfcc_rate_matches_video():
-    from pipeline.av.mfcc import mfcc
+    from lipforge.pipeline.av.mfcc import mfcc
 
     m = mfcc(np.random.default_rng(0).standard_normal(640 * 25).astype(np.float32) * 0.1)
     assert m.shape == (4 * 25 - 1, 13)

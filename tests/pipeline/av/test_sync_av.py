@@ -7,8 +7,8 @@ from tests.pipeline.av.avcheck_helpers import make_item
 
 
 def test_offline_backend_finds_delay_and_corrects_audio(synth):
-    from pipeline.av.lse import shift_audio
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.av.lse import shift_audio
+    from lipforge.pipeline.stages.sync import SyncStage
 
     crops, lm, audio, v = synth
     (it,) = SyncStage()([make_item(crops, audio, lm)])
@@ -25,7 +25,7 @@ def test_offline_backend_finds_delay_and_corrects_audio(synth):
 
 def test_offline_backend_unrelated_speech_less_confident(synth):
     from lipforge.testing.synth import speech_wav
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.stages.sync import SyncStage
 
     crops, lm, audio, v = synth
     other = speech_wav(len(crops) / 25, seed=7)
@@ -35,7 +35,7 @@ def test_offline_backend_unrelated_speech_less_confident(synth):
 
 
 def test_offline_backend_without_landmarks(synth):
-    from pipeline.av.offline_sync import offline_sync
+    from lipforge.pipeline.av.offline_sync import offline_sync
 
     crops, lm, audio, v = synth
     r = offline_sync(crops, audio, None)
@@ -45,8 +45,8 @@ def test_offline_backend_without_landmarks(synth):
 def test_syncnet_backend_end_to_end_random_init(tmp_path, synth):
     import torch
 
-    from pipeline.av.syncnet import SyncNetV2
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.av.syncnet import SyncNetV2
+    from lipforge.pipeline.stages.sync import SyncStage
 
     torch.manual_seed(0)
     p = tmp_path / "syncnet_v2.model"
@@ -62,7 +62,7 @@ def test_syncnet_backend_end_to_end_random_init(tmp_path, synth):
 
 
 def test_syncnet_missing_weights_fail_at_construction(tmp_path):
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.stages.sync import SyncStage
 
     with pytest.raises(FileNotFoundError, match="missing_sync.model"):
         SyncStage(SyncStage.Config(backend="syncnet", syncnet_weights=str(tmp_path / "missing_sync.model")))
@@ -71,7 +71,7 @@ def test_syncnet_missing_weights_fail_at_construction(tmp_path):
 
 
 def test_shift_audio_keeps_length():
-    from pipeline.av.lse import offset_confidence, shift_audio
+    from lipforge.pipeline.av.lse import offset_confidence, shift_audio
 
     a = np.arange(10, dtype=np.float32)
     np.testing.assert_array_equal(shift_audio(a, 1, 3), [3, 4, 5, 6, 7, 8, 9, 0, 0, 0])
@@ -85,7 +85,7 @@ def test_shift_audio_keeps_length():
 
 @pytest.mark.skipif(not os.environ.get("LIPFORGE_SYNCNET_V2"), reason="set LIPFORGE_SYNCNET_V2=/path/syncnet_v2.model")
 def test_real_syncnet_finds_5_frame_delay_on_real_fixture(real):
-    from pipeline.stages.sync import SyncStage
+    from lipforge.pipeline.stages.sync import SyncStage
 
     crops, lm, audio = real
     delayed = np.concatenate([np.zeros(5 * 640, np.float32), audio])[: len(audio)]

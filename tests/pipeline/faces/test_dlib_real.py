@@ -10,10 +10,10 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from manifests.ids import clip_id  # noqa: E402
-from pipeline.faces import DlibHogDetector, DlibLandmarker, box_from_landmarks  # noqa: E402
-from pipeline.faces.boxes import iou  # noqa: E402
-from pipeline.stage import ClipItem  # noqa: E402
+from lipforge.manifests.ids import clip_id  # noqa: E402
+from lipforge.pipeline.faces import DlibHogDetector, DlibLandmarker, box_from_landmarks  # noqa: E402
+from lipforge.pipeline.faces.boxes import iou  # noqa: E402
+from lipforge.pipeline.stage import ClipItem  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "real"
 
@@ -74,9 +74,9 @@ def test_dlib_calibration_is_needed():
 def test_stages_on_the_real_fixture_video():
     import cv2
 
-    from pipeline.media import decode_video
-    from pipeline.stages.faces import FaceDetectStage
-    from pipeline.stages.landmarks import LandmarksStage
+    from lipforge.pipeline.media import decode_video
+    from lipforge.pipeline.stages.faces import FaceDetectStage
+    from lipforge.pipeline.stages.landmarks import LandmarksStage
 
     src = decode_video(real("talking_en_1080x1920_25fps.mp4"), max_frames=20)  # (T, 1920, 1080, 3)
     ws = 1280 / max(src.shape[1:3])

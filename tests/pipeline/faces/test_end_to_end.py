@@ -8,9 +8,9 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from manifests.ids import clip_id  # noqa: E402
-from manifests.layout import decode_sample, encode_sample  # noqa: E402
-from pipeline.stage import ClipItem  # noqa: E402
+from lipforge.manifests.ids import clip_id  # noqa: E402
+from lipforge.manifests.layout import decode_sample, encode_sample  # noqa: E402
+from lipforge.pipeline.stage import ClipItem  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -24,11 +24,11 @@ def head(tmp_path_factory):
 def test_faces_landmarks_crop_end_to_end(head):
     import cv2
 
-    from pipeline.faces import render_masks
-    from pipeline.media import decode_audio, decode_video
-    from pipeline.stages.crop import CropStage
-    from pipeline.stages.faces import FaceDetectStage
-    from pipeline.stages.landmarks import LandmarksStage
+    from lipforge.pipeline.faces import render_masks
+    from lipforge.pipeline.media import decode_audio, decode_video
+    from lipforge.pipeline.stages.crop import CropStage
+    from lipforge.pipeline.stages.faces import FaceDetectStage
+    from lipforge.pipeline.stages.landmarks import LandmarksStage
 
     src = decode_video(head.path)  # (60, 384, 384, 3)
     audio = decode_audio(head.path)[: len(src) * 640]

@@ -8,10 +8,10 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from manifests.ids import clip_id  # noqa: E402
-from pipeline.stage import ClipItem  # noqa: E402
-from pipeline.stages.faces import FaceDetectStage  # noqa: E402
-from pipeline.stages.landmarks import LandmarksStage  # noqa: E402
+from lipforge.manifests.ids import clip_id  # noqa: E402
+from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.faces import FaceDetectStage  # noqa: E402
+from lipforge.pipeline.stages.landmarks import LandmarksStage  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def models_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def tiny_yolo(models_dir):
     """A random-init YOLOv8n built from ultralytics' yaml, saved as a .pt like a real checkpoint."""
-    from pipeline.faces.detectors import _quiet_ultralytics_env
+    from lipforge.pipeline.faces.detectors import _quiet_ultralytics_env
 
     _quiet_ultralytics_env()
     from ultralytics import YOLO

@@ -8,8 +8,8 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from manifests.ids import clip_id  # noqa: E402
-from pipeline.faces import (  # noqa: E402
+from lipforge.manifests.ids import clip_id  # noqa: E402
+from lipforge.pipeline.faces import (  # noqa: E402
     DLIB_HOG_CALIBRATION,
     adaptive_mask_rects,
     build_tracks,
@@ -25,8 +25,8 @@ from pipeline.faces import (  # noqa: E402
     uncalibrate_boxes,
     uncrop_frames,
 )
-from pipeline.stage import ClipItem  # noqa: E402
-from pipeline.stages.faces import FaceDetectStage  # noqa: E402
+from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.faces import FaceDetectStage  # noqa: E402
 
 BOX = np.array([100.0, 80.0, 300.0, 330.0])  # 250 px tall
 
@@ -138,7 +138,7 @@ def test_stage_splits_into_children_with_ids_audio_and_reasons():
 
 
 def test_stage_maps_boxes_to_source_pixels():
-    from pipeline.faces.tracks import scatter_samples
+    from lipforge.pipeline.faces.tracks import scatter_samples
 
     stage = FaceDetectStage()
     stage.detector = lambda frames: np.tile([10.0, 20.0, 110.0, 140.0], (len(frames), 1))

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pipeline.registry import stage_classes
+from lipforge.pipeline.registry import stage_classes
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -57,7 +57,7 @@ def assert_same_shards(a: dict, b: dict) -> None:
     """Same shards, byte for byte; on a difference, name the first member that differs.
 
     (Video members were once seen to differ between runs: x264's mbtree read heap memory it
-    never wrote; pipeline.media.encode_video switches it off, see test_media_determinism.)
+    never wrote; lipforge.pipeline.media.encode_video switches it off, see test_media_determinism.)
     """
     import io
     import tarfile

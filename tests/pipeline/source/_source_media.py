@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.media import encode_video
+from lipforge.pipeline.media import encode_video
 
 BITS = 7
 

@@ -11,8 +11,8 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from pipeline.config import SegmentConfig  # noqa: E402
-from pipeline.source import Segmenter, probe_source  # noqa: E402
+from lipforge.pipeline.config import SegmentConfig  # noqa: E402
+from lipforge.pipeline.source import Segmenter, probe_source  # noqa: E402
 
 from _source_media import tone, write  # noqa: E402
 
@@ -46,7 +46,7 @@ def test_display_rotation_gives_upright_frames(tmp_path, turns):
     assert np.abs(got.astype(int) - want.astype(int)).mean() < 8
     assert np.abs(got.astype(int) - np.rot90(frames, -turns, axes=(1, 2)).astype(int)).mean() > 40
     # inference decodes the user's video with the same rule
-    from pipeline.media import decode_video
+    from lipforge.pipeline.media import decode_video
 
     dec = decode_video(rotated)
     assert dec.shape == (60, 64, 48, 3)

@@ -8,10 +8,10 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from manifests.ids import clip_id  # noqa: E402
-from manifests.schema import SourceRecord  # noqa: E402
-from pipeline.config import SegmentConfig  # noqa: E402
-from pipeline.source import Segmenter, split_remainder  # noqa: E402
+from lipforge.manifests.ids import clip_id  # noqa: E402
+from lipforge.manifests.schema import SourceRecord  # noqa: E402
+from lipforge.pipeline.config import SegmentConfig  # noqa: E402
+from lipforge.pipeline.source import Segmenter, split_remainder  # noqa: E402
 
 from _source_media import tone, two_shots, write  # noqa: E402
 

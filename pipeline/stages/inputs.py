@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.stage import ClipItem
+from lipforge.pipeline.stage import ClipItem
 
 
 def face_frames_and_landmarks(item: ClipItem) -> tuple[np.ndarray, np.ndarray | None]:
@@ -33,7 +33,7 @@ def audio_for_frames(item: ClipItem, n_frames: int) -> np.ndarray:
 
 def require_file(path: str | None, what: str, field: str, where: str) -> None:
     """Fail at construction when a configured model file is missing, naming where to get it."""
-    from pipeline.models import require_model_file
+    from lipforge.pipeline.models import require_model_file
 
     if path is not None:
         require_model_file(path, None, f"{field} ({what})", where)

@@ -1,0 +1,185 @@
+"""The shard container: one home for writing, scanning and reading the tars of a corpus.
+
+A shard is a plain POSIX (ustar) tar whose members are ``{key}.{ext}``; a sample is the run of
+consecutive members with one key, written in the order of :data:`SAMPLE_LAYOUT` (so its json,
+video and arrays always come in the same order). Tars are written byte-deterministically (mtime
+0, no owner, fixed member order) and atomically (temp name, fsync, rename), so a resumed run
+produces the same bytes as an uninterrupted one. The field layout itself (extensions, dtypes,
+shapes) is :mod:`lipforge.manifests.layout`; this module only moves bytes. Curation writes and
+scans with it, the trainer streams from it, inference reads it: nobody else opens a shard tar.
+
+Three ways to read, for three access patterns:
+
+* :func:`iter_tar_indexed` / :func:`iter_tar_samples` / :func:`read_tar_samples`: stream in
+  tar order (local paths or URLs), skipping payloads that are not wanted;
+* :func:`scan_tar`: headers only -> :class:`SampleRef` (where each member's bytes are);
+* :func:`read_refs`: the bytes behind refs, by seek.
+
+>>> import tempfile, os
+>>> p = os.path.join(tempfile.mkdtemp(), "a.tar")
+>>> [r.key for r in write_tar(p, [{"__key__": "k1", "json": b"{}"}])]
+['k1']
+>>> [s["__key__"] for s in read_tar_samples(p)]
+['k1']
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from lipforge.manifests.layout import SAMPLE_LAYOUT
+from lipforge.manifests.schema import ShardRecord
+
+_EXT_ORDER = {ext: i for i, ext in enumerate(SAMPLE_LAYOUT)}
+
+
+def split_member(name: str) -> tuple[str, str]:
+    """``"dir/key.ext.more"`` -> ``("key", "ext.more")``: the key ends at the first dot."""
+    key, _, ext = name.rpartition("/")[2].partition(".")
+    return key, ext
+
+
+def member_order(ext: str) -> tuple:
+    """Sort key of a member extension inside a sample (layout order, unknown ones last)."""
+    return _EXT_ORDER.get(ext, len(_EXT_ORDER)), ext
+
+
+def sample_nbytes(sample: dict[str, bytes]) -> int:
+    """Bytes a sample occupies in a tar: its members plus one 512-byte header each."""
+    return sum(len(v) + 512 for k, v in sample.items() if not k.startswith("__"))
+
+
+def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]]) -> list[ShardRecord]:
+    """Write samples to ``path`` atomically (temp name, fsync, rename); returns member offsets."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    records = []
+    with open(tmp, "wb") as fh:
+        with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+            for sample in samples:
+                key = sample["__key__"]
+                start = fh.tell()
+                for ext in sorted((e for e in sample if not e.startswith("__")), key=member_order):
+                    data = sample[ext]
+                    info = tarfile.TarInfo(f"{key}.{ext}")
+                    info.size, info.mtime, info.mode = len(data), 0, 0o644
+                    info.uname = info.gname = ""
+                    tar.addfile(info, io.BytesIO(data))
+                n_frames = int(json.loads(sample["json"]).get("n_frames", 0)) if "json" in sample else 0
+                records.append(ShardRecord(shard=path.name, key=key, offset=start, size=fh.tell() - start,
+                                           n_frames=n_frames))
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return records
+
+
+def _open(url: str):
+    if url.startswith(("http://", "https://", "file://")):
+        import urllib.request
+
+        return urllib.request.urlopen(url)
+    return open(url, "rb")
+
+
+def iter_tar_indexed(url: str | Path, keep: Callable[[int], bool] | None = None,
+                     stop_after: int | None = None) -> Iterator[tuple[int, dict[str, bytes]]]:
+    """``(index, raw sample)`` for the samples of a tar (members grouped by key, in tar order)
+    with ``keep(index)`` true; the payloads of the others are never read. Reading stops after
+    sample ``stop_after``. Each sample carries ``__key__`` and ``__url__``."""
+    url = str(url)
+    with _open(url) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+        cur_key, cur, idx = None, {}, -1
+        for m in tar:
+            if not m.isfile():
+                continue
+            key, ext = split_member(m.name)
+            if key != cur_key:
+                if cur_key is not None and (keep is None or keep(idx)):
+                    yield idx, cur
+                idx += 1
+                if stop_after is not None and idx > stop_after:
+                    return
+                cur_key, cur = key, {"__key__": key, "__url__": url}
+            if keep is None or keep(idx):
+                cur[ext] = tar.extractfile(m).read()
+        if cur_key is not None and (keep is None or keep(idx)):
+            yield idx, cur
+
+
+def iter_tar_samples(url: str | Path, skip: int = 0) -> Iterator[dict[str, bytes]]:
+    """Raw samples in tar order; the first ``skip`` are passed over without reading their payloads."""
+    for _, raw in iter_tar_indexed(url, keep=lambda i: i >= skip):
+        yield raw
+
+
+def read_tar_samples(path: str | Path) -> Iterator[dict[str, bytes]]:
+    """Every sample of a tar, in file order, as ``{"__key__": key, ext: bytes, ...}``."""
+    for raw in iter_tar_samples(path):
+        raw.pop("__url__", None)
+        yield raw
+
+
+def count_samples(url: str | Path) -> int:
+    """Samples in one shard (reads headers only for local files)."""
+    n, last = 0, None
+    with _open(str(url)) as f, tarfile.open(fileobj=f, mode="r|*") as tar:
+        for m in tar:
+            key = split_member(m.name)[0]
+            if m.isfile() and key != last:
+                n, last = n + 1, key
+    return n
+
+
+@dataclass(frozen=True)
+class SampleRef:
+    """Where one sample's members sit inside a tar (no bytes read)."""
+
+    tar: str
+    key: str
+    members: tuple[tuple[str, int, int], ...]  # (extension, data offset, size)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(size + 512 for _, _, size in self.members)  # as sample_nbytes counts
+
+
+def scan_tar(path: str | Path) -> Iterator[SampleRef]:
+    """Sample references of a tar, from its headers only (tarfile seeks over the data)."""
+    with tarfile.open(path, "r") as tar:
+        key, members = None, []
+        for m in tar:
+            if not m.isfile():
+                continue
+            k, ext = split_member(m.name)
+            if key is not None and k != key:
+                yield SampleRef(str(path), key, tuple(members))
+                members = []
+            key = k
+            members.append((ext, m.offset_data, m.size))
+        if key is not None:
+            yield SampleRef(str(path), key, tuple(members))
+
+
+def read_refs(refs: Iterable[SampleRef]) -> Iterator[dict[str, bytes]]:
+    """The samples behind ``refs``, member bytes read at their offsets (one open file at a time)."""
+    fh, current = None, None
+    try:
+        for r in refs:
+            if r.tar != current:
+                if fh is not None:
+                    fh.close()
+                fh, current = open(r.tar, "rb"), r.tar
+            sample: dict[str, bytes] = {"__key__": r.key}
+            for ext, off, size in r.members:
+                fh.seek(off)
+                sample[ext] = fh.read(size)
+            yield sample
+    finally:
+        if fh is not None:
+            fh.close()
