@@ -56,18 +56,28 @@ def test_wheel_installs_only_the_lipforge_namespace(wheel, tmp_path):
     meta = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
     assert "License-Expression: Apache-2.0" in text and "Requires-Python: >=3.11" in text
-    # installed into a fresh folder (dependencies from this environment) and run from a folder
-    # holding train.py and pipeline.py that would break any top-level `train` / `pipeline` import
-    site = tmp_path / "site"
-    r = _run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)], cwd=tmp_path)
+    # installed into a new venv (its other dependencies seen through a .pth to this environment's
+    # site-packages, whose editable finder is then not active) and run from a folder holding
+    # train.py and pipeline.py that would break any top-level `train` / `pipeline` import
+    import sysconfig
+
+    venv = tmp_path / "venv"
+    r = _run([getattr(sys, "_base_executable", sys.executable), "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    vpy = venv / "bin" / "python"
+    purelib = _run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd=tmp_path).stdout.strip()
+    Path(purelib, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    r = _run([sys.executable, "-m", "pip", "--python", str(vpy), "install", "-q", "--no-deps", str(wheel)], cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     work = tmp_path / "work"
     work.mkdir()
     for name in ("train.py", "pipeline.py", "infer.py", "manifests.py"):
         (work / name).write_text("raise SystemExit('the user module was imported')\n")
-    r = _run([sys.executable, "-c", "import lipforge.train.loop, lipforge.pipeline.curate, lipforge.infer.pipeline, "
-              "lipforge; print(lipforge.__file__)"], cwd=work, pythonpath=str(site))
-    assert r.returncode == 0 and r.stdout.strip().startswith(str(site)), r.stdout + r.stderr
+    r = _run([str(vpy), "-c", "import lipforge.train.loop, lipforge.pipeline.curate, lipforge.infer.pipeline, "
+              "lipforge; print(lipforge.__file__)"], cwd=work)
+    assert r.returncode == 0 and r.stdout.strip().startswith(purelib), r.stdout + r.stderr
+    r = _run([str(venv / "bin" / "lipforge"), "--version"], cwd=work)
+    assert r.returncode == 0 and r.stdout.startswith("lipforge "), r.stdout + r.stderr
 
 
 def test_torchrun_module_from_a_folder_with_train_py(tmp_path):
