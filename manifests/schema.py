@@ -59,7 +59,7 @@ SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("dataset_key", pa.string(), "The dataset's own id of the row (clip id, HDTF 'RD_Radio11_0', AVA 'video@start', VFHQ clip name); null for a plain input."),
     Column("start_s", pa.float64(), "Start of the range of the file this source covers, seconds from its first video frame; null: the whole file."),
     Column("end_s", pa.float64(), "End (exclusive) of the range as listed, seconds from the first video frame; null: the whole file."),
-    Column("span_s", pa.float64(), "Seconds of video this source covers: the range clipped to the file (0 when outside it), or duration_s for a whole file; the hours in of summary.json."),
+    Column("span_s", pa.float64(), "Seconds of video this source covers: the range clipped to the file (0 when outside it, the listed range when the file cannot be read), or duration_s for a whole file; the hours in of summary.json."),
     Column("labels", pa.string(), "Labels the dataset gives the row, as listed (AVA-Speech speech label, CelebV-HQ emotion(s), MultiTalk language)."),
     Column("box_x0", pa.float64(), "Dataset face box, left edge, normalized to the frame width (0..1); null when none is given."),
     Column("box_y0", pa.float64(), "Dataset face box, top edge, normalized to the frame height (0..1)."),

@@ -10,9 +10,11 @@ VFHQ publishes one text file per clip, named ``Clip+{video_id}+P{person}+C{clip}
     ...                                   (per-frame landmark lines)
     CROP: x0 y0 x1 y1                     (the clip's face crop, pixels of the W x H video)
 
-(the layout the VFHQ processing scripts and the public downloaders parse: ``H``/``W``/``FPS``
-as the last field of their line, the crop as the last four fields of the ``CROP`` line). The
-range is ``[first / FPS, last / FPS)`` and the crop, divided by ``W`` and ``H``, is the box.
+(the layout as public VFHQ download tools parse it, e.g. yunyu/vfhq-downloader's
+``parse_meta_info.py``: ``H``/``W``/``FPS`` as the last field of their line, the crop as the last
+four fields of the ``CROP`` line; no official meta_info file was read for this adapter). The
+range is ``[first / FPS, last / FPS)`` (that downloader trims one frame at each end; we keep the
+named frames) and the crop, divided by ``W`` and ``H``, is the box.
 ``--annotations`` is the ``meta_info`` folder (walked recursively) or one such file.
 """
 from __future__ import annotations

@@ -135,3 +135,19 @@ def test_range_ids_are_deterministic_and_distinct():
     b = source_id_for_range("/data/x/Radio11.mp4", 90.0, 150.0)
     assert a != b and a.endswith("_00030000_00060000") and a < b  # ranges of one file sort in time order
     assert a.rsplit("_", 2)[0] == b.rsplit("_", 2)[0]
+
+
+def test_a_seek_that_lands_past_the_range_start_falls_back_to_decoding_from_the_start(gop25, monkeypatch):
+    _, _, frames_w = _decode(gop25)
+
+    def broken_seek(self, c, vs):  # a container whose index sends the seek 1.5 s too far
+        for frame in c.decode(vs):
+            self.t0 = frame.time
+            break
+        c.seek(int((self.t0 + self.first_index / self.fps + 1.5) / vs.time_base), stream=vs, backward=True)
+        self.seeked = True
+
+    monkeypatch.setattr(FrameStream, "_seek_to_range", broken_seek)
+    part, idx, frames = _decode(gop25, start_s=2.0, end_s=3.0)
+    assert idx == list(range(50, 75)) and part.n_frames == 25 and not part.seeked
+    np.testing.assert_array_equal(frames, frames_w[50:75])
