@@ -7,9 +7,10 @@ github.com/cvdfoundation/ava-dataset).
     video_id,start_s,end_s,label         e.g.  -5KQ66BBWC4,902.11,905.57,CLEAN_SPEECH
 
 with ``label`` one of ``NO_SPEECH``, ``CLEAN_SPEECH``, ``SPEECH_WITH_MUSIC``,
-``SPEECH_WITH_NOISE`` (the layout AVA-Speech tools read, e.g. rafaelgreca/ava-speech-downloader;
-the label CSV itself is not in a repository that was read here). The three speech labels
-become sources (the label is kept in
+``SPEECH_WITH_NOISE`` (the layout AVA-Speech tools read, e.g. rafaelgreca/ava-speech-downloader
+takes columns 0-3 of the headerless CSV as video id, start, end, label; the CSV itself, served
+from research.google.com, was not read here). The three speech labels become sources (the
+label is kept in
 ``labels``); ``NO_SPEECH`` rows are listed as ``not_speech``. Videos are looked up as
 ``{video_id}.*`` (the CVDF mirror has .mp4, .mkv and .webm files).
 """

@@ -88,3 +88,31 @@ def test_seed_without_a_dataset_box_searches_the_whole_frame():
 def test_config_validation(field, value):
     with pytest.raises(ValueError, match=f"{field}.*{value}"):
         FaceDetectStage.Config(**{field: value})
+
+
+def test_with_dlib_seed_tracks_the_datasets_face_not_the_largest():
+    """Two faces: the larger on the left, the dataset's (smaller) on the right. The default
+    tracks the larger one (and a check drops it); seeding with the dataset box tracks the right one."""
+    from lipforge.testing.synth import render_frames
+
+    n = 12
+    left, _ = render_frames(np.zeros(n, np.float32), size=(320, 320), face_px=200, sway_px=0)
+    right, _ = render_frames(np.zeros(n, np.float32), size=(320, 320), face_px=130, sway_px=0)
+    frames = np.ascontiguousarray(np.concatenate([left, right], axis=2))  # (n, 320, 640, 3)
+    cid = clip_id("two", 0.0)
+
+    def run(**cfg):
+        it = ClipItem(clip_id=cid, source_id="two", parent_id=cid, start_frame=0, end_frame=n, frames=frames.copy(),
+                      audio=np.zeros(n * 640, np.float32), source_width=640, source_height=320,
+                      measurements={"dataset_box": [0.5, 0.0, 1.0, 1.0]})
+        (out,) = FaceDetectStage(FaceDetectStage.Config(min_face_px=60, min_clip_s=0.4, **cfg))([it])
+        return out
+
+    plain = run()
+    cx = plain.arrays["face_boxes.npy"][:, [0, 2]].mean()
+    assert plain.kept and cx < 320 and plain.measurements["dataset_box_overlap"] < 0.1
+    checked = run(dataset_box_check=True)
+    assert checked.reason == "face_outside_dataset_box"
+    seeded = run(dataset_box_seed=True, dataset_box_check=True, dataset_box_margin=0.05)
+    cx = seeded.arrays["face_boxes.npy"][:, [0, 2]].mean()
+    assert seeded.kept and 320 < cx < 640 and seeded.measurements["dataset_box_overlap"] > 0.9
