@@ -21,7 +21,7 @@ from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.media import MediaDecodeError
 from lipforge.pipeline.registry import stage_classes
-from lipforge.pipeline.source.inputs import SourceInput, source_input_from_row  # noqa: F401 (SourceInput: its home)
+from lipforge.pipeline.source.inputs import SourceInput, source_input_from_row  # SourceInput lives with the row parsing
 from lipforge.pipeline.stage import ClipItem, Stage, StageStats
 from lipforge.pipeline.store import WorkStore
 

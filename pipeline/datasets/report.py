@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import html
 
+from lipforge.pipeline.datasets.accounting import NO_DATASET
+
 
 def datasets_section(summary: dict) -> str:
     """An ``<h2>`` and a table (one row per dataset); empty when no input named a dataset."""
     ds = summary.get("datasets") or {}
-    if not ds or set(ds) == {"(none)"}:
+    if not ds or set(ds) == {NO_DATASET}:
         return ""
     stages = list(dict.fromkeys(s["stage"] for d in ds.values() for s in d["stages"]))
     head = ["dataset", "sources", "dropped sources", "hours in", *(f"after {s}" for s in stages),
