@@ -121,6 +121,7 @@ def build_sources(rows, videos: str | Path) -> tuple[list[dict], list[dict]]:
     from lipforge.pipeline.source.inputs import source_input_from_row
 
     index = VideoIndex(videos)
+    sizes: dict[Path, tuple[int, int] | None] = {}  # one probe per video, not per row (CelebV-Text: 70k rows)
     sources: dict[str, dict] = {}
     skipped: list[dict] = []
 
@@ -140,7 +141,7 @@ def build_sources(rows, videos: str | Path) -> tuple[list[dict], list[dict]]:
             continue
         box = row.box
         if box is None and row.box_px is not None:
-            size = video_size(path)
+            size = sizes[path] if path in sizes else sizes.setdefault(path, video_size(path))
             if size is not None:
                 x0, y0, x1, y1 = row.box_px
                 box = normalized_box(x0 / size[0], y0 / size[1], x1 / size[0], y1 / size[1])

@@ -116,6 +116,16 @@ def test_ava_speech_keeps_speech_labels(tmp_path, clip):
     assert reasons == ["not_speech", "unparsed_entry", "video_missing"]
 
 
+def test_a_video_name_in_two_folders_is_ambiguous(tmp_path, clip):
+    (tmp_path / "ava.csv").write_text("X1,0.0,2.0,CLEAN_SPEECH\n")
+    vids = videos(tmp_path / "v", clip, "a/X1.mkv", "b/X1.mp4")
+    sources, skip, _ = make_sources("ava-speech", tmp_path / "ava.csv", vids, tmp_path / "o.parquet")
+    assert not sources and [r["reason"] for r in skip] == ["ambiguous_video"]
+    vids = videos(tmp_path / "w", clip, "X1.mkv", "X1.mp4")  # one folder, two containers: mp4 first
+    sources, _, _ = make_sources("ava-speech", tmp_path / "ava.csv", vids, tmp_path / "o.parquet")
+    assert [s["path"].endswith("X1.mp4") for s in sources] == [True]
+
+
 def test_vfhq_meta_info(tmp_path, clip):
     meta = tmp_path / "meta_info"
     meta.mkdir()
