@@ -13,7 +13,9 @@ import argparse
 def build_parser() -> argparse.ArgumentParser:
     from lipforge.pipeline.datasets import ADAPTERS
 
-    p = argparse.ArgumentParser(prog="lipforge sources", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="lipforge sources",
+                                description="Turn one dataset's annotation files into a curate input list of time "
+                                            "ranges; rows that cannot become sources are listed with a reason.")
     p.add_argument("dataset", help=f"one of: {', '.join(ADAPTERS)}")
     p.add_argument("--annotations", required=True, help="the dataset's annotation file or folder (see README)")
     p.add_argument("--videos", required=True, help="folder of the downloaded videos (walked recursively)")
