@@ -151,3 +151,16 @@ def test_a_seek_that_lands_past_the_range_start_falls_back_to_decoding_from_the_
     part, idx, frames = _decode(gop25, start_s=2.0, end_s=3.0)
     assert idx == list(range(50, 75)) and part.n_frames == 25 and not part.seeked
     np.testing.assert_array_equal(frames, frames_w[50:75])
+
+
+def test_range_of_the_real_fixture_equals_the_whole_decode(fixtures_dir):
+    """HEVC with B-frames and a single keyframe (the seek lands at the start): still the same pixels."""
+    path = fixtures_dir / "real" / "talking_en_1080x1920_25fps.mp4"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    whole = FrameStream(str(path), 25, 320)
+    frames_w = {i: f for i, f in whole if 150 <= i < 200}
+    part = FrameStream(str(path), 25, 320, start_s=6.0, end_s=8.0)
+    got = list(part)
+    assert [i for i, _ in got] == list(range(150, 200)) and whole.n_frames == 250 and part.n_frames == 50
+    np.testing.assert_array_equal(np.stack([f for _, f in got]), np.stack([frames_w[i] for i in range(150, 200)]))
