@@ -10,6 +10,17 @@ import html
 from lipforge.pipeline.datasets.accounting import NO_DATASET
 
 
+def datasets_lines(summary: dict) -> list[str]:
+    """One terminal line per named dataset: sources, seconds in and kept (``lipforge curate`` prints them)."""
+    out = []
+    for name, d in sorted((summary.get("datasets") or {}).items()):
+        if name != NO_DATASET:
+            pct = 100.0 * d["hours_kept"] / d["hours_in"] if d["hours_in"] else 0.0
+            out.append(f"  {name}: {d['sources']} sources, {d['hours_in'] * 3600:.1f} s in, "
+                       f"{d['hours_kept'] * 3600:.1f} s kept ({pct:.0f}%)")
+    return out
+
+
 def datasets_section(summary: dict) -> str:
     """An ``<h2>`` and a table (one row per dataset); empty when no input named a dataset."""
     ds = summary.get("datasets") or {}

@@ -50,7 +50,7 @@ def test_hours_per_dataset_and_stage_follow_the_rows():
     assert acc[NO_DATASET]["hours_in"] == hrs(4)  # a whole file counts its duration
 
 
-def test_curate_over_a_dataset_list_accounts_per_dataset(tmp_path):
+def test_curate_over_a_dataset_list_accounts_per_dataset(tmp_path, capsys):
     from lipforge.cli import main
     from lipforge.testing import make_talking_head
 
@@ -80,6 +80,8 @@ def test_curate_over_a_dataset_list_accounts_per_dataset(tmp_path):
                                    "stages": {n: {"enabled": False} for n in stage_classes()}}))
     out = tmp_path / "corpus"
     assert main(["curate", "--input", str(both), "--output", str(out), "--config", str(cfg), "--runner", "local"]) == 0
+    printed = capsys.readouterr().out
+    assert "  hdtf: 2 sources, 4.0 s in, 3.0 s kept (75%)" in printed and "  celebv_hq: 1 sources" in printed
     summary = json.loads((out / "summary.json").read_text())
     hd, hq = summary["datasets"]["hdtf"], summary["datasets"]["celebv_hq"]
     assert hd["sources"] == 2 and hd["hours_in"] == pytest.approx(4 / 3600, abs=0.05 / 3600)
