@@ -179,14 +179,31 @@ def write_sources(out: str | Path, sources: list[dict], skipped: list[dict]) -> 
     return listing
 
 
+def overlapping(sources: list[dict]) -> int:
+    """Ranges that overlap an earlier range of the same video (MultiTalk and CelebV list some):
+    they stay separate sources, but their clips share frames, which a training split should know."""
+    n = 0
+    by_path: dict[str, list[tuple[float, float]]] = {}
+    for r in sources:
+        if r["start_s"] is not None:
+            by_path.setdefault(r["path"], []).append((r["start_s"], r["end_s"]))
+    for spans in by_path.values():
+        reach = -1.0
+        for a, b in sorted(spans):
+            n += a < reach
+            reach = max(reach, b)
+    return n
+
+
 def summarize(sources: list[dict], skipped: list[dict]) -> str:
-    """One line per dataset: sources, hours listed, rows skipped by reason."""
+    """One line per dataset: sources, hours listed, boxes, overlapping ranges, rows skipped by reason."""
     lines = []
     for ds in sorted({r["dataset"] for r in sources} | {r["dataset"] for r in skipped}):
         mine = [r for r in sources if r["dataset"] == ds]
         hours = sum((r["end_s"] - r["start_s"]) for r in mine if r["start_s"] is not None) / 3600
         reasons = Counter(r["reason"] for r in skipped if r["dataset"] == ds)
         boxes = sum(r["box_x0"] is not None for r in mine)
-        lines.append(f"{ds}: {len(mine)} sources ({hours:.3f} h listed, {boxes} with a face box); "
+        lines.append(f"{ds}: {len(mine)} sources ({hours:.3f} h listed, {boxes} with a face box, "
+                     f"{overlapping(mine)} overlapping an earlier range of their video); "
                      f"skipped {sum(reasons.values())}" + (f" {dict(sorted(reasons.items()))}" if reasons else ""))
     return "\n".join(lines)

@@ -162,6 +162,10 @@ def test_multitalk_language_jsons(tmp_path, clip):
     assert keys["k914yAWIV_A_0"]["labels"] == "dutch" and "/dutch/" in keys["k914yAWIV_A_0"]["path"]
     assert keys["legJntdzhMs_0"]["box_x1"] == 0.4354
     assert [r["reason"] for r in skip] == ["duplicate_range"]  # _1 lists _0's range again
+    from lipforge.pipeline.datasets.base import overlapping
+
+    assert overlapping(sources) == 0
+    assert overlapping([*sources, {**keys["legJntdzhMs_0"], "start_s": 3.0, "end_s": 3.9}]) == 1
 
 
 def test_sources_cli_writes_the_list_and_reports_user_errors(tmp_path, clip, capsys):
