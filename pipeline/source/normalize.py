@@ -112,7 +112,7 @@ class FrameStream:
 
         The seek target is one frame before the first output frame's time: the latest source
         frame at or before that slot is then decoded. A container whose seek lands after the
-        target (a broken index) is decoded from the start instead (``seeked`` stays False).
+        target (a broken index) is decoded from the start instead (``seeked`` is then False).
         """
         for frame in c.decode(vs):
             if frame.time is not None:
