@@ -27,6 +27,20 @@ def source_id_for_path(path: str, root: str | None = None) -> str:
     return f"{stem}_{digest}"
 
 
+def source_id_for_range(path: str, start_s: float, end_s: float, root: str | None = None) -> str:
+    """Id of the range ``[start_s, end_s)`` of a file: the file's id plus the range in ms.
+
+    Several ranges of one file (a dataset's annotated segments) get distinct ids that depend
+    only on the file and the range, and sort together in time order.
+
+    >>> source_id_for_range("/data/Radio11.mp4", 30.0, 60.5)
+    'Radio11_64e9c115_00030000_00060500'
+    """
+    if not 0 <= start_s < end_s:
+        raise ValueError(f"source_id_for_range: need 0 <= start_s < end_s, got {start_s}, {end_s}")
+    return f"{source_id_for_path(path, root)}_{int(round(start_s * 1000)):08d}_{int(round(end_s * 1000)):08d}"
+
+
 def clip_id(source_id: str, start_s: float, track: int = 0) -> str:
     if start_s < 0:
         raise ValueError(f"clip_id: start_s must be >= 0, got {start_s}")

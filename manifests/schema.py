@@ -38,7 +38,7 @@ class Column:
 
 SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("schema_version", pa.int32(), "Manifest schema version (manifests.SCHEMA_VERSION)."),
-    Column("source_id", pa.string(), "Deterministic id of the input file (stem + hash of its relative path)."),
+    Column("source_id", pa.string(), "Deterministic id of the input file (stem + hash of its relative path; a range of the file adds _{start_ms:08d}_{end_ms:08d})."),
     Column("path", pa.string(), "Path or URL of the input file as given; never modified or deleted."),
     Column("size_bytes", pa.int64(), "File size in bytes at probe time."),
     Column("status", pa.string(), "'ok' when the source was decoded, 'dropped' otherwise."),
@@ -54,6 +54,17 @@ SOURCE_COLUMNS: tuple[Column, ...] = (
     Column("n_frames", pa.int64(), "Frames decoded after normalization to 25 fps."),
     Column("n_scenes", pa.int32(), "Scenes found by the scene split."),
     Column("n_candidates", pa.int32(), "Candidate clips the segmenter emitted for this source."),
+    # --- source datasets (issue 16): a source may be a time range of its file, from a dataset
+    Column("dataset", pa.string(), "Dataset the input row came from (hdtf, celebv_hq, celebv_text, ava_speech, vfhq, multitalk, or the list's own name); null for a plain input."),
+    Column("dataset_key", pa.string(), "The dataset's own id of the row (clip id, HDTF 'RD_Radio11_0', AVA 'video@start', VFHQ clip name); null for a plain input."),
+    Column("start_s", pa.float64(), "Start of the range of the file this source covers, seconds from its first video frame; null: the whole file."),
+    Column("end_s", pa.float64(), "End (exclusive) of the range as listed, seconds from the first video frame; null: the whole file."),
+    Column("span_s", pa.float64(), "Seconds of video this source covers: the range clipped to the file (0 when outside it, the listed range when the file cannot be read), or duration_s for a whole file; the hours in of summary.json."),
+    Column("labels", pa.string(), "Labels the dataset gives the row, as listed (AVA-Speech speech label, CelebV-HQ emotion(s), MultiTalk language)."),
+    Column("box_x0", pa.float64(), "Dataset face box, left edge, normalized to the frame width (0..1); null when none is given."),
+    Column("box_y0", pa.float64(), "Dataset face box, top edge, normalized to the frame height (0..1)."),
+    Column("box_x1", pa.float64(), "Dataset face box, right edge, normalized to the frame width (0..1)."),
+    Column("box_y1", pa.float64(), "Dataset face box, bottom edge, normalized to the frame height (0..1)."),
 )
 
 # Core clip columns; measurement columns are appended from MEASUREMENTS.
@@ -63,7 +74,7 @@ _CLIP_CORE: tuple[Column, ...] = (
     Column("source_id", pa.string(), "Source this clip is a view of."),
     Column("parent_id", pa.string(), "Candidate clip this one was split from (itself when not split)."),
     Column("track", pa.int32(), "Face track index within the candidate (0 for the largest-face track)."),
-    Column("start_s", pa.float64(), "Start time in the normalized (25 fps) source, seconds."),
+    Column("start_s", pa.float64(), "Start time in the normalized (25 fps) source, seconds (for a source that is a range of its file: in the file's timeline)."),
     Column("end_s", pa.float64(), "End time (exclusive), seconds."),
     Column("start_frame", pa.int64(), "First frame index at 25 fps (inclusive)."),
     Column("end_frame", pa.int64(), "Last frame index at 25 fps (exclusive)."),
@@ -119,6 +130,11 @@ def _register_defaults() -> None:
 
 _register_defaults()
 
+# --- source datasets (issue 16)
+register_measurement("dataset", pa.string(), "Dataset of the clip's source (sources.parquet dataset), so clips can be selected by dataset; null for a plain input.")
+register_measurement("dataset_box", pa.list_(pa.float64()), "The source's dataset face box (x0, y0, x1, y1), normalized to the frame; null when none is given.")
+register_measurement("dataset_box_overlap", pa.float64(), "Share of the track's median face box inside the dataset box (1 = inside); null without a dataset box.")
+
 
 def clip_columns() -> tuple[Column, ...]:
     return _CLIP_CORE + tuple(MEASUREMENTS[k] for k in sorted(MEASUREMENTS))
@@ -158,6 +174,17 @@ class SourceRecord:
     n_frames: int | None = None
     n_scenes: int | None = None
     n_candidates: int | None = None
+    # source datasets (issue 16): the range, where the row comes from, the dataset's face box
+    dataset: str | None = None
+    dataset_key: str | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+    span_s: float | None = None
+    labels: str | None = None
+    box_x0: float | None = None
+    box_y0: float | None = None
+    box_x1: float | None = None
+    box_y1: float | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_row(self) -> dict[str, Any]:

@@ -21,17 +21,12 @@ from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.media import MediaDecodeError
 from lipforge.pipeline.registry import stage_classes
+from lipforge.pipeline.source.inputs import SourceInput, source_input_from_row  # SourceInput lives with the row parsing
 from lipforge.pipeline.stage import ClipItem, Stage, StageStats
 from lipforge.pipeline.store import WorkStore
 
 _SOURCE_ID = re.compile(r"[A-Za-z0-9_]+")
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
-
-
-@dataclass(frozen=True)
-class SourceInput:
-    path: str
-    source_id: str
 
 
 def list_inputs(spec: str) -> list[SourceInput]:
@@ -51,15 +46,15 @@ def list_inputs(spec: str) -> list[SourceInput]:
         for line in p.read_text().splitlines():
             if line.strip() and not line.startswith("#"):
                 items.append(SourceInput(line.strip(), source_id_for_path(line.strip())))
-    elif p.suffix == ".csv":
+    elif p.suffix == ".csv":  # rows may give a time range, dataset, labels, box (pipeline.source.inputs)
         with open(p, newline="") as f:
-            for row in csv.DictReader(f):
-                items.append(SourceInput(row["path"], row.get("source_id") or source_id_for_path(row["path"])))
+            for n, row in enumerate(csv.DictReader(f), 2):
+                items.append(source_input_from_row(row, f"--input {spec} row {n}"))
     elif p.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         t = pq.read_table(p).to_pylist()
-        items = [SourceInput(r["path"], r.get("source_id") or source_id_for_path(r["path"])) for r in t]
+        items = [source_input_from_row(r, f"--input {spec} row {n}") for n, r in enumerate(t, 1)]
     elif p.is_file():
         items.append(SourceInput(str(p), source_id_for_path(str(p))))
     else:
@@ -120,11 +115,12 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
     A decode error after some clips were cut keeps those clips (reason ``partial_decode``).
     ``stats`` (name "segment") receives the time spent probing, decoding and segmenting.
     """
-    from lipforge.pipeline.source import Segmenter, probe_source
+    from lipforge.pipeline.source import Segmenter
+    from lipforge.pipeline.source.ranges import probe_input
 
     stats = stats if stats is not None else StageStats("segment")
     t0 = time.perf_counter()
-    record = probe_source(src.path, src.source_id, cfg.probe)
+    record = probe_input(src, cfg.probe)  # the file's verdict, then its range's (a range source)
     seg = Segmenter(cfg.segment)
     if record.status != STATUS_DROPPED:
         it = seg.run(src.path, record, skip=store.done_candidates(src.source_id))

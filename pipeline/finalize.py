@@ -20,6 +20,7 @@ from lipforge.manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEP
                               clip_columns)
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput
+from lipforge.pipeline.datasets.accounting import dataset_accounting
 from lipforge.pipeline.report import write_report
 from lipforge.manifests.container import scan_tar
 from lipforge.manifests.corpus import manifest_path, shards_dir
@@ -143,7 +144,9 @@ def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shar
     return {
         "sources": {"in": len(src_rows), "ok": len(src_ok),
                     "dropped": dict(Counter(r["reason"] for r in src_rows if r["status"] != "ok")),
-                    "hours_in": hours(sum((r["duration_s"] or 0.0) for r in src_rows))},
+                    # a range source counts the seconds it covers (span_s), not its whole file
+                    "hours_in": hours(sum((r["span_s"] if r.get("span_s") is not None else r["duration_s"]) or 0.0
+                                          for r in src_rows))},
         "clips": {"candidates": len({c["parent_id"] for c in clip_rows}), "rows": len(clip_rows),
                   "kept": len(kept), "hours_kept": hours(sum(c["duration_s"] for c in kept)),
                   "hours_candidates": hours(candidate_seconds(clip_rows)),
@@ -151,4 +154,6 @@ def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shar
         "dropped_by_stage": {k: dict(v) for k, v in sorted(per_stage.items())},
         "stages": [stats[k].as_dict() for k in sorted(stats, key=_stage_order)],
         "shards": {"count": len({r.shard for r in shard_recs}), "samples": len(shard_recs)},
+        # hours in / per stage / kept per dataset (issue 16; lipforge.pipeline.datasets.accounting)
+        "datasets": dataset_accounting(src_rows, clip_rows, sorted(stats, key=_stage_order)),
     }

@@ -6,6 +6,7 @@ import html
 import json
 from pathlib import Path
 
+from lipforge.pipeline.datasets.report import datasets_section
 from lipforge.pipeline.store import WorkStore
 
 
@@ -44,6 +45,7 @@ def write_report(out: Path, summary: dict, clip_rows: list[dict], store: WorkSto
 .row{{display:flex;flex-wrap:wrap;gap:8px}}figure{{margin:0;font-size:10px}}img{{height:96px}}</style></head><body>
 <h1>lipforge curation report</h1>
 <h2>In and out</h2>{_table(flow)}
+{datasets_section(summary)}
 <h2>Rejections by stage and reason</h2>{_table(reasons)}
 <h2>Stages: clips and hours in and out, throughput</h2>{_table(summary["stages"])}
 <h2>Shards</h2><p>{summary["shards"]["count"]} shards, {summary["shards"]["samples"]} samples</p>

@@ -39,9 +39,9 @@ class _SegmentFn:
         self.cfg, self.store = cfg, WorkStore(output)
 
     def __call__(self, batch):
-        for path, sid in zip(batch["path"], batch["source_id"]):
+        for js in batch["input"]:  # the whole SourceInput (a range, its dataset and box travel with it)
             stats = StageStats("segment")
-            for group in iter_source_groups(SourceInput(str(path), str(sid)), self.cfg, self.store, stats=stats):
+            for group in iter_source_groups(SourceInput.from_json(str(js)), self.cfg, self.store, stats=stats):
                 row = _pack([group])
                 row["stats"] = np.array([pickle.dumps([stats.take()])], dtype=object)
                 yield row
@@ -132,7 +132,7 @@ class RayRunner:
         ctx.enable_progress_bars = self.progress
         ctx.execution_options.preserve_order = False
         run_id = uuid.uuid4().hex[:8]
-        ds = ray.data.from_items([{"path": s.path, "source_id": s.source_id} for s in todo],
+        ds = ray.data.from_items([{"path": s.path, "source_id": s.source_id, "input": s.to_json()} for s in todo],
                                  override_num_blocks=len(todo))
         ds = ds.map_batches(_SegmentFn, fn_constructor_args=(cfg, output), batch_size=1,
                             num_cpus=_scaled(cfg.segment.num_cpus, scale),

@@ -10,6 +10,12 @@ Frame-rate normalization (drop or duplicate by timestamp): output frame ``i`` is
 nearest frame, ties to the later), or the first source frame before the video starts. The time
 origin is the first video frame; audio before it is cut, a later audio start is zero-padded.
 
+A source that is a range of its file (``start_s`` / ``end_s``, see
+:mod:`~lipforge.pipeline.source.ranges`) keeps the file's time origin and frame numbering: the
+stream decodes the first frame (the origin), seeks to the keyframe before ``start_s``, yields
+only frames ``frame_index(start_s) .. frame_index(end_s) - 1`` (the same pixels a whole-file
+decode shows there) and stops decoding at ``end_s``; the audio seeks likewise.
+
 >>> fs = FrameStream("talk.mp4", fps=25, work_max_side=640)     # doctest: +SKIP
 >>> for i, rgb in fs: ...                                       # (H, W, 3) uint8 at 25 fps
 >>> audio = AudioStream("talk.mp4", fs.t0).read(0, 16000)       # (16000,) float32
@@ -37,8 +43,15 @@ class FrameStream:
     ``height``, ``work_scale`` (work width / source width), ``t0`` (source time of frame 0).
     """
 
-    def __init__(self, path: str, fps: int = 25, work_max_side: int = 1280) -> None:
+    def __init__(self, path: str, fps: int = 25, work_max_side: int = 1280, start_s: float | None = None,
+                 end_s: float | None = None) -> None:
+        from lipforge.pipeline.source.ranges import frame_index
+
         self.path, self.fps, self.work_max_side = str(path), fps, work_max_side
+        # A range of the file: output frames [first_index, end_index) of the file's 25 fps grid.
+        self.first_index = 0 if start_s is None else frame_index(start_s, fps)
+        self.end_index = None if end_s is None else frame_index(end_s, fps)
+        self.seeked = False  # True when decoding started at a keyframe inside the file
         self.source_width = self.source_height = self.width = self.height = 0
         self.work_scale = 1.0
         self.quarter_turns = 0
@@ -79,6 +92,8 @@ class FrameStream:
                 rate = vs.average_rate or vs.guessed_rate
                 dt = 1.0 / float(rate) if rate else 1.0 / self.fps
                 last_t = None
+                if self.first_index > 0:
+                    self._seek_to_range(c, vs)
                 for frame in c.decode(vs):
                     t = frame.time
                     if t is None:  # no timestamps: assume the nominal rate
@@ -92,28 +107,76 @@ class FrameStream:
         except av.FFmpegError as e:
             raise MediaDecodeError(f"cannot decode video of {self.path}: {e}") from e
 
+    def _seek_to_range(self, c, vs) -> None:
+        """Set ``t0`` from the file's first frame, then seek to the keyframe before the range.
+
+        The seek target is one frame before the first output frame's time: the latest source
+        frame at or before that slot is then decoded. A container whose seek lands after the
+        target (a broken index) is decoded from the start instead (``seeked`` is then False).
+        """
+        for frame in c.decode(vs):
+            if frame.time is not None:
+                self.t0 = frame.time
+            break
+        if self.t0 is None:
+            self.t0 = 0.0
+            return
+        target = self.t0 + (self.first_index - 1) / self.fps
+        c.seek(int(target / vs.time_base), stream=vs, backward=True, any_frame=False)
+        self.seeked = True
+
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         half = 0.5 / self.fps
-        i = 0
-        prev: np.ndarray | None = None
+        first, end = self.first_index, self.end_index
+        i = first
+        prev = None  # the latest source frame, converted only when it is shown
+        prev_rgb: np.ndarray | None = None
         self._end_t = None
-        for t, frame in self._source_frames():
-            if self.t0 is None:
-                self.t0 = t
-            rel = t - self.t0
-            cur = self._convert(frame)
-            # Output frames whose slot ends before this source frame show the previous one.
-            while prev is not None and i / self.fps + half < rel - 1e-6:
-                yield i, prev
-                i += 1
-            prev = cur
+        frames = self._source_frames()
+        try:
+            for t, frame in frames:
+                if self.t0 is None:
+                    self.t0 = t
+                rel = t - self.t0
+                if prev is None and first and rel > first / self.fps + half + 1e-6:
+                    # The seek landed past the range start: decode this file from the start.
+                    frames.close()
+                    self.seeked, self.t0 = False, None
+                    yield from self._iter_unseeked()
+                    return
+                # Output frames whose slot ends before this source frame show the previous one.
+                while prev is not None and i / self.fps + half < rel - 1e-6 and (end is None or i < end):
+                    if prev_rgb is None:
+                        prev_rgb = self._convert(prev)
+                    yield i, prev_rgb
+                    i += 1
+                if end is not None and i >= end:
+                    break
+                prev, prev_rgb = frame, None
+        finally:
+            frames.close()
         if prev is None:
             raise MediaDecodeError(f"{self.path}: no decodable video frame")
-        n_total = max(i + 1, int(round((self._end_t - self.t0) * self.fps)))
-        while i < n_total:
-            yield i, prev
-            i += 1
-        self.n_frames = i
+        if end is None or i < end:
+            n_total = int(round((self._end_t - self.t0) * self.fps)) if self._end_t is not None else i + 1
+            n_total = max(i + 1, n_total) if end is None else min(end, max(i + 1, n_total))
+            while i < n_total:
+                if prev_rgb is None:
+                    prev_rgb = self._convert(prev)
+                yield i, prev_rgb
+                i += 1
+        self.n_frames = i - first
+
+    def _iter_unseeked(self) -> Iterator[tuple[int, np.ndarray]]:
+        first = self.first_index
+        self.first_index = 0
+        try:
+            for i, rgb in FrameStream.__iter__(self):
+                if i >= first:
+                    yield i, rgb
+        finally:
+            self.first_index = first
+        self.n_frames -= first
 
 
 class AudioStream:
@@ -121,10 +184,16 @@ class AudioStream:
 
     Requests must not go backwards past the last ``read`` start (samples before it are freed),
     which matches clips being cut in time order. Missing audio reads as zeros.
+
+    ``start_s`` (a range source) seeks the audio to shortly before that time (seconds after
+    ``t0``): samples are still indexed from ``t0``, and nothing before the seek is buffered.
     """
 
-    def __init__(self, path: str, t0: float, sample_rate: int = 16000) -> None:
+    SEEK_PREROLL_S = 0.5  # decode this much before the range: the decoder and resampler settle
+
+    def __init__(self, path: str, t0: float, sample_rate: int = 16000, start_s: float | None = None) -> None:
         self.path, self.t0, self.sample_rate = str(path), float(t0), sample_rate
+        self.start_s = start_s
         self._chunks: list[np.ndarray] = []
         self._base = 0  # absolute sample index of self._chunks[0][0]
         self._have = 0  # absolute index one past the last buffered sample
@@ -142,11 +211,17 @@ class AudioStream:
                 a = c.streams.audio[0]
                 res = av.AudioResampler(format="flt", layout="mono", rate=self.sample_rate)
                 skip: int | None = None
+                seek = self.start_s is not None and self.start_s > self.SEEK_PREROLL_S
+                if seek:
+                    target = self.t0 + self.start_s - self.SEEK_PREROLL_S
+                    c.seek(int(target / a.time_base), stream=a, backward=True, any_frame=False)
                 for frame in c.decode(a):
                     if skip is None:  # align the first sample with video frame 0
                         start = frame.time if frame.time is not None else self.t0
                         skip = int(round((self.t0 - start) * self.sample_rate))
-                        if skip < 0:
+                        if skip < 0 and seek and not self._chunks:
+                            self._base = self._have = -skip  # the buffer starts where the seek landed
+                        elif skip < 0:
                             yield np.zeros(-skip, np.float32)
                     for g in res.resample(frame):
                         x = g.to_ndarray().reshape(-1)

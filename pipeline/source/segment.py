@@ -12,6 +12,10 @@ manifest. The peak buffer is at most ``(max_clip_s + min_clip_s) * fps + 1`` fra
 Candidates whose id is in ``skip`` (already done in an earlier run) are listed in
 ``candidate_ids`` but not materialized or yielded.
 
+A source that is a range of its file (``SourceRecord.start_s`` / ``end_s``) is segmented like
+a file that holds only that range; frame indices, and so clip ids and times, stay those of the
+whole file (:mod:`~lipforge.pipeline.source.ranges`).
+
 >>> seg = Segmenter(SegmentConfig(max_clip_s=8.0))                 # doctest: +SKIP
 >>> for item in seg.run("talk.mp4", source_record): ...            # ClipItem per candidate
 >>> seg.n_frames, seg.n_scenes, seg.candidate_ids                  # after exhaustion
@@ -28,6 +32,7 @@ from lipforge.manifests.ids import clip_id
 from lipforge.manifests.schema import SourceRecord
 from lipforge.pipeline.config import SegmentConfig
 from lipforge.pipeline.source.normalize import AudioStream, FrameStream
+from lipforge.pipeline.source.ranges import source_measurements
 from lipforge.pipeline.source.scenes import SceneCuts
 from lipforge.pipeline.stage import ClipItem
 
@@ -84,12 +89,13 @@ class Segmenter:
     def run(self, path: str, source: SourceRecord, skip: frozenset[str] = frozenset()) -> Iterator[ClipItem]:
         """Yield candidates in time order; raises MediaDecodeError when the source fails to decode."""
         self._reset()
-        fs = FrameStream(path, self.cfg.fps, self.cfg.work_max_side)
+        fs = FrameStream(path, self.cfg.fps, self.cfg.work_max_side, source.start_s, source.end_s)
         cuts = SceneCuts(self.cfg)
         audio: AudioStream | None = None
         buf: deque[np.ndarray] = deque()
-        buf_start = 0  # frame index of buf[0]
-        scene_start = 0
+        buf_start = fs.first_index  # frame index of buf[0] (0 unless the source is a range)
+        scene_start = fs.first_index
+        per_source = source_measurements(source)
         scene = 0
         pieces_in_scene = 0
 
@@ -112,11 +118,15 @@ class Segmenter:
                             scene_index=scene, work_scale=fs.work_scale, source_width=fs.source_width,
                             source_height=fs.source_height)
             item.measurements.update(width=fs.source_width, height=fs.source_height, work_scale=fs.work_scale)
+            item.measurements.update(per_source)
             item.thumbnail = thumbnail_jpeg(frames[len(frames) // 2])
             if too_short:
                 return item.drop("too_short", by=STAGE_NAME)
             if audio is None:
-                audio = AudioStream(path, fs.t0 or 0.0, self.cfg.sample_rate)
+                # A range seeks to its start (never to a later clip: a resumed run must decode
+                # the same samples as an uninterrupted one).
+                audio = AudioStream(path, fs.t0 or 0.0, self.cfg.sample_rate,
+                                    start_s=fs.first_index / self.cfg.fps if fs.first_index else None)
             item.frames = frames
             item.audio = audio.read(start * self.spf, end * self.spf)  # (T * 640,) float32
             return item
@@ -146,7 +156,7 @@ class Segmenter:
                 if it is not None:
                     yield it
         self.n_frames = fs.n_frames
-        yield from close_scene(self.n_frames)
+        yield from close_scene(fs.first_index + self.n_frames)
         self.n_scenes = scene + 1
         self.work_scale = fs.work_scale
 

@@ -6,6 +6,8 @@ source pixels, then :func:`lipforge.pipeline.faces.build_tracks` fills gaps of u
 and cuts the clip at longer gaps and at box jumps. Each piece becomes a clip (same parent_id,
 sliced frames and audio); pieces are dropped as ``face_missing`` (no face), ``too_short``
 (< ``min_clip_s``) or ``face_too_small`` (the face box never taller than ``min_face_px``).
+A dataset's face box (an input list's ``box_*``) can seed detection or drop a track outside it
+as ``face_outside_dataset_box``; both are off by default (:mod:`lipforge.pipeline.faces.dataset_box`).
 
 Arrays: ``face_boxes.npy`` (T, 4) float32 source px and ``detected.npy`` (T,) uint8.
 
@@ -44,9 +46,18 @@ class FaceDetectConfig(StageConfig):
     jump_threshold: float = 0.35  # box_jump (edge move / box height) that splits the clip
     min_face_px: float = 228.0  # drop face_too_small unless the face box height ever exceeds this
     min_clip_s: float = 2.0  # pieces shorter than this are dropped too_short
+    # --- a dataset's face box (issue 16; lipforge.pipeline.faces.dataset_box), off by default
+    dataset_box_seed: bool = False  # detect only inside the dataset box grown by dataset_box_margin
+    dataset_box_check: bool = False  # drop face_outside_dataset_box when the overlap is below the minimum
+    dataset_box_min_overlap: float = 0.5  # share of the median face box inside the dataset box
+    dataset_box_margin: float = 0.25  # seed region: the box grown by this share of its size per side
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0.0 <= self.dataset_box_min_overlap <= 1.0:
+            raise ValueError(f"FaceDetectConfig.dataset_box_min_overlap must be in [0, 1], got {self.dataset_box_min_overlap}")
+        if self.dataset_box_margin < 0:
+            raise ValueError(f"FaceDetectConfig.dataset_box_margin must be >= 0, got {self.dataset_box_margin}")
         if self.backend not in BACKENDS:
             raise ValueError(f"FaceDetectConfig.backend must be one of {BACKENDS}, got {self.backend!r}")
         if self.detect_max_side < 32:
@@ -135,8 +146,32 @@ class FaceDetectStage(Stage):
         for item in items:
             if item.frames is None:
                 raise ValueError(f"faces: kept clip {item.clip_id} has no frames")
-            out.extend(self._judge(item, self.detect(item.frames, item.work_scale)))
+            out.extend(self._judge(item, self._detect_item(item)))
         return out
+
+    def _detect_item(self, item: ClipItem) -> np.ndarray:
+        """Boxes of the clip; with ``dataset_box_seed`` only the dataset box's region is searched."""
+        ds_box = item.measurements.get("dataset_box")
+        if not (self.config.dataset_box_seed and ds_box is not None):
+            return self.detect(item.frames, item.work_scale)
+        from lipforge.pipeline.faces.dataset_box import seed_region
+
+        h, w = item.frames.shape[1:3]
+        x0, y0, x1, y1 = seed_region(ds_box, w, h, self.config.dataset_box_margin)  # working px
+        boxes = self.detect(item.frames[:, y0:y1, x0:x1], item.work_scale)  # source px of the region
+        return boxes + np.array([x0, y0, x0, y0], np.float64) / item.work_scale
+
+    @staticmethod
+    def _dataset_box_overlap(child: ClipItem, boxes: np.ndarray) -> float | None:
+        """Record (and return) how much of the piece's median face box lies in the dataset box."""
+        ds_box = child.measurements.get("dataset_box")
+        if ds_box is None or not child.source_width:
+            return None
+        from lipforge.pipeline.faces.dataset_box import box_px, median_box, overlap
+
+        ov = overlap(median_box(boxes), box_px(ds_box, child.source_width, child.source_height))
+        child.measurements["dataset_box_overlap"] = ov
+        return ov
 
     def _judge(self, item: ClipItem, boxes: np.ndarray) -> list[ClipItem]:
         from lipforge.pipeline.faces.boxes import box_height
@@ -160,9 +195,12 @@ class FaceDetectStage(Stage):
                      face_max_jump=float(p.max_jump))
             child.arrays["face_boxes.npy"] = p.boxes.astype(np.float32)  # (T, 4) source px
             child.arrays["detected.npy"] = p.detected.astype(np.uint8)  # (T,)
+            overlap = self._dataset_box_overlap(child, p.boxes)
             if p.n_frames < min_frames:
                 child.drop("too_short", by=self.name)
             elif not h.max() > c.min_face_px:
                 child.drop("face_too_small", by=self.name)
+            elif c.dataset_box_check and overlap is not None and overlap < c.dataset_box_min_overlap:
+                child.drop("face_outside_dataset_box", by=self.name)
             children.append(child)
         return children

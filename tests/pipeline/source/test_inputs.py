@@ -1,0 +1,67 @@
+"""Input lists with time ranges, datasets and boxes: parsed, validated, deterministic ids."""
+from __future__ import annotations
+
+import csv
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from lipforge.pipeline.curate import list_inputs
+from lipforge.pipeline.source.inputs import SourceInput
+
+
+def _csv(path, rows):
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+    return str(path)
+
+
+def test_csv_ranges_of_one_file_are_several_sources_with_stable_ids(tmp_path):
+    rows = [{"path": "/v/Radio11.mp4", "start_s": 30, "end_s": 60, "dataset": "hdtf", "dataset_key": "RD_Radio11_0"},
+            {"path": "/v/Radio11.mp4", "start_s": 90, "end_s": 150, "dataset": "hdtf", "dataset_key": "RD_Radio11_1",
+             "box_x0": 0.2, "box_y0": 0.1, "box_x1": 0.7, "box_y1": 0.9, "labels": "x"},
+            {"path": "/v/whole.mp4"}]
+    got = list_inputs(_csv(tmp_path / "a.csv", rows))
+    again = list_inputs(_csv(tmp_path / "b.csv", rows[::-1]))
+    assert got == again  # ids depend on the row, not on the order of the list
+    by_key = {s.dataset_key: s for s in got}
+    r0, r1, whole = by_key["RD_Radio11_0"], by_key["RD_Radio11_1"], by_key[None]
+    assert (r0.start_s, r0.end_s, r0.dataset, r0.box) == (30.0, 60.0, "hdtf", None)
+    assert r1.box == (0.2, 0.1, 0.7, 0.9) and r1.labels == "x"
+    assert r0.source_id != r1.source_id and r0.source_id.endswith("_00030000_00060000")
+    assert whole.start_s is None and whole.dataset is None
+    assert SourceInput.from_json(r1.to_json()) == r1  # how the Ray runner ships an input
+
+
+def test_parquet_list_with_range_columns(tmp_path):
+    t = pa.table({"path": ["/v/a.mp4", "/v/a.mp4"], "start_s": [0.0, 5.0], "end_s": [5.0, 9.5],
+                  "dataset": ["ava_speech", "ava_speech"], "labels": ["CLEAN_SPEECH", None]})
+    pq.write_table(t, tmp_path / "l.parquet")
+    got = list_inputs(str(tmp_path / "l.parquet"))
+    assert [(s.start_s, s.end_s, s.labels) for s in got] == [(0.0, 5.0, "CLEAN_SPEECH"), (5.0, 9.5, None)]
+
+
+@pytest.mark.parametrize("row,msg", [
+    ({"path": "a.mp4", "start_s": 3}, "both start_s and end_s"),
+    ({"path": "a.mp4", "start_s": 3, "end_s": 2}, r"end_s \(2.0\) must be > start_s"),
+    ({"path": "a.mp4", "start_s": "x", "end_s": 2}, "start_s must be a number"),
+    ({"path": "a.mp4", "start_s": -1, "end_s": 2}, "start_s must be >= 0"),
+    ({"path": "a.mp4", "box_x0": 0.1, "box_y0": 0.1, "box_x1": 0.5}, "a box needs all of"),
+    ({"path": "a.mp4", "box_x0": 0.5, "box_y0": 0.1, "box_x1": 0.4, "box_y1": 0.9}, "box must be normalized"),
+    ({"path": "a.mp4", "box_x0": 0, "box_y0": 0, "box_x1": 640, "box_y1": 480}, "box must be normalized"),
+])
+def test_bad_rows_name_the_list_the_row_and_the_column(tmp_path, row, msg):
+    spec = _csv(tmp_path / "bad.csv", [{"path": "ok.mp4"}, row])
+    with pytest.raises(ValueError, match=msg) as e:
+        list_inputs(spec)
+    assert "bad.csv row 3" in str(e.value)  # the header is line 1
+
+
+def test_the_same_range_twice_is_a_duplicate(tmp_path):
+    spec = _csv(tmp_path / "dup.csv", [{"path": "/v/a.mp4", "start_s": 1, "end_s": 2}] * 2)
+    with pytest.raises(ValueError, match="duplicate source ids"):
+        list_inputs(spec)
