@@ -61,6 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     c = summary["clips"]
     print(f"curated {summary['sources']['in']} sources: {c['kept']}/{c['rows']} clips kept "
           f"({c['hours_kept'] * 3600:.1f} s); dropped: {c['dropped'] or {}}")
+    from lipforge.pipeline.provenance import attention
+
+    for line in attention(summary):  # stages skipped or decided by a weight-free stand-in
+        print(f"note: {line}")
     print(f"shards:    {args.output}/shards/")
     print(f"manifests: {args.output}/manifests/ (sources, clips, shards .parquet)")
     print(f"report:    {args.output}/report.html and {args.output}/summary.json")

@@ -18,7 +18,7 @@ def test_fallback_ranks_blurred_copy_below_original():
     from lipforge.pipeline.stages.quality import QualityStage
 
     f = _frames()
-    blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 3) for x in f])
+    blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 5) for x in f])  # sigma 3 scores 8.5 here, over the 8.0 default
     st = QualityStage()
     a, b = st([make_item(f, np.zeros(3 * 640), clip_id="sharp"), make_item(blurred, np.zeros(3 * 640), clip_id="blur")])
     assert a.measurements["iqa_measure"] == "laplacian" and len(a.measurements["iqa_scores"]) == 9
