@@ -156,8 +156,10 @@ def sources_table(sources: list[dict], clip_rows: list[dict]) -> str:
 
 
 def _groups(clip_rows: list[dict]) -> dict[str, list[dict]]:
+    """Clips per verdict, earliest in their source first: the examples are decoded from the start of
+    each source up to the last frame shown, so early clips keep the report cheap on long sources."""
     g: dict[str, list[dict]] = defaultdict(list)
-    for c in sorted(clip_rows, key=lambda c: c["clip_id"]):
+    for c in sorted(clip_rows, key=lambda c: (c["start_frame"], c["clip_id"])):
         g["kept" if c["status"] == "kept" else c["reason"]].append(c)
     return dict(sorted(g.items(), key=lambda kv: (kv[0] != "kept", -len(kv[1]), kv[0])))
 

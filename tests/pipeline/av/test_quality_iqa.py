@@ -51,6 +51,11 @@ def test_hyperiqa_random_init_from_local_files(tmp_path):
     (it,) = st([make_item(_frames(), np.zeros(3 * 640))])
     m = it.measurements
     assert m["iqa_measure"] == "hyperiqa" and len(m["iqa_scores"]) == 9
+    import hashlib
+
+    sha = lambda f: hashlib.sha256((tmp_path / f).read_bytes()).hexdigest()[:12]  # noqa: E731
+    assert m["prov_quality_measure"] == "hyperiqa" and m["prov_quality_rule"] == "iqa_score >= 0.0"
+    assert m["prov_quality_weights"] == f"hyperiqa_head.pth@sha256:{sha('hyperiqa_head.pth')}; resnet50.pth@sha256:{sha('resnet50.pth')}"
     net.eval()
     from lipforge.pipeline.av.iqa import nine_crops
 

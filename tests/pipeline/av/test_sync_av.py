@@ -69,6 +69,10 @@ def test_syncnet_backend_end_to_end_random_init(tmp_path, synth):
     assert m["sync_backend"] == "syncnet" and -4 <= m["sync_offset"] <= 4
     assert np.isfinite(m["sync_conf"]) and m["sync_conf"] >= 0 and m["sync_min_dist"] > 0
     assert it.kept and len(it.audio) == n * 640
+    import hashlib
+
+    assert m["prov_sync_measure"] == "syncnet" and m["prov_sync_rule"].startswith("sync_conf >= 0.0")
+    assert m["prov_sync_weights"] == f"syncnet_v2.model@sha256:{hashlib.sha256(p.read_bytes()).hexdigest()[:12]}"
 
 
 def test_syncnet_missing_weights_fail_at_construction(tmp_path):
