@@ -231,9 +231,11 @@ def examples(clip_rows: list[dict], sources: list[dict], per_reason: int, clips_
             e = min(c["end_frame"], s + CLIP_FRAMES)
             boxes = c.get("sheet_face_boxes")
             box = None if not boxes else np.median(np.asarray(boxes, np.float64).reshape(-1, 4), axis=0) * scale
-            b64 = playable_clip([frames.get(i) for i in range(s, e)], audio.get(s), box)
-            if b64:
-                vids.append(f'<figure><video controls muted preload="metadata" src="data:video/mp4;base64,{b64}">'
+            got = playable_clip([frames.get(i) for i in range(s, e)], audio.get(s), box)
+            if got:
+                b64, poster = got
+                vids.append(f'<figure><video controls preload="metadata" poster="data:image/jpeg;base64,{poster}" '
+                            f'src="data:video/mp4;base64,{b64}">'
                             f'</video><figcaption class="cap">{_e(c["clip_id"])}</figcaption></figure>')
         if vids:
             part.append(f'<div class="clips">{"".join(vids)}</div>')

@@ -99,8 +99,9 @@ def contact_sheet(frames: list[np.ndarray | None], boxes_work: list, kept: bool)
     return jpeg_b64(np.concatenate(row, axis=1))
 
 
-def playable_clip(frames: list[np.ndarray], audio: np.ndarray | None, box_work) -> str | None:
-    """Base64 H.264/AAC MP4 of up to 3 s around the face (CLIP_PX square), or None."""
+def playable_clip(frames: list[np.ndarray], audio: np.ndarray | None, box_work) -> tuple[str, str] | None:
+    """(base64 H.264/AAC MP4 of up to 3 s around the face (CLIP_PX square), base64 JPEG of its first
+    frame for the poster), or None."""
     import cv2
 
     from lipforge.pipeline.media import encode_video
@@ -117,4 +118,4 @@ def playable_clip(frames: list[np.ndarray], audio: np.ndarray | None, box_work) 
     small = np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
     a = None if audio is None else audio[: len(small) * 640]
     data = encode_video(small, fps=25, crf=28, audio=a, sample_rate=16000)
-    return base64.b64encode(data).decode()
+    return base64.b64encode(data).decode(), jpeg_b64(small[0])

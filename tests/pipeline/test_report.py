@@ -55,7 +55,7 @@ def test_report_content_without_a_browser(corpus, tmp_path):
     assert max(green) > 100
     assert doc.count('src="data:video/mp4;base64,') >= 2
     # self-contained: nothing is linked, so a moved copy is the same page
-    srcs = re.findall(r'(?:src|href)="([^"]*)"', doc)
+    srcs = re.findall(r'(?:src|href|poster)="([^"]*)"', doc)
     assert srcs and all(s.startswith("data:") for s in srcs)
     moved = tmp_path / "elsewhere" / "r.html"
     moved.parent.mkdir()
