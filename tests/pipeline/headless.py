@@ -35,12 +35,16 @@ class Page:
         self._id = 0
         self.errors: list[str] = []
         self.events: list[dict] = []
-        tid = self.call("Target.createTarget", url="about:blank")["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=tid, flatten=True)["sessionId"]
-        for domain in ("Page", "Runtime", "Log"):
-            self.call(f"{domain}.enable", session=True)
-        self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
-                  deviceScaleFactor=1, mobile=False)
+        try:
+            tid = self.call("Target.createTarget", url="about:blank")["targetId"]
+            self.session = self.call("Target.attachToTarget", targetId=tid, flatten=True)["sessionId"]
+            for domain in ("Page", "Runtime", "Log"):
+                self.call(f"{domain}.enable", session=True)
+            self.call("Emulation.setDeviceMetricsOverride", session=True, width=width, height=height,
+                      deviceScaleFactor=1, mobile=False)
+        except BaseException:
+            self.close()  # never leave the browser running
+            raise
 
     def _map_fds(self) -> None:  # in the child: the pipe ends become fds 3 and 4
         os.dup2(self._r_in, 3)
@@ -115,15 +119,19 @@ class Page:
         return path
 
     def close(self) -> str:
-        try:
-            self.call("Browser.close", timeout=10)
-        except Exception:
-            pass
+        if self.proc.poll() is None:
+            try:
+                self.call("Browser.close", timeout=10)
+            except Exception:
+                pass
         try:
             _, err = self.proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
-        os.close(self._w_in)
-        os.close(self._r_out)
+        for fd in (self._w_in, self._r_out):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
         return err.decode(errors="replace") if err else ""
