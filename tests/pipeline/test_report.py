@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +92,28 @@ def test_report_renders_in_headless_chromium(corpus, tmp_path):
     assert vids and all(code == 0 for code in vids), vids
     assert banner < 200  # at the top
     assert shot.stat().st_size > 10_000 and shot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_survives_sources_that_moved(corpus, tmp_path):
+    """Contact sheets are read back from the sources: a moved source is a note, not a failed run."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from lipforge.pipeline.report import write_report
+    from lipforge.pipeline.store import WorkStore
+
+    out, _ = corpus
+    copy = tmp_path / "corpus"
+    shutil.copytree(out / "manifests", copy / "manifests")
+    src = pq.read_table(copy / "manifests" / "sources.parquet").to_pylist()
+    for s in src:
+        s["path"] = str(tmp_path / "gone" / Path(s["path"]).name)
+    pq.write_table(pa.Table.from_pylist(src, schema=pq.read_schema(out / "manifests" / "sources.parquet")),
+                   copy / "manifests" / "sources.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    rows = pq.read_table(copy / "manifests" / "clips.parquet").to_pylist()
+    doc = write_report(copy, summary, rows, WorkStore(copy), 2).read_text()
+    assert "source not readable" in doc and doc.count('class="chart hist"') == 6
+    assert "data:video/mp4" not in doc
