@@ -49,7 +49,7 @@ def main() -> None:
     asd_w = FIX / "weights" / "light_asd_finetuning_talkset.model"
     if asd_w.is_file():
         stages["asd"] = ActiveSpeakerStage(ActiveSpeakerStage.Config(weights=str(asd_w), threshold=-1e9))
-    stages["sync_offline"] = SyncStage(SyncStage.Config(min_conf=-1.0, max_offset=15))
+    stages["sync_offline"] = SyncStage(SyncStage.Config(max_offset=15))  # records only
     if os.environ.get("LIPFORGE_SYNCNET_V2"):
         stages["sync_syncnet"] = SyncStage(SyncStage.Config(backend="syncnet", min_conf=-1.0, max_offset=15,
                                                             syncnet_weights=os.environ["LIPFORGE_SYNCNET_V2"]))

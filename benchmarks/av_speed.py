@@ -51,7 +51,7 @@ def main(n_clips: int = 3) -> None:
         return out
 
     stages = {"speech (silero-vad)": SpeechStage(), "quality (laplacian fallback)": QualityStage(),
-              "sync (offline)": SyncStage(SyncStage.Config(min_conf=-1))}
+              "sync (offline)": SyncStage(SyncStage.Config())}
     w = FIX / "weights" / "light_asd_finetuning_talkset.model"
     if w.is_file():
         stages["asd (Light-ASD)"] = ActiveSpeakerStage(ActiveSpeakerStage.Config(weights=str(w), threshold=-1e9))

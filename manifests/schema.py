@@ -136,6 +136,32 @@ register_measurement("dataset_box", pa.list_(pa.float64()), "The source's datase
 register_measurement("dataset_box_overlap", pa.float64(), "Share of the track's median face box inside the dataset box (1 = inside); null without a dataset box.")
 
 
+# ---- provenance (issue 13): which measure decided each stage's verdict, on every clip row.
+# Null when the stage did not judge the clip (disabled, or an earlier stage dropped it).
+PROVENANCE_STAGES: tuple[str, ...] = ("speech", "faces", "landmarks", "quality", "asd", "sync")
+
+
+def _register_provenance() -> None:
+    s = pa.string()
+    for st in PROVENANCE_STAGES:
+        register_measurement(f"prov_{st}_measure", s,
+                             f"Measure that decided the {st} stage's verdict on this clip (backend name; "
+                             "'... (weight-free stand-in)' for a fallback, 'skipped' when the check could not run).")
+        register_measurement(f"prov_{st}_weights", s,
+                             f"Weights file(s) the {st} stage loaded, 'name@sha256:<12 hex>'; null for a weight-free measure.")
+        register_measurement(f"prov_{st}_rule", s,
+                             f"Rule the {st} stage applied, with its thresholds (e.g. 'speech_ratio >= 0.3').")
+    register_measurement("sheet_face_boxes", pa.list_(pa.float32()),
+                         "Face boxes (x0 y0 x1 y1, source px) at the 4 frames the report's contact sheet shows "
+                         "(centres of 4 equal parts of the clip); null without a face track.")
+
+
+_register_provenance()
+# Manifest-only columns: kept out of the shard samples' json (lipforge.pipeline.shards.item_metadata).
+PROVENANCE_COLUMNS: frozenset[str] = frozenset(
+    [f"prov_{st}_{k}" for st in PROVENANCE_STAGES for k in ("measure", "weights", "rule")] + ["sheet_face_boxes"])
+
+
 def clip_columns() -> tuple[Column, ...]:
     return _CLIP_CORE + tuple(MEASUREMENTS[k] for k in sorted(MEASUREMENTS))
 

@@ -65,6 +65,10 @@ def main(argv: list[str] | None = None) -> int:
 
     for line in datasets_lines(summary):  # one line per dataset (issue 16)
         print(line)
+    from lipforge.pipeline.provenance import attention
+
+    for line in attention(summary):  # stages skipped or decided by a weight-free stand-in
+        print(f"note: {line}")
     print(f"shards:    {args.output}/shards/")
     print(f"manifests: {args.output}/manifests/ (sources, clips, shards .parquet)")
     print(f"report:    {args.output}/report.html and {args.output}/summary.json")

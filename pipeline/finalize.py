@@ -21,6 +21,7 @@ from lipforge.manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEP
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.datasets.accounting import dataset_accounting
+from lipforge.pipeline.provenance import add_provenance
 from lipforge.pipeline.report import write_report
 from lipforge.manifests.container import scan_tar
 from lipforge.manifests.corpus import manifest_path, shards_dir
@@ -101,6 +102,7 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     stats = store.read_stats()
     summary = build_summary(src_rows, clips.to_pylist(), stats, recs)
     summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused))
+    add_provenance(summary, cfg, sources, stats)  # per stage: ran / fallback / skipped, measure, weights, rule
     if extra_stats:
         summary.update(extra_stats)
     tmp = out / "summary.json.tmp"

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 from lipforge.manifests.container import SampleRef, read_refs, write_tar
 from lipforge.manifests.layout import encode_sample
-from lipforge.manifests.schema import MEASUREMENTS, ShardRecord
+from lipforge.manifests.schema import MEASUREMENTS, PROVENANCE_COLUMNS, ShardRecord
 from lipforge.pipeline.media import encode_video, encode_wav
 from lipforge.pipeline.stage import ClipItem
 
@@ -33,7 +33,8 @@ def item_metadata(item: ClipItem) -> dict:
         "source_height": item.source_height, "frames_are_crop": item.frames_are_crop,
         "crop_size": int(item.frames.shape[1]) if item.frames_are_crop and item.frames is not None else None,
     }
-    meta["measurements"] = {k: v for k, v in sorted(item.measurements.items()) if k in MEASUREMENTS}
+    meta["measurements"] = {k: v for k, v in sorted(item.measurements.items())
+                            if k in MEASUREMENTS and k not in PROVENANCE_COLUMNS}  # provenance: manifest only
     return meta
 
 

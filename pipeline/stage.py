@@ -169,6 +169,14 @@ class Stage:
         """Judge a batch of kept items; may split an item into several (same parent_id)."""
         raise NotImplementedError
 
+    def provenance(self):
+        """Which measure decides this stage's verdicts (:mod:`lipforge.pipeline.provenance`), computed once."""
+        if getattr(self, "_provenance", None) is None:
+            from lipforge.pipeline.provenance import describe
+
+            self._provenance = describe(self)
+        return self._provenance
+
     def __call__(self, items: list[ClipItem]) -> list[ClipItem]:
         if not self._ready:
             self.setup()
@@ -183,6 +191,9 @@ class Stage:
             # never be marked done and its source could never complete.
             raise RuntimeError(f"stage {self.name!r} returned no clip for candidate(s) {sorted(lost)[:3]}; "
                                "reject with item.drop(reason, by=name) instead of removing items")
+        from lipforge.pipeline.provenance import stamp  # every judged clip says which measure judged it
+
+        stamp(self.provenance(), out_live)
         s = self.stats
         s.items_in += len(live)
         s.seconds += dt

@@ -11,8 +11,9 @@ median minus minimum (the LSE-C recipe on this distance). Positive offset = audi
 What it can and cannot do (measured in benchmarks/av_checks.py): it finds a known lag when the
 mouth follows the speech energy, and own speech correlates better than an unrelated track there;
 on real faces a hand-made feature cannot tell another speaker's voice from the face's own as a
-learned sync expert does, so its threshold is only a coarse gate. Use the ``syncnet`` backend
-with weights for real curation.
+learned sync expert does. On the real fixture its offsets for own speech spread over -8..+15
+frames (benchmarks/sync_fallback.py), so the sync stage records its offset and confidence and
+never drops or shifts a clip on them. Use the ``syncnet`` backend with weights for real curation.
 """
 from __future__ import annotations
 

@@ -2,11 +2,23 @@
 
 Backends: ``syncnet`` (SyncNet v2 from a local syncnet_python checkpoint, LSE-C / LSE-D; the one
 to use for real curation) and ``offline`` (no weights: mouth-patch vs speech-band canonical
-correlation, see :mod:`lipforge.pipeline.av.offline_sync`; a coarse gate). A clip whose confidence is under
-``min_conf`` is dropped as ``av_unsynced``; a confident clip whose |offset| exceeds ``max_offset``
-is dropped as ``av_offset_too_large`` (LatentSync's rule: too far to trust a shift); otherwise
-its audio is shifted so the offset becomes 0 (zero padded, same length) and ``audio_shift_s``
-records the shift (positive: audio moved earlier). Offset sign: positive = audio lags video.
+correlation, see :mod:`lipforge.pipeline.av.offline_sync`, a weight-free stand-in).
+
+With ``syncnet``: a clip whose confidence is under ``min_conf`` (default 3.0) is dropped as
+``av_unsynced``; a confident clip whose |offset| exceeds ``max_offset`` is dropped as
+``av_offset_too_large`` (LatentSync's rule: too far to trust a shift); otherwise its audio is
+shifted so the offset becomes 0 (zero padded, same length) and ``audio_shift_s`` records the
+shift (positive: audio moved earlier). Offset sign: positive = audio lags video.
+
+With ``offline`` the offset and confidence are recorded and never used: no clip is dropped and no
+audio is shifted (``audio_shift_s`` = 0). Measured on the real fixture (benchmarks/sync_fallback.py,
+66 own-speech windows of 2-6 s vs the same windows with another voice or the own voice moved by
+2.5 / 5 s): only 53% of own-speech offsets were within +-3 frames (range -8..+15), the old
+``|offset| > 6`` rule dropped 30% of the good windows, and every confidence threshold that caught
+replaced speech dropped own speech at almost the same rate (``conf < 0.1``: 11% of own speech,
+15% of replaced). No weight-free rule here has a false-drop rate worth throwing data away for,
+so ``min_conf`` is refused with this backend (re-tune later from the stored ``sync_conf``
+with ``lipforge refilter`` if you must).
 """
 from __future__ import annotations
 
@@ -17,7 +29,7 @@ from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
                 "copy it under your models_dir")
-DEFAULT_MIN_CONF = {"syncnet": 3.0, "offline": 0.1}  # LatentSync keeps SyncNet conf >= 3
+DEFAULT_MIN_CONF = {"syncnet": 3.0}  # LatentSync keeps SyncNet conf >= 3; offline never drops
 
 
 class SyncStage(Stage):
@@ -27,8 +39,8 @@ class SyncStage(Stage):
     class Config(StageConfig):
         backend: str = "offline"  # offline | syncnet
         syncnet_weights: str | None = None  # required by the syncnet backend
-        min_conf: float | None = None  # None: 3.0 for syncnet, 0.1 for offline
-        max_offset: int = 6  # frames; larger offsets are dropped, smaller ones shifted to 0
+        min_conf: float | None = None  # syncnet only (None: 3.0); the offline measure never drops
+        max_offset: int = 6  # syncnet: frames; larger offsets are dropped, smaller ones shifted to 0
         vshift: int = 15  # offsets searched over [-vshift, vshift]
         device: str = "cpu"
         num_gpus: float = 0.0  # SyncNet is small: a fraction of a GPU
@@ -44,12 +56,24 @@ class SyncStage(Stage):
                                  f"({SYNCNET_HINT})")
             if self.vshift < 1:
                 raise ValueError(f"SyncStage.Config.vshift must be >= 1, got {self.vshift}")
+            if self.backend == "offline" and self.min_conf is not None:
+                raise ValueError(f"SyncStage.Config.min_conf={self.min_conf}: the offline (weight-free) sync measure "
+                                 "never drops a clip (no rule on it has a measured false-drop rate worth it, see "
+                                 "pipeline/stages/sync.py); use backend 'syncnet' with weights to gate on sync")
             if not 0 <= self.max_offset <= self.vshift:
                 raise ValueError(f"SyncStage.Config.max_offset must be in [0, vshift], got {self.max_offset}")
 
         @property
-        def conf_threshold(self) -> float:
+        def conf_threshold(self) -> float | None:
+            """The confidence a clip needs; None when the backend only records (offline)."""
+            if self.backend == "offline":
+                return None
             return DEFAULT_MIN_CONF[self.backend] if self.min_conf is None else self.min_conf
+
+        @property
+        def gates(self) -> bool:
+            """Whether this backend's offset / confidence may drop or shift a clip."""
+            return self.backend == "syncnet"
 
     def __init__(self, config: "SyncStage.Config | None" = None) -> None:
         super().__init__(config)
@@ -92,7 +116,9 @@ class SyncStage(Stage):
             r = self.measure(it)
             it.measurements.update(sync_backend=c.backend, sync_offset=int(r.offset), sync_conf=float(r.conf),
                                    sync_min_dist=float(r.min_dist))
-            if not r.conf >= c.conf_threshold:
+            if not c.gates:  # a weight-free stand-in: recorded, never used to drop or shift
+                it.measurements["audio_shift_s"] = 0.0
+            elif not r.conf >= c.conf_threshold:
                 it.drop("av_unsynced", by=self.name)
             elif abs(r.offset) > c.max_offset:
                 it.drop("av_offset_too_large", by=self.name)

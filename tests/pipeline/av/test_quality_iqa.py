@@ -18,7 +18,7 @@ def test_fallback_ranks_blurred_copy_below_original():
     from lipforge.pipeline.stages.quality import QualityStage
 
     f = _frames()
-    blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 3) for x in f])
+    blurred = np.stack([cv2.GaussianBlur(x, (0, 0), 5) for x in f])  # sigma 3 scores 8.5 here, over the 8.0 default
     st = QualityStage()
     a, b = st([make_item(f, np.zeros(3 * 640), clip_id="sharp"), make_item(blurred, np.zeros(3 * 640), clip_id="blur")])
     assert a.measurements["iqa_measure"] == "laplacian" and len(a.measurements["iqa_scores"]) == 9
@@ -51,6 +51,11 @@ def test_hyperiqa_random_init_from_local_files(tmp_path):
     (it,) = st([make_item(_frames(), np.zeros(3 * 640))])
     m = it.measurements
     assert m["iqa_measure"] == "hyperiqa" and len(m["iqa_scores"]) == 9
+    import hashlib
+
+    sha = lambda f: hashlib.sha256((tmp_path / f).read_bytes()).hexdigest()[:12]  # noqa: E731
+    assert m["prov_quality_measure"] == "hyperiqa" and m["prov_quality_rule"] == "iqa_score >= 0.0"
+    assert m["prov_quality_weights"] == f"hyperiqa_head.pth@sha256:{sha('hyperiqa_head.pth')}; resnet50.pth@sha256:{sha('resnet50.pth')}"
     net.eval()
     from lipforge.pipeline.av.iqa import nine_crops
 

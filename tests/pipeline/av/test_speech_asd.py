@@ -37,6 +37,9 @@ def test_real_video_is_active_speaker(real):
     assert it.measurements["asd_scale"] == "raw"
     assert it.measurements["asd_score"] > 0.75
     assert it.arrays["asd_scores.npy"].shape == (len(crops),)
+    # provenance: the real Light-ASD file, by name and the sha256 prefix shared/fixtures/README.md lists
+    assert it.measurements["prov_asd_measure"] == "light_asd"
+    assert it.measurements["prov_asd_weights"] == "light_asd_finetuning_talkset.model@sha256:efc375833887"
 
 
 def test_asd_frozen_face_scores_lower(real):

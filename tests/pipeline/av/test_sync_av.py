@@ -6,21 +6,31 @@ import pytest
 from tests.pipeline.av.avcheck_helpers import make_item
 
 
-def test_offline_backend_finds_delay_and_corrects_audio(synth):
-    from lipforge.pipeline.av.lse import shift_audio
+def test_offline_backend_finds_delay_records_it_and_never_shifts_or_drops(synth):
     from lipforge.pipeline.stages.sync import SyncStage
 
     crops, lm, audio, v = synth
-    (it,) = SyncStage()([make_item(crops, audio, lm)])
+    st = SyncStage()
+    (it,) = st([make_item(crops, audio, lm)])
     assert it.kept, it.measurements
     assert abs(it.measurements["sync_offset"] - 5) <= 1
-    off = it.measurements["sync_offset"]
-    assert it.measurements["audio_shift_s"] == pytest.approx(off * 0.04)
-    np.testing.assert_array_equal(it.audio, shift_audio(audio, off))
-    assert len(it.audio) == len(audio)
-    # after the shift a re-measure sees (almost) no offset
-    (again,) = SyncStage()([make_item(crops, it.audio, lm)])
-    assert abs(again.measurements["sync_offset"]) <= 1
+    # a weight-free stand-in: the offset is recorded, never used to shift the audio
+    assert it.measurements["audio_shift_s"] == 0.0
+    np.testing.assert_array_equal(it.audio, audio)
+    assert it.measurements["prov_sync_measure"] == "offline (weight-free stand-in)"
+    assert it.measurements["prov_sync_rule"].startswith("recorded only")
+    # an offset far beyond max_offset (12 > 6 frames) does not drop the clip either
+    late = np.concatenate([np.zeros(7 * 640, np.float32), audio])[: len(audio)]
+    (far,) = st([make_item(crops, late, lm, "far")])
+    assert far.kept and abs(far.measurements["sync_offset"]) > st.config.max_offset
+
+
+def test_offline_backend_refuses_a_confidence_gate():
+    from lipforge.pipeline.stages.sync import SyncStage
+
+    with pytest.raises(ValueError, match="min_conf=0.1.*never drops"):
+        SyncStage.Config(min_conf=0.1)
+    assert SyncStage.Config().conf_threshold is None
 
 
 def test_offline_backend_unrelated_speech_less_confident(synth):
@@ -59,6 +69,10 @@ def test_syncnet_backend_end_to_end_random_init(tmp_path, synth):
     assert m["sync_backend"] == "syncnet" and -4 <= m["sync_offset"] <= 4
     assert np.isfinite(m["sync_conf"]) and m["sync_conf"] >= 0 and m["sync_min_dist"] > 0
     assert it.kept and len(it.audio) == n * 640
+    import hashlib
+
+    assert m["prov_sync_measure"] == "syncnet" and m["prov_sync_rule"].startswith("sync_conf >= 0.0")
+    assert m["prov_sync_weights"] == f"syncnet_v2.model@sha256:{hashlib.sha256(p.read_bytes()).hexdigest()[:12]}"
 
 
 def test_syncnet_missing_weights_fail_at_construction(tmp_path):

@@ -1,0 +1,252 @@
+"""Which measure decided each stage's verdict: stamped on every clip row and listed per run.
+
+A stage's provenance says whether the intended expert model ran (``ran``), a weight-free
+stand-in decided (``fallback``), or the check could not run at all (``skipped``); which
+backend or measure it was; the weights file it loaded (name and sha256 prefix); and the rule it
+applied with its thresholds. The stage base class stamps the ``prov_<stage>_*`` columns
+(:data:`lipforge.manifests.schema.PROVENANCE_STAGES`) on every clip the stage judged, and
+:func:`run_provenance` writes the per-stage list into ``summary.json``, so neither a clip row nor a
+report can show a stand-in's verdict without saying so.
+
+>>> describe(SyncStage()).status                          # doctest: +SKIP
+'fallback'
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lipforge.manifests.schema import PROVENANCE_STAGES
+
+RAN, FALLBACK, SKIPPED = "ran", "fallback", "skipped"
+STAND_IN = "weight-free stand-in"
+_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def weights_id(path: str | os.PathLike | None) -> str | None:
+    """``"<file name>@sha256:<12 hex>"`` of a weights file (hashed once per file version)."""
+    if path is None or str(path) == "":
+        return None
+    p = os.fspath(path)
+    st = os.stat(p)
+    key = (os.path.abspath(p), st.st_size, st.st_mtime_ns)
+    if key not in _HASHES:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _HASHES[key] = h.hexdigest()[:12]
+    return f"{os.path.basename(p)}@sha256:{_HASHES[key]}"
+
+
+@dataclass(frozen=True)
+class StageProvenance:
+    stage: str
+    status: str  # ran | fallback | skipped
+    measure: str  # backend or measure that decided ("" when skipped)
+    rule: str  # the rule applied, as a reader would check it
+    weights: str | None = None  # "name@sha256:prefix" of every weights file, "; "-joined
+    thresholds: dict[str, Any] = field(default_factory=dict)
+    why: str | None = None  # for fallback / skipped: what is missing
+
+    def columns(self) -> dict[str, Any]:
+        """The clip-row columns of this stage (only for stages in PROVENANCE_STAGES)."""
+        if self.stage not in PROVENANCE_STAGES:
+            return {}
+        measure = self.measure if self.status != FALLBACK else f"{self.measure} ({STAND_IN})"
+        return {f"prov_{self.stage}_measure": measure if self.status != SKIPPED else "skipped",
+                f"prov_{self.stage}_weights": self.weights, f"prov_{self.stage}_rule": self.rule}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _join(*ids: str | None) -> str | None:
+    got = [i for i in ids if i]
+    return "; ".join(got) if got else None
+
+
+def _packaged(module: str, rel: str) -> str | None:
+    """A model file that ships inside a pip package (no download), if it is there."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    p = os.path.join(list(spec.submodule_search_locations)[0], rel)
+    return p if os.path.isfile(p) else None
+
+
+def _speech(st) -> StageProvenance:
+    c = st.config
+    return StageProvenance("speech", RAN, "silero_vad", f"speech_ratio >= {c.min_speech_ratio}",
+                           weights_id(_packaged("silero_vad", "data/silero_vad.jit")),
+                           {"min_speech_ratio": c.min_speech_ratio, "vad_threshold": c.vad_threshold,
+                            "min_speech_ms": c.min_speech_ms})
+
+
+def _faces(st) -> StageProvenance:
+    c = st.config
+    w = weights_id(getattr(st, "_weights", None) or c.weights) if c.backend == "ultralytics" else None
+    return StageProvenance("faces", RAN, "dlib_hog" if c.backend == "dlib" else "ultralytics",
+                           f"face_max_px > {c.min_face_px}, piece >= {c.min_clip_s} s (gaps <= {c.max_gap} "
+                           f"frames filled, box jump > {c.jump_threshold} splits)", w,
+                           {"min_face_px": c.min_face_px, "min_clip_s": c.min_clip_s, "max_gap": c.max_gap,
+                            "jump_threshold": c.jump_threshold, "detect_max_side": c.detect_max_side})
+
+
+def _landmarks(st) -> StageProvenance:
+    c = st.config
+    if c.backend == "dlib":
+        w = weights_id(_packaged("face_recognition_models", "models/shape_predictor_68_face_landmarks.dat"))
+    else:
+        w = weights_id(getattr(st, "_weights", None) or c.fan_weights)
+    return StageProvenance("landmarks", RAN, c.backend, "no verdict (68 landmarks for crop, masks and AV checks)", w)
+
+
+def _crop(st) -> StageProvenance:
+    c = st.config
+    return StageProvenance("crop", RAN, "square_face_crop", "no verdict", None,
+                           {"crop_size": c.crop_size, "margin": c.margin})
+
+
+def _quality(st) -> StageProvenance:
+    c = st.config
+    if st.measure == "hyperiqa":
+        return StageProvenance("quality", RAN, "hyperiqa", f"iqa_score >= {c.hyperiqa_threshold}",
+                               _join(weights_id(c.hyperiqa_weights), weights_id(c.backbone_weights)),
+                               {"iqa_score": c.hyperiqa_threshold})
+    return StageProvenance("quality", FALLBACK, "laplacian", f"iqa_score >= {c.laplacian_threshold} (Laplacian variance)",
+                           None, {"iqa_score": c.laplacian_threshold},
+                           why="no HyperIQA weights (quality.hyperiqa_weights): the Laplacian sharpness "
+                               "stand-in decided (its false-drop rate: README, 'Refilter and report')")
+
+
+def _asd(st) -> StageProvenance:
+    c = st.config
+    if c.weights is None:
+        return StageProvenance("asd", SKIPPED, "", "not checked: every clip passes", None, {},
+                               why="no Light-ASD weights configured (asd.weights): the active-speaker check "
+                                   "did not run")
+    return StageProvenance("asd", RAN, "light_asd", f"asd_score >= {c.threshold} ({c.scale})",
+                           weights_id(c.weights), {"asd_score": c.threshold, "scale": c.scale})
+
+
+def _sync(st) -> StageProvenance:
+    c = st.config
+    if not c.gates:
+        return StageProvenance("sync", FALLBACK, c.backend, "recorded only: never drops, never shifts audio", None,
+                               {}, why="no SyncNet weights (sync.backend: offline): offsets and confidences "
+                                       "are recorded, not used")
+    return StageProvenance("sync", RAN, c.backend,
+                           f"sync_conf >= {c.conf_threshold}, |sync_offset| <= {c.max_offset} (then shifted to 0)",
+                           weights_id(c.syncnet_weights),
+                           {"sync_conf": c.conf_threshold, "sync_offset": c.max_offset})
+
+
+DESCRIBERS = {"speech": _speech, "faces": _faces, "landmarks": _landmarks, "crop": _crop,
+              "quality": _quality, "asd": _asd, "sync": _sync}
+
+
+def describe(stage) -> StageProvenance:
+    """Provenance of a constructed stage (a stage lipforge does not know reports its name only)."""
+    fn = DESCRIBERS.get(stage.name)
+    if fn is None:
+        return StageProvenance(stage.name, RAN, type(stage).__name__, "")
+    return fn(stage)
+
+
+def stamp(prov: StageProvenance, items) -> None:
+    """Write the stage's provenance columns, and the contact-sheet face boxes, on judged items."""
+    cols = prov.columns()
+    for it in items:
+        it.measurements.update(cols)
+        boxes = it.arrays.get("face_boxes.npy")
+        if boxes is not None and len(boxes):
+            it.measurements["sheet_face_boxes"] = sheet_boxes(boxes)
+
+
+SHEET_FRAMES = 4
+
+
+def sheet_positions(n_frames: int, k: int = SHEET_FRAMES) -> list[int]:
+    """Frame indices (within a clip) the report's contact sheet shows: centres of k equal parts."""
+    return [min(n_frames - 1, int((2 * i + 1) * n_frames / (2 * k))) for i in range(k)]
+
+
+def sheet_boxes(boxes) -> list[float]:
+    import numpy as np
+
+    b = np.asarray(boxes, np.float32)
+    return [float(v) for v in b[sheet_positions(len(b))].reshape(-1)]
+
+
+def config_sha256(cfg) -> str:
+    import json
+
+    return hashlib.sha256(json.dumps(cfg.to_dict(), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def run_provenance(cfg, sources, stats: dict) -> dict[str, Any]:
+    """The ``provenance`` block of summary.json: version, date, input, config hash, and per stage
+    its status, measure, weights, rule, thresholds and counts."""
+    import datetime
+    from importlib.metadata import PackageNotFoundError, version
+
+    from lipforge.pipeline.curate import build_stages
+    from lipforge.pipeline.registry import stage_classes
+
+    try:
+        ver = version("lipforge")
+    except PackageNotFoundError:
+        ver = "unknown"
+    built = {st.name: st for st in build_stages(cfg)}
+    stages = []
+    for name in stage_classes():
+        if name in built:
+            p = built[name].provenance()
+        else:
+            p = StageProvenance(name, SKIPPED, "", "not checked: every clip passes", why="disabled in the run config")
+        d = p.as_dict()
+        s = stats.get(name)
+        d["items_in"] = s.items_in if s else 0
+        d["kept"] = s.kept if s else 0
+        d["dropped"] = dict(sorted(s.dropped.items())) if s else {}
+        d["judged"] = 0 if p.status == SKIPPED else d["items_in"]
+        stages.append(d)
+    paths = sorted(os.path.abspath(s.path) if "://" not in s.path else s.path for s in sources)
+    listing = hashlib.sha256("\n".join(f"{s.source_id}\t{s.path}" for s in sorted(sources, key=lambda s: s.source_id))
+                             .encode()).hexdigest()[:16]
+    try:
+        root = os.path.commonpath(paths) if paths else ""
+    except ValueError:
+        root = ""
+    return {"lipforge_version": ver,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "input": {"sources": len(sources), "root": root, "listing_sha256": listing},
+            "config_sha256": config_sha256(cfg), "stages": stages}
+
+
+def add_provenance(summary: dict, cfg, sources, stats: dict) -> dict:
+    """Put the provenance block into a summary and mark each stage's stats with its status, so a
+    skipped stage never reads as "kept 17 in 0.0 s"."""
+    prov = run_provenance(cfg, sources, stats)
+    summary["provenance"] = prov
+    status = {s["stage"]: s["status"] for s in prov["stages"]}
+    for row in summary.get("stages", []):
+        row["status"] = status.get(row["stage"], RAN)
+    return summary
+
+
+def attention(summary: dict) -> list[str]:
+    """One line per stage that was skipped or decided by a stand-in (for the CLI and the report)."""
+    out = []
+    for s in summary.get("provenance", {}).get("stages", []):
+        if s["status"] == SKIPPED:
+            n = f"; {s['items_in']} clips passed unchecked" if s["items_in"] else ""
+            out.append(f"{s['stage']}: SKIPPED ({s['why']}){n}")
+        elif s["status"] == FALLBACK:
+            out.append(f"{s['stage']}: decided by a {STAND_IN}, {s['measure']} ({s['why']}); rule: {s['rule']}")
+    return out
