@@ -92,7 +92,10 @@ class WorkStore:
             return None
 
     def try_complete_source(self, sid: str) -> bool:
-        """Write the source's commit marker when every candidate is durable."""
+        """Write the source's commit marker when every candidate is durable (a marker already
+        there stands: a run checks it against the files first, see :meth:`damaged_candidates`)."""
+        if self.source_done(sid):
+            return True
         got = self.read_source(sid)
         if got is None:
             return False

@@ -1,0 +1,151 @@
+"""Before a run works: bring the work store in line with the corpus catalog, the inputs on disk
+and the config, so that what the runner then computes, plus what it keeps, equals a fresh run.
+
+For every source of the corpus (the catalog after this run's ``--input`` is added):
+
+* content changed since its results were stored (:mod:`lipforge.pipeline.identity`): all its
+  results are dropped and it is curated again (its old clips are replaced);
+* its verdict was a probe failure that may have healed (``truncated``, ``decode_error``,
+  ``not_found``, ``empty_file``) and its file is there: probed again;
+* its stored results were computed under another config: candidates whose path through the
+  stages changed are recomputed, the others kept (:func:`fingerprint.candidate_is_current`);
+* its committed work files are damaged (a missing or truncated parquet or tar, see
+  :meth:`WorkStore.intact_candidates`): those candidates are recomputed.
+
+Nothing is deleted until every check passed: a source that must be recomputed but whose file
+is missing (an unmounted input) stops the run before anything changes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lipforge.manifests.schema import STATUS_DROPPED
+from lipforge.pipeline.catalog import Catalog, Entry
+from lipforge.pipeline.fingerprint import candidate_is_current
+from lipforge.pipeline.identity import content_id, same_content
+
+HEALABLE = frozenset({"truncated", "decode_error", "not_found", "empty_file"})
+
+
+class PlanError(ValueError):
+    """A user-fixable reason not to start (one line, exit code 2)."""
+
+
+@dataclass
+class PlanReport:
+    added: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # content changed: curated again
+    retried: list[str] = field(default_factory=list)  # probe failure probed again
+    moved: list[str] = field(default_factory=list)  # same content at a new path
+    missing: list[str] = field(default_factory=list)  # file gone, results kept (see --prune-missing)
+    recomputed_candidates: int = 0  # stale under the new config
+    rejudged_candidates: int = 0  # (re-judging from stored scores is not implemented: always 0)
+    kept_candidates: int = 0  # stored results reused under a changed config
+    damaged_candidates: int = 0
+    removed: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"added": len(self.added), "changed": len(self.changed), "retried": len(self.retried),
+                "moved": len(self.moved), "missing": len(self.missing), "removed": len(self.removed),
+                "candidates_recomputed": self.recomputed_candidates, "candidates_rejudged": self.rejudged_candidates,
+                "candidates_reused_after_config_change": self.kept_candidates,
+                "candidates_damaged": self.damaged_candidates}
+
+
+def add_inputs(catalog: Catalog, inputs: list, report: PlanReport) -> dict[str, object]:
+    """Add this run's inputs to the catalog (in memory); returns their current content ids."""
+    import os
+
+    ids = {}
+    for s in inputs:
+        s = type(s)(os.path.abspath(s.path), s.source_id)  # a corpus outlives the working directory
+        e = catalog.entries.get(s.source_id)
+        cid = content_id(s.path, e.content if e is not None and e.path == s.path else None)
+        ids[s.source_id] = cid
+        if e is None:
+            catalog.entries[s.source_id] = Entry(s.source_id, s.path)
+            report.added.append(s.source_id)
+        elif e.path != s.path:
+            if cid is not None and e.content is not None and not same_content(e.content, cid):
+                raise PlanError(f"source id {s.source_id} of {s.path} is already in the corpus for {e.path} with "
+                                "other content; give it another name (or a source_id column), or --remove "
+                                f"{s.source_id} first")
+            if cid is not None:
+                e.path = s.path
+                report.moved.append(s.source_id)
+    return ids
+
+
+def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, report: PlanReport) -> None:
+    """Check everything first, then invalidate (see the module doc), then save the catalog."""
+    known = add_inputs(catalog, inputs, report)
+    actions: list[tuple[str, str, list[str]]] = []  # (sid, "source" | "candidates", candidate ids)
+    blocked = []
+    for sid, e in sorted(catalog.entries.items()):
+        cid = known.get(sid) if sid in known else content_id(e.path, e.content)
+        got = store.read_source(sid)
+        if got is None:  # never started (or reopened by a killed run): the runner curates it
+            e.content, e.fingerprints = cid, current_fps
+            continue
+        record, cands = got
+        if cid is None:
+            if record.status != STATUS_DROPPED or record.reason != "not_found":
+                report.missing.append(sid)
+        elif e.content is not None and not same_content(e.content, cid):
+            actions.append((sid, "source", []))
+            report.changed.append(sid)
+            e.content = cid
+            continue
+        else:
+            e.content = cid
+        if record.status == STATUS_DROPPED and record.reason in HEALABLE and cid is not None:
+            actions.append((sid, "source", []))
+            report.retried.append(sid)
+            continue
+        if e.fingerprints != current_fps:
+            recorded = e.fingerprints
+            if not recorded or recorded.get("global") != current_fps["global"]:
+                stale = list(cands) if record.status != STATUS_DROPPED else []
+                actions.append((sid, "source", []))
+            else:
+                stale = [c for c in store.intact_candidates(sid, repair=False)
+                         if not candidate_is_current(store.candidate_rows(sid, c), recorded, current_fps)]
+                report.kept_candidates += len(cands) - len(stale)
+                if stale:
+                    actions.append((sid, "candidates", stale))
+            report.recomputed_candidates += len(stale)
+            if stale and cid is None and record.status != STATUS_DROPPED:
+                blocked.append(e.path)
+                continue
+        damaged = store.damaged_candidates(sid, cands)
+        if damaged:
+            report.damaged_candidates += len(damaged)
+            actions.append((sid, "candidates", damaged))
+        if cid is None and record.status != STATUS_DROPPED and (damaged or not store.source_done(sid)):
+            blocked.append(e.path)  # stored clips that cannot be finished without the file
+    if blocked:
+        raise PlanError(f"{len(blocked)} corpus sources must be recomputed but their files are missing (e.g. "
+                        f"{blocked[0]}): mount the inputs again, or drop them with --prune-missing")
+    for sid, kind, cands in actions:
+        if kind == "source":
+            store.reopen_source(sid)
+        else:
+            store.reopen_candidates(sid, cands)
+    for e in catalog.entries.values():
+        e.fingerprints = current_fps
+    catalog.save()
+
+
+def remove_sources(store, catalog: Catalog, sids: list[str], report: PlanReport) -> None:
+    """Take sources out of the corpus: the catalog first (they leave the next publish), then
+    their work files."""
+    for sid in sids:
+        catalog.entries.pop(sid, None)
+    catalog.save()
+    for sid in sids:
+        store.reopen_source(sid)
+    report.removed.extend(sids)
+
+
+def missing_sources(catalog: Catalog) -> list[str]:
+    return [sid for sid, e in sorted(catalog.entries.items()) if content_id(e.path, e.content) is None]
