@@ -87,13 +87,15 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     # candidate tar; ids are "{source_id}-{start_ms:08d}-{track}" with source ids made of
     # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order. Only
     # tar headers are read to plan the shards; sample bytes are read for shards that changed.
-    refs = (r for tp in tar_paths for r in scan_tar(tp))
+    # A candidate's tar may hold samples of clips re-judged as dropped since (lipforge.pipeline.rejudge):
+    # only kept clips are published.
+    kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
+    refs = (r for tp in tar_paths for r in scan_tar(tp) if r.key in kept_ids)
     publisher = ShardPublisher(shards_dir(out), store.work / "published_shards.json",
                                ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries))
     cur = current_generation(out)
     recs = publisher.publish(refs, _published_records(cur / "shards.parquet") if cur else {})
     shard_of = {r.key: f"shards/{r.shard}" for r in recs}
-    kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
     if kept_ids != set(shard_of):
         raise RuntimeError(f"manifest and shards disagree: {len(kept_ids ^ set(shard_of))} ids differ")
     clips = clips.set_column(clips.schema.get_field_index("shard"), "shard",

@@ -45,12 +45,20 @@ def _file_identity(path: str) -> str | None:
     return f"{cid.size}:{cid.digest[:16]}" if cid else None
 
 
+def stage_thresholds(stage) -> dict:
+    """The config fields a stage declares as thresholds (``THRESHOLDS``: applied to stored
+    measurements by its ``judge``, see :mod:`lipforge.pipeline.rejudge`) and their values."""
+    return {k: _jsonable(getattr(stage.config, k)) for k in getattr(type(stage), "THRESHOLDS", ())}
+
+
 def stage_fingerprint(stage) -> str:
-    """Fingerprint of one constructed stage (model paths already resolved)."""
+    """Fingerprint of what one constructed stage measures (model paths already resolved): its
+    class, version, model files and every config field but resources and thresholds."""
     cls = type(stage)
     params, files = {}, {}
+    skip = RESOURCE_FIELDS | set(getattr(cls, "THRESHOLDS", ()))
     for f in dataclasses.fields(stage.config):
-        if f.name in RESOURCE_FIELDS:
+        if f.name in skip:
             continue
         v = getattr(stage.config, f.name)
         params[f.name] = _jsonable(v)
@@ -68,8 +76,13 @@ def global_fingerprint(cfg) -> str:
 
 
 def run_fingerprints(cfg, stages) -> dict:
-    """The recorded form: ``{"global": g, "stages": [[name, fp], ...]}`` in run order."""
-    return {"global": global_fingerprint(cfg), "stages": [[s.name, stage_fingerprint(s)] for s in stages]}
+    """The recorded form: ``{"global": g, "stages": [[name, fp, thresholds], ...]}`` in run order."""
+    return {"global": global_fingerprint(cfg),
+            "stages": [[s.name, stage_fingerprint(s), stage_thresholds(s)] for s in stages]}
+
+
+def _entries(fps: dict) -> list[tuple]:
+    return [(x[0], x[1], json.dumps(x[2] if len(x) > 2 else None, sort_keys=True)) for x in fps.get("stages", [])]
 
 
 def reach(rows: list[dict], stage_names: list[str]) -> int | None:
@@ -95,10 +108,9 @@ def candidate_is_current(rows: list[dict], recorded: dict, current: dict) -> boo
     it are unchanged, and, when a clip of it passed every stage, no stage was added after."""
     if recorded.get("global") != current["global"]:
         return False
-    old = [tuple(x) for x in recorded.get("stages", [])]
-    new = [tuple(x) for x in current["stages"]]
+    old, new = _entries(recorded), _entries(current)
     passed = any(r["status"] == "kept" or r["dropped_by"] == WRITER for r in rows)
     if passed:
         return old == new
-    k = reach(rows, [name for name, _ in old])
+    k = reach(rows, [e[0] for e in old])
     return k is not None and old[:k] == new[:k]

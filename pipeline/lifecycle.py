@@ -178,7 +178,7 @@ def _run(req: CurateRequest) -> dict:
                 remove_sources(store, catalog, gone, report)
             for sid in report.removed:
                 _say(f"[curate] removed from the corpus: {sid}")
-            plan_and_apply(store, catalog, sources, fps, report)
+            plan_and_apply(store, catalog, sources, fps, report, {s.name: s for s in stages})
         except (PlanError, ValueError) as e:
             raise UserError(str(e)) from None
         corpus = catalog.sources()

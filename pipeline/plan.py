@@ -8,7 +8,9 @@ For every source of the corpus (the catalog after this run's ``--input`` is adde
 * its verdict was a probe failure that may have healed (``truncated``, ``decode_error``,
   ``not_found``, ``empty_file``) and its file is there: probed again;
 * its stored results were computed under another config: candidates whose path through the
-  stages changed are recomputed, the others kept (:func:`fingerprint.candidate_is_current`);
+  stages is unchanged are kept (:func:`fingerprint.candidate_is_current`), those where only
+  thresholds changed are re-judged from their stored scores (:mod:`lipforge.pipeline.rejudge`),
+  the others recomputed;
 * its committed work files are damaged (a missing or truncated parquet or tar, see
   :meth:`WorkStore.intact_candidates`): those candidates are recomputed.
 
@@ -39,7 +41,7 @@ class PlanReport:
     moved: list[str] = field(default_factory=list)  # same content at a new path
     missing: list[str] = field(default_factory=list)  # file gone, results kept (see --prune-missing)
     recomputed_candidates: int = 0  # stale under the new config
-    rejudged_candidates: int = 0  # (re-judging from stored scores is not implemented: always 0)
+    rejudged_candidates: int = 0  # verdicts re-applied from stored scores (no decoding)
     kept_candidates: int = 0  # stored results reused under a changed config
     damaged_candidates: int = 0
     removed: list[str] = field(default_factory=list)
@@ -76,8 +78,12 @@ def add_inputs(catalog: Catalog, inputs: list, report: PlanReport) -> dict[str, 
     return ids
 
 
-def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, report: PlanReport) -> None:
-    """Check everything first, then invalidate (see the module doc), then save the catalog."""
+def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, report: PlanReport,
+                   stages: dict | None = None) -> None:
+    """Check everything first, then invalidate or re-judge (see the module doc), then save the
+    catalog. ``stages``: this run's constructed stages by name (their ``judge`` re-judges)."""
+    from lipforge.pipeline.rejudge import rejudge
+
     known = add_inputs(catalog, inputs, report)
     actions: list[tuple[str, str, list[str]]] = []  # (sid, "source" | "candidates", candidate ids)
     blocked = []
@@ -108,11 +114,21 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
                 stale = list(cands) if record.status != STATUS_DROPPED else []
                 actions.append((sid, "source", []))
             else:
-                stale = [c for c in store.intact_candidates(sid, repair=False)
-                         if not candidate_is_current(store.candidate_rows(sid, c), recorded, current_fps)]
-                report.kept_candidates += len(cands) - len(stale)
+                stale, rejudged = [], []
+                for c in sorted(store.intact_candidates(sid, repair=False)):
+                    if candidate_is_current(store.candidate_rows(sid, c), recorded, current_fps):
+                        continue
+                    rows = rejudge(store.candidate_rows(sid, c, None), recorded, current_fps, stages or {})
+                    if rows is None:
+                        stale.append(c)
+                    else:
+                        rejudged.append((c, rows))
+                report.kept_candidates += len(cands) - len(stale) - len(rejudged)
+                report.rejudged_candidates += len(rejudged)
                 if stale:
                     actions.append((sid, "candidates", stale))
+                if rejudged:
+                    actions.append((sid, "rejudge", rejudged))
             report.recomputed_candidates += len(stale)
             if stale and cid is None and record.status != STATUS_DROPPED:
                 blocked.append(e.path)
@@ -129,6 +145,10 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
     for sid, kind, cands in actions:
         if kind == "source":
             store.reopen_source(sid)
+        elif kind == "rejudge":
+            for c, rows in cands:
+                store.rewrite_candidate(sid, c, rows)
+            store.try_complete_source(sid)  # no decoding needed when nothing else was stale
         else:
             store.reopen_candidates(sid, cands)
     for e in catalog.entries.values():

@@ -211,8 +211,23 @@ class WorkStore:
                 bad.append(c)
         return bad
 
-    def candidate_rows(self, sid: str, cid: str) -> list[dict]:
-        return pq.read_table(self.group_dir(sid) / f"{cid}.parquet", columns=["status", "dropped_by"]).to_pylist()
+    def candidate_rows(self, sid: str, cid: str, columns: list[str] | None = ["status", "dropped_by"]) -> list[dict]:
+        return pq.read_table(self.group_dir(sid) / f"{cid}.parquet", columns=columns).to_pylist()
+
+    def rewrite_candidate(self, sid: str, cid: str, rows: list[dict]) -> None:
+        """Replace a committed candidate's rows (re-judged verdicts; its tar stays as it is). The
+        source's marker goes first and is written again by :meth:`try_complete_source`."""
+        p = self.group_dir(sid) / f"{cid}.parquet"
+        meta = pq.read_schema(p).metadata
+        (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
+        table = pa.Table.from_pylist(rows, schema=arrow_schema(clip_columns())).replace_schema_metadata(meta)
+        tmp = p.with_name(f"{p.name}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(p)
+        fsync_dir(p.parent)
 
     # ---- invalidation (the source's commit marker goes first: a kill half way stays resumable)
     def reopen_candidates(self, sid: str, cids: list[str]) -> None:

@@ -20,32 +20,48 @@ def store_summary(out: Path) -> dict:
     return json.loads((out / "summary.json").read_text())["store"]
 
 
-def test_threshold_and_measurement_changes_equal_a_fresh_run(media, tmp_path):
+def test_threshold_and_measurement_changes_equal_a_fresh_run(media, tmp_path, monkeypatch):
+    from lipforge.pipeline.runners.local import LocalRunner
+
     files = [media["a"], media["c"]]  # c: 3 s of speech, then 3 s of silence
     lst = path_list(tmp_path / "lists", files)
     out = tmp_path / "out"
-    steps = [("base", {"min_speech_ratio": 0.3}),
-             ("tightened", {"min_speech_ratio": 0.99}),
-             ("loosened", {"min_speech_ratio": 0.0}),
-             ("measurement", {"min_speech_ratio": 0.3, "vad_threshold": 0.7})]
-    kept = {}
-    for name, speech in steps:
+
+    def run(name: str, speech: dict, decode: bool = True) -> dict:
         cfg = write_config(tmp_path / f"{name}.yaml", speech=speech)
-        assert curate(out, "--input", str(lst), cfg=cfg) == 0
+        with monkeypatch.context() as m:
+            if not decode:  # re-judging reads stored scores: no source may be decoded
+                m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
+            assert curate(out, "--input", str(lst), cfg=cfg) == 0
         got = published(out)
         assert got == fresh(tmp_path, files, cfg), name
-        kept[name] = sum(r["status"] == "kept" for r in got["clips"])
-        s = store_summary(out)
-        n_cands = len({r["parent_id"] for r in got["clips"]})
-        if name != "base":
-            # every candidate went through the speech stage: all are recomputed
-            assert s["candidates_recomputed"] == n_cands, (name, s)
-    assert kept["tightened"] < kept["base"] <= kept["loosened"]
-    # resource settings do not change a result: nothing recomputed
-    cfg = write_config(tmp_path / "threads.yaml", speech={"min_speech_ratio": 0.3, "vad_threshold": 0.7,
-                                                          "batch_size": 2})
-    assert curate(out, "--input", str(lst), cfg=cfg) == 0
-    assert store_summary(out)["candidates_recomputed"] == 0
+        return got
+
+    base = run("base", {"min_speech_ratio": 0.3})
+    n = len({r["parent_id"] for r in base["clips"]})
+    tight = run("tightened", {"min_speech_ratio": 0.99}, decode=False)
+    s = store_summary(out)
+    assert (s["candidates_rejudged"], s["candidates_recomputed"]) == (n, 0), s
+    newly = {r["clip_id"] for r in tight["clips"] if r["status"] == "dropped"} - {
+        r["clip_id"] for r in base["clips"] if r["status"] == "dropped"}
+    assert newly, "the tightened threshold dropped no clip: the test proves nothing"
+    assert all(r["speech_ratio"] < 0.99 and r["reason"] == "no_speech" for r in tight["clips"] if r["clip_id"] in newly)
+
+    loose = run("loosened", {"min_speech_ratio": 0.05})
+    s = store_summary(out)
+    failed = {r["parent_id"] for r in tight["clips"] if r["dropped_by"] == "speech"}
+    still = {r["parent_id"] for r in loose["clips"] if r["dropped_by"] == "speech"}
+    # a clip that now passes needs the stages after speech: recomputed; the others re-judged
+    assert failed - still and s["candidates_recomputed"] == len(failed - still), s
+    assert s["candidates_recomputed"] + s["candidates_rejudged"] == n, s
+
+    run("measurement", {"min_speech_ratio": 0.3, "vad_threshold": 0.7})
+    s = store_summary(out)
+    assert (s["candidates_recomputed"], s["candidates_rejudged"]) == (n, 0), s
+    # resource settings do not change a result: nothing recomputed or re-judged
+    run("resources", {"min_speech_ratio": 0.3, "vad_threshold": 0.7, "batch_size": 2}, decode=False)
+    s = store_summary(out)
+    assert (s["candidates_recomputed"], s["candidates_rejudged"]) == (0, 0), s
 
 
 def test_a_new_stage_recomputes_only_candidates_that_reach_it(media, tmp_path):
@@ -85,3 +101,31 @@ def test_candidate_is_current_follows_its_path_through_the_stages():
     assert candidate_is_current(by_faces, old, appended) and not candidate_is_current(kept, old, appended)
     assert not candidate_is_current(by_speech, old, {**old, "global": "h"})
     assert not candidate_is_current([{"status": "dropped", "dropped_by": "gone"}], old, old)
+
+
+def test_rejudge_applies_thresholds_to_stored_rows():
+    from lipforge.pipeline.rejudge import UNKNOWN, rejudge
+    from lipforge.pipeline.stages.speech import SpeechStage
+
+    class Later:  # a later stage that declares what it measures
+        MEASURES = ("sync_conf",)
+
+    def fps(min_ratio, later="l1"):
+        return {"global": "g", "stages": [["speech", "s1", {"min_speech_ratio": min_ratio}], ["sync", later, {}]]}
+
+    def stages(min_ratio):
+        return {"speech": SpeechStage(SpeechStage.Config(min_speech_ratio=min_ratio)), "sync": Later()}
+
+    kept = {"clip_id": "k", "status": "kept", "reason": None, "dropped_by": None, "speech_ratio": 0.5,
+            "sync_conf": 7.0, "shard": None}
+    low = {**kept, "clip_id": "d", "status": "dropped", "reason": "no_speech", "dropped_by": "speech",
+           "speech_ratio": 0.1, "sync_conf": None}
+    out = rejudge([kept, low], fps(0.3), fps(0.6), stages(0.6))  # tightened
+    assert out[0] == {**kept, "status": "dropped", "reason": "no_speech", "dropped_by": "speech", "sync_conf": None}
+    assert out[1] == low
+    assert rejudge([kept], fps(0.3), fps(0.4), stages(0.4)) == [kept]  # still passes
+    assert rejudge([low], fps(0.3), fps(0.05), stages(0.05)) is None  # now passes: needs sync
+    assert rejudge([kept], fps(0.3), fps(0.4, later="l2"), stages(0.4)) is None  # reaches a changed measurement
+    assert rejudge([kept], fps(0.3), fps(0.6, later="l2"), stages(0.6))[0]["reason"] == "no_speech"  # never reaches it
+    assert rejudge([{**kept, "speech_ratio": 0.0}], fps(0.3), fps(0.0), stages(0.0)) is None  # UNKNOWN
+    assert stages(0.0)["speech"].judge({"speech_ratio": 0.0}) == UNKNOWN
