@@ -23,9 +23,9 @@ from lipforge.manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEP
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.report import write_report
-from lipforge.manifests.container import scan_tar
 from lipforge.manifests.corpus import current_generation, shards_dir
 from lipforge.pipeline import generations as gens
+from lipforge.pipeline.release import candidate_refs, release_published
 from lipforge.pipeline.shards import ShardPlan, ShardPublisher
 from lipforge.pipeline.store import WorkStore
 
@@ -70,15 +70,13 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     if incomplete:
         raise RuntimeError(f"{len(incomplete)} sources are not complete (e.g. {incomplete[:3]}); run curate again to finish them")
 
-    clip_tables = []
-    tar_paths = []
+    clip_tables, parquets = [], []
     for s in sources:
         d = store.group_dir(s.source_id)
         if d.exists():
             for p in sorted(d.glob("*.parquet")):
                 clip_tables.append(pq.read_table(p))
-                if p.with_suffix(".tar").exists():
-                    tar_paths.append(p.with_suffix(".tar"))
+                parquets.append(p)
     schema = arrow_schema(clip_columns())
     clips = pa.concat_tables([t.cast(schema) for t in clip_tables]) if clip_tables else schema.empty_table()
     clips = clips.sort_by("clip_id")
@@ -90,11 +88,25 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     # A candidate's tar may hold samples of clips re-judged as dropped since (lipforge.pipeline.rejudge):
     # only kept clips are published.
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
-    refs = (r for tp in tar_paths for r in scan_tar(tp) if r.key in kept_ids)
+    sha_of: dict[str, str | None] = {}
+
+    def kept_refs():  # from candidate tars, or from the shards a candidate was released to
+        for p in parquets:
+            got, sha = candidate_refs(store, p)
+            for r in got:
+                if r.key in kept_ids:
+                    sha_of[r.key] = sha
+                    yield r
+
+    def identity(r) -> str | None:  # where the bytes come from does not change what they are
+        sha = sha_of.get(r.key)
+        return f"{sha}/{r.key}/{[(e, n) for e, _, n in r.members]}" if sha else None
+
     publisher = ShardPublisher(shards_dir(out), store.work / "published_shards.json",
-                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries))
+                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries),
+                               identity=identity)
     cur = current_generation(out)
-    recs = publisher.publish(refs, _published_records(cur / "shards.parquet") if cur else {})
+    recs = publisher.publish(kept_refs(), _published_records(cur / "shards.parquet") if cur else {})
     shard_of = {r.key: f"shards/{r.shard}" for r in recs}
     if kept_ids != set(shard_of):
         raise RuntimeError(f"manifest and shards disagree: {len(kept_ids ^ set(shard_of))} ids differ")
@@ -111,12 +123,16 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     if gen is not None:
         gens.switch(out, gen)  # the pointer, replaced last: from here readers see the new corpus
     cfg.save(out / "run_config.yaml")
+    # release records follow their samples (and, with keep_work_samples off, tars are released)
+    # before the files only the previous generations named are deleted
+    n_released = release_published(store, parquets, [shards_dir(out) / n for n in sorted({r.shard for r in recs})],
+                                   cfg.shards.keep_work_samples)
     publisher.commit(keep=gens.referenced_shards(out))  # files no live generation names go now
     gens.collect(out)
 
     stats = store.read_stats()
     summary = build_summary(src_rows, clips.to_pylist(), stats, recs)
-    summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused))
+    summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused), released_now=n_released)
     if extra_stats:
         summary.update(extra_stats)
     tmp = out / "summary.json.tmp"

@@ -248,7 +248,11 @@ def _verify(store, catalog, out: Path, repair: bool) -> list[str]:
         elif p.source_id:
             store.reopen_source(p.source_id)
         if p.shard:
+            from lipforge.pipeline.release import released_into
+
             store.forget_published_shard(p.shard)
+            for sid, cid in released_into(store, sorted(catalog.entries), p.shard):
+                store.reopen_candidates(sid, [cid])  # the damaged shard was their only copy
         if not (p.candidate or p.source_id or p.shard):  # unreadable manifests: republish all shards
             store.forget_published_shard(None)
     print(f"repairing {len(problems)} problems: recomputing and republishing")

@@ -154,8 +154,11 @@ class ShardPublisher:
 
     NAMING = "first-key+sha256/2"  # a state saved under another naming rule is ignored
 
-    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan) -> None:
+    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan, identity=None) -> None:
         self.shard_dir, self.state_path, self.plan = Path(shard_dir), Path(state_path), plan
+        # identity(ref) -> str | None: what the sample's bytes are, wherever they sit (the
+        # candidate tar's sha256 + key + member sizes); None: its tar's path, size and mtime
+        self.identity = identity
         self.written: list[str] = []
         self.reused: list[str] = []
         self._state: dict[str, dict] = {}
@@ -177,6 +180,10 @@ class ShardPublisher:
         root = self.shard_dir.parent
         h = hashlib.sha256()
         for r in batch:
+            ident = self.identity(r) if self.identity is not None else None
+            if ident is not None:
+                h.update(json.dumps(["id", ident]).encode())
+                continue
             if self._last_stat[0] != r.tar:  # refs arrive grouped by tar: one stat per tar
                 st = os.stat(r.tar)
                 self._last_stat = (r.tar, (st.st_size, st.st_mtime_ns))

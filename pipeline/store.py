@@ -148,9 +148,14 @@ class WorkStore:
 
     # ---- integrity (cheap: parquet footers and stats, never sample bytes)
     def _sizes(self, cid: str, sid: str) -> list[int]:
+        from lipforge.pipeline.release import read_marker
+
         p = self.group_dir(sid) / f"{cid}.parquet"
         tar = p.with_suffix(".tar")
-        return [p.stat().st_size, tar.stat().st_size if tar.exists() else -1]
+        if tar.exists():
+            return [p.stat().st_size, tar.stat().st_size]
+        m = read_marker(p)  # released to the shards (lipforge.pipeline.release)
+        return [p.stat().st_size, int(m["tar_size"]) if m else -1]
 
     @staticmethod
     def recorded_tar(parquet: Path) -> tuple[int, str] | None:
@@ -171,7 +176,10 @@ class WorkStore:
         try:
             return parquet.with_suffix(".tar").stat().st_size == want[0]
         except OSError:
-            return False
+            from lipforge.pipeline.release import read_marker
+
+            m = read_marker(parquet)  # released: its bytes are in the shards
+            return m is not None and (m.get("tar_size"), m.get("tar_sha")) == tuple(want)
 
     def intact_candidates(self, sid: str, repair: bool = True) -> frozenset[str]:
         """Committed candidates of ``sid`` whose parquet footer reads and whose tar has the
@@ -233,9 +241,12 @@ class WorkStore:
     def reopen_candidates(self, sid: str, cids: list[str]) -> None:
         """Forget candidates (commit file first, then the tar): the next run recomputes them."""
         (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
+        from lipforge.pipeline.release import SUFFIX
+
         for c in cids:
             (self.group_dir(sid) / f"{c}.parquet").unlink(missing_ok=True)
             (self.group_dir(sid) / f"{c}.tar").unlink(missing_ok=True)
+            (self.group_dir(sid) / f"{c}{SUFFIX}").unlink(missing_ok=True)
 
     def reopen_source(self, sid: str) -> None:
         """Forget everything stored for ``sid``: it is curated from scratch when next run."""

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from lipforge.pipeline.generations import current_generation
+from lipforge.manifests.corpus import current_generation
+from lipforge.pipeline.release import marker_path, read_marker
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,12 @@ def verify_work(store, catalog) -> list[Problem]:
             tar = p.with_suffix(".tar")
             if not kept:
                 continue
+            marker = read_marker(p)
+            if marker is not None and not tar.exists():  # released: its samples live in the shards
+                bad = _released_damage(store, marker, kept)
+                if bad:
+                    out.append(Problem(str(marker_path(p)), bad, sid, cid))
+                continue
             try:
                 data = tar.read_bytes()
                 if want is not None and (len(data), hashlib.sha256(data).hexdigest()) != want:
@@ -71,6 +78,24 @@ def verify_work(store, catalog) -> list[Problem]:
             if not kept <= keys:
                 out.append(Problem(str(tar), f"{len(kept - keys)} kept clips have no sample", sid, cid))
     return out
+
+
+def _released_damage(store, marker: dict, kept: set[str]) -> str | None:
+    """What is wrong with a release record (None: every kept sample is where it says)."""
+    if set(marker["samples"]) != kept:
+        return "release record does not list the candidate's kept clips"
+    for key, s in sorted(marker["samples"].items()):
+        path = store.root / s["shard"]
+        try:
+            with open(path, "rb") as f:
+                for ext, off, size in s["members"]:
+                    f.seek(off - 512)
+                    name = f.read(100).split(b"\0", 1)[0].decode("utf-8", "replace")
+                    if name != f"{key}.{ext}" or off + size > path.stat().st_size:
+                        return f"{key}.{ext} is not at its recorded place in {s['shard']}"
+        except OSError as e:
+            return f"{s['shard']} holding released clip {key}: {e.strerror}"
+    return None
 
 
 def verify_published(out_dir: Path) -> list[Problem]:
