@@ -61,3 +61,13 @@ def shards_dir(corpus: str | Path) -> Path:
 def shard_path(corpus: str | Path, shard: str) -> Path:
     """The file behind a manifest's ``shard`` value (relative to the corpus root)."""
     return Path(corpus) / shard
+
+
+def shard_files(corpus: str | Path) -> list[Path]:
+    """The shard files the published generation names, in name (= key) order. ``shards/`` also
+    holds the previous generation's files for one more publish: list shards from here (or from
+    ``shards.parquet``), not with a glob."""
+    import pyarrow.parquet as pq
+
+    col = pq.read_table(manifest_path(corpus, "shards"), columns=["shard"])["shard"].to_pylist()
+    return [shard_path(corpus, s) for s in sorted(set(col))]

@@ -101,7 +101,9 @@ def curate(out: Path, *args: str, cfg: Path | None = None, runner: str = "local"
 
 def published(out: Path) -> dict:
     """What a reader sees: the three manifests (as rows) and the shard files (as bytes) they name."""
-    man = out / "manifests"
+    from lipforge.manifests.corpus import manifests_dir
+
+    man = manifests_dir(out)  # resolved once: one generation
     got = {n: pq.read_table(man / f"{n}.parquet").to_pylist() for n in ("sources", "clips", "shards")}
     names = sorted({r["shard"] for r in got["shards"]})
     got["shard_bytes"] = {n: (out / n).read_bytes() for n in names}

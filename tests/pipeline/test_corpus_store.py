@@ -37,7 +37,9 @@ def cfg(tmp_path) -> Path:
 
 
 def ids(out: Path) -> list[str]:
-    return sorted(r["source_id"].split("_")[0] for r in pq.read_table(out / "manifests" / "sources.parquet").to_pylist())
+    from lipforge.manifests.corpus import manifest_path
+
+    return sorted(r["source_id"].split("_")[0] for r in pq.read_table(manifest_path(out, "sources")).to_pylist())
 
 
 def test_batches_accumulate_and_sources_leave_only_when_asked(files, cfg, tmp_path, capsys):

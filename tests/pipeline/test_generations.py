@@ -106,6 +106,11 @@ def test_same_manifests_make_no_new_generation(tmp_path):
     finalize(srcs, str(out), fake_config())
     second = generations.current_generation(out)
     assert second != first and os.readlink(out / "manifests") == f"generations/{second.name}"
+    from lipforge.manifests.corpus import shard_files
+
+    listed = shard_files(out)  # the current generation's files; shards/ also holds the previous ones
+    assert {p.name for p in listed} == {r["shard"].rpartition("/")[2] for r in reader_view(out)["shards"]}
+    assert len(listed) < len(list((out / "shards").glob("*.tar")))
     finalize(srcs[:1], str(out), fake_config())  # a third generation: the first one goes
     assert [g.name for g in generations.generation_dirs(out)] == [second.name, generations.current_generation(out).name]
 
