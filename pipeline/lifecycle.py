@@ -77,13 +77,19 @@ def io_error_message(e: OSError, output: str) -> str | None:
 
 
 def find_os_error(e: BaseException) -> OSError | None:
-    """The OSError behind ``e``, also when a Ray task raised it on a worker."""
-    seen = set()
+    """The OSError behind ``e``, also when a Ray task raised it on a worker (the driver then gets
+    a RayTaskError whose chain may only survive as text)."""
+    import re
+
+    seen, first = set(), e
     while e is not None and id(e) not in seen:
         seen.add(id(e))
         if isinstance(e, OSError):
             return e
         e = getattr(e, "cause", None) or e.__cause__ or e.__context__
+    m = re.search(r"OSError: \[Errno (\d+)\] ([^:\n]+)(?:: '([^'\n]+)')?", str(first))
+    if m:
+        return OSError(int(m.group(1)), m.group(2).strip(), m.group(3))
     return None
 
 

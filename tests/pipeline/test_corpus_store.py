@@ -152,3 +152,44 @@ def test_user_fixable_failures_are_one_line_and_publish_nothing(files, cfg, tmp_
     assert "must be recomputed but their files are missing" in capsys.readouterr().err
     moved.rename(files["a"].parent)
     assert published(out) == fresh(tmp_path, [files["a"], files["b"]], cfg)
+
+
+def test_an_os_error_raised_on_a_ray_worker_is_found_for_the_message():
+    """The driver gets a RayTaskError whose chain may survive only as text."""
+    from lipforge.pipeline.lifecycle import find_os_error, io_error_message
+
+    class RemoteError(Exception):
+        pass
+
+    text = "ray::MapWorker(_WriterFn)\nOSError: [Errno 28] No space left on device: '/out/work/groups/a/x.tar.tmp'\n"
+    e = find_os_error(RemoteError(text))
+    assert (e.errno, e.filename) == (errno.ENOSPC, "/out/work/groups/a/x.tar.tmp")
+    assert io_error_message(e, "/out").startswith("disk full writing /out/work/groups/a/x.tar.tmp")
+    chained = RemoteError("wrapped")
+    chained.__cause__ = PermissionError(errno.EACCES, "Permission denied", "/out/work")
+    assert "cannot write /out/work" in io_error_message(find_os_error(chained), "/out")
+    assert find_os_error(RemoteError("no errno here")) is None
+
+
+def test_lock_record_refuses_a_live_holder_where_flock_is_not_enforced(tmp_path):
+    """On a filesystem that grants every flock (some NFS mounts) the record still tells a live
+    holder on this host from a dead one."""
+    import json
+    import socket
+
+    from lipforge.pipeline.lock import OutputLock, OutputLocked, _proc_token
+
+    out = tmp_path / "out"
+    out.mkdir()
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        rec = {"pid": live.pid, "host": socket.gethostname(), "started": 0, "command": "lipforge curate",
+               "token": _proc_token(live.pid)}
+        (out / ".curate.lock").write_text(json.dumps(rec))
+        with pytest.raises(OutputLocked, match=f"pid {live.pid}"):
+            OutputLock(out).acquire()
+    finally:
+        live.kill()
+        live.wait()
+    with OutputLock(out) as lock:  # the holder is gone: its record is stale
+        assert json.loads(lock.path.read_text())["pid"] == os.getpid()
