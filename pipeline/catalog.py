@@ -47,7 +47,7 @@ class Catalog:
         return self.store.work / "corpus.json"
 
     @classmethod
-    def load(cls, store) -> "Catalog":
+    def load(cls, store) -> Catalog:
         p = store.work / "corpus.json"
         if p.exists():
             body = json.loads(p.read_text())

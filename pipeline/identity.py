@@ -31,7 +31,7 @@ class ContentId:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "ContentId | None":
+    def from_dict(cls, d: dict | None) -> ContentId | None:
         return cls(int(d["size"]), int(d["mtime_ns"]), str(d["digest"])) if d else None
 
 

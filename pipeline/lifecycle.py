@@ -102,7 +102,7 @@ def check_free_space(out: Path, store, todo: list, done: list) -> None:
     corpus stored per input byte so far (or 1.0 before it has any) times the input bytes left."""
     import os
 
-    size = lambda s: os.path.getsize(s.path) if os.path.isfile(s.path) else 0  # noqa: E731
+    size = lambda s: os.path.getsize(s.path) if os.path.isfile(s.path) else 0
     todo_bytes = sum(size(s) for s in todo)
     done_bytes = sum(size(s) for s in done)
     stored = dir_bytes(store.work / "groups") + dir_bytes(out / "shards")
@@ -122,7 +122,7 @@ def run(req: CurateRequest) -> dict:
         return _run(req)
     except UserError:
         raise
-    except Exception as e:  # noqa: BLE001 - only I/O causes the user can fix become one line
+    except Exception as e:
         os_err = find_os_error(e)
         msg = io_error_message(os_err, req.output) if os_err is not None else None
         if msg is None:

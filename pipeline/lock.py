@@ -54,7 +54,7 @@ class OutputLock:
         return (f"{self.output} is being written by another lipforge curate ({who}, started {since}: "
                 f"{h.get('command', '?')}); wait for it to finish or stop it, then run again")
 
-    def acquire(self) -> "OutputLock":
+    def acquire(self) -> OutputLock:
         self.output.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -82,7 +82,7 @@ class OutputLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "OutputLock":
+    def __enter__(self) -> OutputLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:

@@ -66,25 +66,26 @@ def release_published(store, parquets: list[Path], shard_files: list[Path], keep
     Returns the number of candidates released now."""
     import pyarrow.parquet as pq
 
-    located: dict[str, SampleRef] = {}
-    for f in shard_files:
-        for ref in scan_tar(f):
-            located[ref.key] = ref
+    located: dict[str, SampleRef] | None = None
     root = store.root
     released = 0
     for p in parquets:
+        tar = p.with_suffix(".tar")
+        old = read_marker(p)
+        if old is None and (keep_work_samples or not tar.exists()):
+            continue  # nothing released here and nothing to release: no read at all
+        if located is None:  # where every published sample sits (shard headers only), once
+            located = {ref.key: ref for f in shard_files for ref in scan_tar(f)}
         kept = [r["clip_id"] for r in pq.read_table(p, columns=["clip_id", "status"]).to_pylist()
                 if r["status"] == "kept"]
         if any(k not in located for k in kept):
             continue  # not all published (cannot happen after a full publish): keep as it is
         samples = {k: {"shard": str(Path(located[k].tar).relative_to(root)),
                        "members": [list(m) for m in located[k].members]} for k in kept}
-        tar = p.with_suffix(".tar")
-        old = read_marker(p)
         if old is not None:
             if old["samples"] != samples:
                 _write(store, p, {**old, "samples": samples})
-        elif not keep_work_samples and tar.exists() and kept:
+        elif kept:
             rec = store.recorded_tar(p)
             if rec is None:
                 continue  # a candidate from before sizes were recorded: keep its tar

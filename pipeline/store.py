@@ -219,8 +219,8 @@ class WorkStore:
                 bad.append(c)
         return bad
 
-    def candidate_rows(self, sid: str, cid: str, columns: list[str] | None = ["status", "dropped_by"]) -> list[dict]:
-        return pq.read_table(self.group_dir(sid) / f"{cid}.parquet", columns=columns).to_pylist()
+    def candidate_rows(self, sid: str, cid: str, columns: tuple[str, ...] | None = ("status", "dropped_by")) -> list[dict]:
+        return pq.read_table(self.group_dir(sid) / f"{cid}.parquet", columns=list(columns) if columns else None).to_pylist()
 
     def rewrite_candidate(self, sid: str, cid: str, rows: list[dict]) -> None:
         """Replace a committed candidate's rows (re-judged verdicts; its tar stays as it is). The

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
-
 from lipforge.manifests.corpus import current_generation
 from lipforge.pipeline.release import marker_path, read_marker
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import pytest
 
 from lipforge.pipeline import generations
 from lipforge.pipeline.finalize import finalize
