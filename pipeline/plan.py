@@ -60,7 +60,8 @@ def add_inputs(catalog: Catalog, inputs: list, report: PlanReport) -> dict[str, 
 
     ids = {}
     for s in inputs:
-        s = type(s)(os.path.abspath(s.path), s.source_id)  # a corpus outlives the working directory
+        if not is_url(s.path):
+            s = type(s)(os.path.abspath(s.path), s.source_id)  # a corpus outlives the working directory
         e = catalog.entries.get(s.source_id)
         cid = content_id(s.path, e.content if e is not None and e.path == s.path else None)
         ids[s.source_id] = cid
@@ -88,13 +89,17 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
     actions: list[tuple[str, str, list[str]]] = []  # (sid, "source" | "candidates", candidate ids)
     blocked = []
     for sid, e in sorted(catalog.entries.items()):
-        cid = known.get(sid) if sid in known else content_id(e.path, e.content)
+        url = is_url(e.path)  # no file identity to check, and never "missing"
+        cid = None if url else known.get(sid) if sid in known else content_id(e.path, e.content)
+        gone = cid is None and not url
         got = store.read_source(sid)
         if got is None:  # never started (or reopened by a killed run): the runner curates it
             e.content, e.fingerprints = cid, current_fps
             continue
         record, cands = got
-        if cid is None:
+        if url:
+            pass
+        elif cid is None:
             if record.status != STATUS_DROPPED or record.reason != "not_found":
                 report.missing.append(sid)
         elif e.content is not None and not same_content(e.content, cid):
@@ -104,7 +109,7 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
             continue
         else:
             e.content = cid
-        if record.status == STATUS_DROPPED and record.reason in HEALABLE and cid is not None:
+        if record.status == STATUS_DROPPED and record.reason in HEALABLE and not gone:
             actions.append((sid, "source", []))
             report.retried.append(sid)
             continue
@@ -130,14 +135,14 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
                 if rejudged:
                     actions.append((sid, "rejudge", rejudged))
             report.recomputed_candidates += len(stale)
-            if stale and cid is None and record.status != STATUS_DROPPED:
+            if stale and gone and record.status != STATUS_DROPPED:
                 blocked.append(e.path)
                 continue
         damaged = store.damaged_candidates(sid, cands)
         if damaged:
             report.damaged_candidates += len(damaged)
             actions.append((sid, "candidates", damaged))
-        if cid is None and record.status != STATUS_DROPPED and (damaged or not store.source_done(sid)):
+        if gone and record.status != STATUS_DROPPED and (damaged or not store.source_done(sid)):
             blocked.append(e.path)  # stored clips that cannot be finished without the file
     if blocked:
         raise PlanError(f"{len(blocked)} corpus sources must be recomputed but their files are missing (e.g. "
@@ -168,4 +173,10 @@ def remove_sources(store, catalog: Catalog, sids: list[str], report: PlanReport)
 
 
 def missing_sources(catalog: Catalog) -> list[str]:
-    return [sid for sid, e in sorted(catalog.entries.items()) if content_id(e.path, e.content) is None]
+    return [sid for sid, e in sorted(catalog.entries.items())
+            if not is_url(e.path) and content_id(e.path, e.content) is None]
+
+
+def is_url(path: str) -> bool:
+    """A source given as a URL (PyAV opens it): it has no file identity to compare."""
+    return "://" in path
