@@ -40,10 +40,11 @@ def commit_source(out: Path, sid: str, n_clips: int | None = None):
     return SourceInput(f"/in/{sid}.mp4", sid)
 
 
-def fake_config(max_samples: int = 2, boundaries: str = "fill"):
+def fake_config(max_samples: int = 2, boundaries: str = "fill", keep_work_samples: bool = True):
     from lipforge.pipeline.config import RunConfig
 
-    return RunConfig.from_dict({"shards": {"max_samples": max_samples, "boundaries": boundaries}})
+    return RunConfig.from_dict({"shards": {"max_samples": max_samples, "boundaries": boundaries,
+                                           "keep_work_samples": keep_work_samples}})
 
 
 def write_config(path: Path, speech: dict | None = None, **shards) -> Path:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from lipforge.pipeline import generations
 from lipforge.pipeline.finalize import finalize
@@ -22,6 +23,8 @@ KILL_POINTS = {
     "second shard write": ("lipforge.pipeline.shards", "write_tar", 2),
     "manifests written, before sealing": ("lipforge.pipeline.generations", "seal", 1),
     "sealed, before the pointer": ("lipforge.pipeline.generations", "switch", 1),
+    "pointer switched, before release records": ("lipforge.pipeline.finalize", "release_published", 1),
+    "between two release records": ("lipforge.pipeline.release", "_write", 2),
     "pointer switched, before deleting old shards": ("lipforge.pipeline.shards", "ShardPublisher.commit", 1),
     "old shards deleted, before old generations": ("lipforge.pipeline.generations", "collect", 1),
 }
@@ -30,7 +33,7 @@ DRIVER = """
 import functools, importlib, os, signal, sys
 from lipforge.env import apply_offline_env
 apply_offline_env()
-mod, attr, nth, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+mod, attr, nth, out, keep = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5] == "keep"
 parts = attr.split(".")
 owner = functools.reduce(getattr, parts[:-1], importlib.import_module(mod))
 real, calls = getattr(owner, parts[-1]), [0]
@@ -43,7 +46,7 @@ setattr(owner, parts[-1], dying)
 from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.finalize import finalize
 from lipforge.testing.corpus import fake_config
-finalize([SourceInput(f"/in/{s}.mp4", s) for s in "abc"], out, fake_config())
+finalize([SourceInput(f"/in/{s}.mp4", s) for s in "abc"], out, fake_config(keep_work_samples=keep))
 """
 
 
@@ -65,33 +68,44 @@ def reader_view(out: Path) -> dict:
     return {"clips": clips, "shards": rows, "samples": samples}
 
 
-def test_sigkill_at_each_publish_step_leaves_old_or_new(tmp_path):
+@pytest.mark.parametrize("keep", [True, False], ids=["keep-work-samples", "release-work-samples"])
+def test_sigkill_at_each_publish_step_leaves_old_or_new(tmp_path, keep):
+    cfg = fake_config(keep_work_samples=keep)
     base = tmp_path / "base"
-    finalize([commit_source(base, s) for s in "ab"], str(base), fake_config())
+    finalize([commit_source(base, s) for s in "ab"], str(base), cfg)
     old = reader_view(base)
     commit_source(base, "c")
     ref = tmp_path / "ref"
     new_srcs = [commit_source(ref, s) for s in "abc"]
-    finalize(new_srcs, str(ref), fake_config())
+    finalize(new_srcs, str(ref), cfg)
     new = reader_view(ref)
     assert old != new
     seen = {}
-    for label, (mod, attr, nth) in KILL_POINTS.items():
+    points = {k: v for k, v in KILL_POINTS.items() if keep is False or "release records" not in k}
+    for label, (mod, attr, nth) in points.items():
         out = tmp_path / label.replace(" ", "_").replace(",", "")
         shutil.copytree(base, out, symlinks=True)
-        proc = subprocess.run([sys.executable, "-c", DRIVER, mod, attr, str(nth), str(out)], cwd=REPO,
-                              capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([sys.executable, "-c", DRIVER, mod, attr, str(nth), str(out), "keep" if keep else "release"],
+                              cwd=REPO, capture_output=True, text=True, timeout=300)
         assert proc.returncode == -signal.SIGKILL, f"{label}: {proc.stderr[-2000:]}"
         view = reader_view(out)
         assert view in (old, new), label
         seen[label] = "new" if view == new else "old"
-        finalize(new_srcs, str(out), fake_config())
+        finalize(new_srcs, str(out), cfg)
         assert reader_view(out) == new, label
+        from lipforge.pipeline.catalog import Catalog
+        from lipforge.pipeline.store import WorkStore
+        from lipforge.pipeline.verify import verify_published, verify_work
+
+        store = WorkStore(out)
+        cat = Catalog.load(store)  # adopted from the work store: a, b, c
+        assert sorted(cat.entries) == ["a", "b", "c"]
+        assert verify_work(store, cat) == [] and verify_published(out) == [], label
         named = {r["shard"].rpartition("/")[2] for r in new["shards"]}
         left = {p.name for p in (out / "shards").iterdir()}
         assert named <= left and not [n for n in left if n.endswith(".tmp")], label
     # the pointer is the switch: before it readers see the old generation, after it the new one
-    assert [seen[k] for k in KILL_POINTS] == ["old", "old", "old", "new", "new"], seen
+    assert [seen[k] for k in points] == ["old", "old", "old"] + ["new"] * (len(points) - 3), seen
 
 
 def test_same_manifests_make_no_new_generation(tmp_path):
