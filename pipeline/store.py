@@ -2,13 +2,18 @@
 
 Layout under ``<output>/work/``::
 
+    corpus.json                     the catalog: the corpus's sources, their content identity and the
+                                    config fingerprints their results come from (lipforge.pipeline.catalog)
     sources/<source_id>.json        probe + segmentation record and the list of candidate ids
-    sources/<source_id>.done        commit marker: every candidate of the source is durable
+    sources/<source_id>.done        commit marker: every candidate of the source is durable (their sizes)
     groups/<source_id>/<cand>.tar   kept samples of one candidate (and of the clips split from it)
     groups/<source_id>/<cand>.parquet  manifest rows of all of them: the candidate's commit marker
+    groups/<source_id>/<cand>.released.json  instead of the tar once published, with
+                                    ``shards.keep_work_samples: false`` (lipforge.pipeline.release)
     thumbs/<clip_id>.jpg            small thumbnails for the report
     stats/<run>-*.json              stage stats (one file per run driver, plus per-worker leftovers)
-    published_shards.json           what the last publish wrote (per shard: content digest, size, mtime, inode)
+    published_shards.json           what the last publish wrote (per planned shard: content digest,
+                                    file name, size, mtime, inode)
 
 Every file is written under a temporary name, fsynced, renamed, and its directory fsynced. The
 parquet file of a candidate is renamed last, so a candidate counts as done only when all its
