@@ -147,6 +147,11 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
     if blocked:
         raise PlanError(f"{len(blocked)} corpus sources must be recomputed but their files are missing (e.g. "
                         f"{blocked[0]}): mount the inputs again, or drop them with --prune-missing")
+    for sid in report.moved:  # the same file at a new path: its record names the new path
+        got = store.read_source(sid)
+        if got is not None and got[0].path != catalog.entries[sid].path:
+            got[0].path = catalog.entries[sid].path
+            store.write_source(got[0], got[1])
     for sid, kind, cands in actions:
         if kind == "source":
             store.reopen_source(sid)

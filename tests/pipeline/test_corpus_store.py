@@ -193,3 +193,17 @@ def test_lock_record_refuses_a_live_holder_where_flock_is_not_enforced(tmp_path)
         live.wait()
     with OutputLock(out) as lock:  # the holder is gone: its record is stale
         assert json.loads(lock.path.read_text())["pid"] == os.getpid()
+
+
+def test_a_moved_file_keeps_its_clips_and_records_its_new_path(files, cfg, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    assert curate(out, "--input", str(path_list(tmp_path / "lists", [files["a"]])), cfg=cfg) == 0
+    moved = tmp_path / "elsewhere" / "a.mp4"
+    moved.parent.mkdir()
+    files["a"].rename(moved)
+    from lipforge.pipeline.runners.local import LocalRunner
+
+    with monkeypatch.context() as m:
+        m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail("a moved file was decoded again"))
+        assert curate(out, "--input", str(path_list(tmp_path / "lists", [moved])), cfg=cfg) == 0
+    assert published(out) == fresh(tmp_path, [moved], cfg)
