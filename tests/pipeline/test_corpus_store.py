@@ -207,3 +207,24 @@ def test_a_moved_file_keeps_its_clips_and_records_its_new_path(files, cfg, tmp_p
         m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail("a moved file was decoded again"))
         assert curate(out, "--input", str(path_list(tmp_path / "lists", [moved])), cfg=cfg) == 0
     assert published(out) == fresh(tmp_path, [moved], cfg)
+
+
+def test_a_url_source_is_never_missing_and_still_follows_config_changes(tmp_path):
+    from lipforge.pipeline.catalog import Catalog, Entry
+    from lipforge.pipeline.curate import SourceInput
+    from lipforge.pipeline.plan import PlanReport, missing_sources, plan_and_apply
+    from lipforge.pipeline.store import WorkStore
+    from lipforge.testing.corpus import commit_source
+
+    out = tmp_path / "out"
+    commit_source(out, "a")
+    store = WorkStore(out)
+    url = "https://media.example/a.mp4"
+    cat = Catalog(store, {"a": Entry("a", url, None, {"global": "g0", "stages": []})})
+    assert missing_sources(cat) == []
+    report = PlanReport()
+    plan_and_apply(store, cat, [SourceInput(url, "a")], {"global": "g0", "stages": []}, report)
+    assert report.as_dict()["missing"] == 0 and store.source_done("a") and cat.entries["a"].path == url
+    report = PlanReport()
+    plan_and_apply(store, cat, [], {"global": "g1", "stages": []}, report)  # another segmentation
+    assert report.recomputed_candidates == 3 and not store.source_done("a")
