@@ -158,6 +158,8 @@ def _run(req: CurateRequest) -> dict:
         raise UserError(str(e)) from None
     if req.repair and not req.verify:
         raise UserError("--repair needs --verify (it repairs what the verification finds)")
+    if not sources and not (out / "work").is_dir():  # say so before creating anything
+        raise UserError(f"{out} holds no corpus yet: give --input (a directory or a list of videos)")
     lock = OutputLock(out)
     try:
         lock.acquire()
