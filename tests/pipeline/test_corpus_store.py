@@ -228,3 +228,24 @@ def test_a_url_source_is_never_missing_and_still_follows_config_changes(tmp_path
     report = PlanReport()
     plan_and_apply(store, cat, [], {"global": "g1", "stages": []}, report)  # another segmentation
     assert report.recomputed_candidates == 3 and not store.source_done("a")
+
+
+def test_an_output_from_before_the_catalog_is_adopted(files, cfg, tmp_path, monkeypatch):
+    """No work/corpus.json and a plain manifests/ directory (the layout before this store): its
+    sources are the corpus, computed under its saved run_config.yaml; nothing is recomputed."""
+    from lipforge.manifests.corpus import current_generation
+    from lipforge.pipeline.runners.local import LocalRunner
+
+    out = tmp_path / "out"
+    both = [files["a"], files["b"]]
+    assert curate(out, "--input", str(path_list(tmp_path / "lists", both)), cfg=cfg) == 0
+    gen = current_generation(out)
+    (out / "manifests").unlink()
+    shutil.copytree(gen, out / "manifests")
+    shutil.rmtree(out / "generations")
+    (out / "work" / "corpus.json").unlink()
+    with monkeypatch.context() as m:
+        m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail("an adopted corpus was decoded again"))
+        assert curate(out) == 0
+    assert ids(out) == ["a", "b"] and (out / "work" / "corpus.json").exists()
+    assert published(out) == fresh(tmp_path, both, cfg)
