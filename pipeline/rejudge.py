@@ -1,8 +1,10 @@
 """Re-judge stored candidates under changed thresholds, from their stored scores, without decoding.
 
 A stage opts in by declaring ``THRESHOLDS`` (config fields that only decide verdicts),
-``MEASURES`` (the measurement columns it writes) and ``judge(measurements)`` (its verdict rule,
-which its ``process`` also uses, so the two cannot disagree). When only such fields changed at
+``MEASURES`` (the measurement columns it writes; declaring them also promises the stage never
+splits or trims a clip) and ``judge(measurements)`` (its verdict rule, which its ``process``
+also uses, so the two cannot disagree). Only the speech stage declares them so far; a change
+at any other stage recomputes the candidates that reach it. When only such fields changed at
 the stages a stored clip went through, the clip's verdict is recomputed from its row:
 
 * it passed a stage and now fails it (a tightened threshold): dropped there with that stage's
@@ -71,6 +73,8 @@ def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> li
                     return None
                 break
             if verdict is not None:  # now fails a stage it passed
+                if len(rows) != 1 or row["clip_id"] != row["parent_id"]:
+                    return None  # a later stage split or trimmed it: a fresh run drops it whole
                 for later, _, _ in old[j + 1:]:
                     measures = getattr(stages.get(later), "MEASURES", None)
                     if measures is None:

@@ -116,13 +116,15 @@ def test_rejudge_applies_thresholds_to_stored_rows():
     def stages(min_ratio):
         return {"speech": SpeechStage(SpeechStage.Config(min_speech_ratio=min_ratio)), "sync": Later()}
 
-    kept = {"clip_id": "k", "status": "kept", "reason": None, "dropped_by": None, "speech_ratio": 0.5,
+    kept = {"clip_id": "k", "parent_id": "k", "status": "kept", "reason": None, "dropped_by": None, "speech_ratio": 0.5,
             "sync_conf": 7.0, "shard": None}
-    low = {**kept, "clip_id": "d", "status": "dropped", "reason": "no_speech", "dropped_by": "speech",
+    low = {**kept, "clip_id": "d", "parent_id": "d", "status": "dropped", "reason": "no_speech", "dropped_by": "speech",
            "speech_ratio": 0.1, "sync_conf": None}
-    out = rejudge([kept, low], fps(0.3), fps(0.6), stages(0.6))  # tightened
+    out = rejudge([kept], fps(0.3), fps(0.6), stages(0.6)) + rejudge([low], fps(0.3), fps(0.6), stages(0.6))
     assert out[0] == {**kept, "status": "dropped", "reason": "no_speech", "dropped_by": "speech", "sync_conf": None}
     assert out[1] == low
+    split = [{**kept, "clip_id": "k-a"}, {**kept, "clip_id": "k-b"}]  # a later stage split the candidate
+    assert rejudge(split, fps(0.3), fps(0.6), stages(0.6)) is None  # a fresh run drops it whole
     assert rejudge([kept], fps(0.3), fps(0.4), stages(0.4)) == [kept]  # still passes
     assert rejudge([low], fps(0.3), fps(0.05), stages(0.05)) is None  # now passes: needs sync
     assert rejudge([kept], fps(0.3), fps(0.4, later="l2"), stages(0.4)) is None  # reaches a changed measurement
