@@ -6,7 +6,6 @@ and Whisper from a local models directory and a GPU cluster.
 """
 from __future__ import annotations
 
-import glob
 from pathlib import Path
 
 import yaml
@@ -16,7 +15,9 @@ def write_train_config(work: Path, corpus: Path, steps: int) -> Path:
     from lipforge.infer.models import LipSyncModelConfig
     from lipforge.train.config import DataConfig, OptimConfig, TrainConfig
 
-    shards = sorted(glob.glob(str(corpus / "shards" / "*.tar")))
+    from lipforge.manifests.corpus import shard_files
+
+    shards = [str(p) for p in shard_files(corpus)]  # the published generation's (not a glob of shards/)
     if not shards:
         raise RuntimeError(f"no shards in {corpus / 'shards'}: the curation kept no clip")
     cfg = TrainConfig(model=LipSyncModelConfig.tiny(), data=DataConfig(shards=tuple(shards)),

@@ -54,12 +54,48 @@ def sample_nbytes(sample: dict[str, bytes]) -> int:
     return sum(len(v) + 512 for k, v in sample.items() if not k.startswith("__"))
 
 
-def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]]) -> list[ShardRecord]:
-    """Write samples to ``path`` atomically (temp name, fsync, rename); returns member offsets."""
+def fsync_dir(path: str | Path) -> None:
+    """Make the entries of directory ``path`` durable (a rename or a new file in it survives a
+    power loss only once its directory is fsynced). Best effort where directories cannot be
+    opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+class _HashingWriter:
+    """Write-through file wrapper that hashes the bytes (tarfile needs ``write`` and ``tell``)."""
+
+    def __init__(self, fh) -> None:
+        import hashlib
+
+        self.fh, self.sha, self.pos = fh, hashlib.sha256(), 0
+
+    def write(self, b) -> int:
+        self.sha.update(b)
+        self.pos += len(b)
+        return self.fh.write(b)
+
+    def tell(self) -> int:
+        return self.pos
+
+
+def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]],
+              digest: list[str] | None = None) -> list[ShardRecord]:
+    """Write samples to ``path`` atomically (temp name, fsync, rename, directory fsync); returns
+    member offsets. ``digest``, when given, receives the sha256 hex of the bytes written."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     records = []
-    with open(tmp, "wb") as fh:
+    with open(tmp, "wb") as raw:
+        fh = _HashingWriter(raw)
         with tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
             for sample in samples:
                 key = sample["__key__"]
@@ -73,9 +109,12 @@ def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]]) -> li
                 n_frames = int(json.loads(sample["json"]).get("n_frames", 0)) if "json" in sample else 0
                 records.append(ShardRecord(shard=path.name, key=key, offset=start, size=fh.tell() - start,
                                            n_frames=n_frames))
-        fh.flush()
-        os.fsync(fh.fileno())
+        raw.flush()
+        os.fsync(raw.fileno())
     tmp.replace(path)
+    fsync_dir(path.parent)
+    if digest is not None:
+        digest.append(fh.sha.hexdigest())
     return records
 
 

@@ -7,42 +7,35 @@ raise before any work starts; the dispatcher prints them as one line with exit c
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 
-def curate(input: str | Path, output: str | Path, config: str | Path | None = None, *, runner: str = "ray",
-           address: str | None = None, num_cpus: int | None = None, models_dir: str | None = None) -> dict:
-    """Curate ``input`` (a directory or a list file) into ``output``; returns the run summary.
+def curate(input: str | Path | None, output: str | Path, config: str | Path | None = None, *, runner: str = "ray",
+           address: str | None = None, num_cpus: int | None = None, models_dir: str | None = None,
+           remove: str | None = None, prune_missing: bool = False, verify: bool = False, repair: bool = False,
+           skip_space_check: bool = False) -> dict:
+    """Curate ``input`` (a directory or a list file; None: only the corpus already in ``output``)
+    into ``output``, adding to the corpus there; returns the run summary. The whole run
+    lifecycle (lock, catalog, plan, run, atomic publish) is :mod:`lipforge.pipeline.lifecycle`.
 
     >>> curate("videos/", "corpus/", runner="local")["clips"]["kept"]  # doctest: +SKIP
     17
     """
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import list_inputs
-    from lipforge.pipeline.finalize import finalize
+    from lipforge.pipeline.lifecycle import CurateRequest, run
 
-    cfg = RunConfig.load(str(config) if config else None)
-    if models_dir:
-        cfg = dataclasses.replace(cfg, models_dir=models_dir)
-    sources = list_inputs(str(input))
-    if runner == "local":
-        from lipforge.pipeline.runners.local import LocalRunner
-
-        run = LocalRunner(cfg)
-    elif runner == "ray":
-        from lipforge.pipeline.runners.ray_runner import RayRunner
-
-        run = RayRunner(cfg, address=address, num_cpus=num_cpus)
-    else:
+    if runner not in ("ray", "local"):
         raise ValueError(f"runner must be 'ray' or 'local', got {runner!r}")
-    run.run(sources, str(output))
-    return finalize(sources, str(output), cfg)
+    return run(CurateRequest(output=str(output), input=str(input) if input is not None else None,
+                             config=str(config) if config else None, runner=runner, address=address,
+                             num_cpus=num_cpus, models_dir=models_dir, remove=remove, prune_missing=prune_missing,
+                             verify=verify, repair=repair, skip_space_check=skip_space_check))
 
 
 def build_parser() -> argparse.ArgumentParser:
     c = argparse.ArgumentParser(prog="lipforge curate", description=__doc__.split("\n")[0])
-    c.add_argument("--input", required=True, help="directory of videos, or a .txt/.csv/.parquet list of paths")
+    c.add_argument("--input", default=None,
+                   help="directory of videos, or a .txt/.csv/.parquet list of paths; added to the corpus in --output "
+                        "(leave out to refresh the corpus as it is, e.g. after a config change)")
     c.add_argument("--output", required=True)
     c.add_argument("--config", help="run config YAML (lipforge.pipeline.config.RunConfig)")
     c.add_argument("--address", default=None,
@@ -51,25 +44,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="'local' runs the same stages in this process without Ray")
     c.add_argument("--num-cpus", type=int, default=None, help="CPUs of the in-process local Ray")
     c.add_argument("--models-dir", default=None, help="directory where relative model paths are looked up")
+    # ---- the corpus store (issue 11)
+    c.add_argument("--remove", default=None, metavar="LIST",
+                   help="take sources out of the corpus: comma-separated source ids, or a .txt of ids or paths")
+    c.add_argument("--prune-missing", action="store_true",
+                   help="take out the sources whose files are gone (printing each)")
+    c.add_argument("--verify", action="store_true",
+                   help="read the whole corpus and work store and report damage (exit 1 when any)")
+    c.add_argument("--repair", action="store_true", help="with --verify: recompute and republish what is damaged")
+    c.add_argument("--skip-space-check", action="store_true", help="start even when the free-space estimate says no")
     return c
 
 
 def main(argv: list[str] | None = None) -> int:
+    from lipforge.pipeline.lifecycle import print_summary
+
     args = build_parser().parse_args(argv)
     summary = curate(args.input, args.output, args.config, runner=args.runner, address=args.address,
-                     num_cpus=args.num_cpus, models_dir=args.models_dir)
-    c = summary["clips"]
-    print(f"curated {summary['sources']['in']} sources: {c['kept']}/{c['rows']} clips kept "
-          f"({c['hours_kept'] * 3600:.1f} s); dropped: {c['dropped'] or {}}")
-    from lipforge.pipeline.datasets.report import datasets_lines
-
-    for line in datasets_lines(summary):  # one line per dataset (issue 16)
-        print(line)
-    from lipforge.pipeline.provenance import attention
-
-    for line in attention(summary):  # stages skipped or decided by a weight-free stand-in
-        print(f"note: {line}")
-    print(f"shards:    {args.output}/shards/")
-    print(f"manifests: {args.output}/manifests/ (sources, clips, shards .parquet)")
-    print(f"report:    {args.output}/report.html and {args.output}/summary.json")
+                     num_cpus=args.num_cpus, models_dir=args.models_dir, remove=args.remove,
+                     prune_missing=args.prune_missing, verify=args.verify, repair=args.repair,
+                     skip_space_check=args.skip_space_check)
+    if "verify" in summary:
+        return 1 if summary["verify"] else 0
+    print_summary(summary, args.output)
     return 0

@@ -66,6 +66,10 @@ class ShardConfig:
     boundaries: str = "content"
     video_crf: int = 18
     num_cpus: float = 1.0
+    # False: once a kept clip is published, its candidate tar in work/ is replaced by a small
+    # record of where its bytes sit in the published shards (about halves a corpus's bytes);
+    # reruns, re-judging and republishing read the bytes from there (lipforge.pipeline.release).
+    keep_work_samples: bool = True
 
     def __post_init__(self) -> None:
         if self.max_samples < 1:

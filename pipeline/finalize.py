@@ -5,8 +5,10 @@ clip-id order, so an interrupted-and-resumed run publishes exactly the bytes an 
 one does. Incremental: shards are planned from the candidate tars' headers and only shards
 whose content changed are written (:class:`lipforge.pipeline.shards.ShardPublisher`), so a rerun that
 adds nothing writes no shard and one that adds sources rewrites the shards from the first new
-key on. Writes ``manifests/{sources,clips,shards}.parquet``, ``shards/*.tar``,
-``summary.json`` and ``report.html``; readers should not read the shards while a run publishes.
+key on. Atomic: the manifests go into a new generation directory and the ``manifests`` pointer
+is replaced last (:mod:`lipforge.pipeline.generations`), so a reader sees the old corpus or the
+new one, never a mix, however the publish ends. Writes ``generations/<n>/{sources,clips,shards}
+.parquet`` (``manifests`` points there), ``shards/*.tar``, ``summary.json`` and ``report.html``.
 """
 from __future__ import annotations
 
@@ -23,16 +25,22 @@ from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.datasets.accounting import dataset_accounting
 from lipforge.pipeline.provenance import add_provenance
 from lipforge.pipeline.report import write_report
-from lipforge.manifests.container import scan_tar
-from lipforge.manifests.corpus import manifest_path, shards_dir
+from lipforge.manifests.corpus import current_generation, shards_dir
+from lipforge.pipeline import generations as gens
+from lipforge.pipeline.release import candidate_refs, release_published
 from lipforge.pipeline.shards import ShardPlan, ShardPublisher
 from lipforge.pipeline.store import WorkStore
 
 
 def _write_parquet(table: pa.Table, path: Path) -> None:
+    import os
+
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, row_group_size=10_000)
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f, row_group_size=10_000)
+        f.flush()
+        os.fsync(f.fileno())
     tmp.replace(path)
 
 
@@ -64,15 +72,13 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     if incomplete:
         raise RuntimeError(f"{len(incomplete)} sources are not complete (e.g. {incomplete[:3]}); run curate again to finish them")
 
-    clip_tables = []
-    tar_paths = []
+    clip_tables, parquets = [], []
     for s in sources:
         d = store.group_dir(s.source_id)
         if d.exists():
             for p in sorted(d.glob("*.parquet")):
                 clip_tables.append(pq.read_table(p))
-                if p.with_suffix(".tar").exists():
-                    tar_paths.append(p.with_suffix(".tar"))
+                parquets.append(p)
     schema = arrow_schema(clip_columns())
     clips = pa.concat_tables([t.cast(schema) for t in clip_tables]) if clip_tables else schema.empty_table()
     clips = clips.sort_by("clip_id")
@@ -81,27 +87,54 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     # candidate tar; ids are "{source_id}-{start_ms:08d}-{track}" with source ids made of
     # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order. Only
     # tar headers are read to plan the shards; sample bytes are read for shards that changed.
-    refs = (r for tp in tar_paths for r in scan_tar(tp))
-    publisher = ShardPublisher(shards_dir(out), store.work / "published_shards.json",
-                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries))
-    recs = publisher.publish(refs, _published_records(manifest_path(out, "shards")))
-    shard_of = {r.key: f"shards/{r.shard}" for r in recs}
+    # A candidate's tar may hold samples of clips re-judged as dropped since (lipforge.pipeline.rejudge):
+    # only kept clips are published.
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
+    sha_of: dict[str, str | None] = {}
+
+    def kept_refs():  # from candidate tars, or from the shards a candidate was released to
+        for p in parquets:
+            got, sha = candidate_refs(store, p)
+            for r in got:
+                if r.key in kept_ids:
+                    sha_of[r.key] = sha
+                    yield r
+
+    def identity(r) -> str | None:  # where the bytes come from does not change what they are
+        sha = sha_of.get(r.key)
+        return f"{sha}/{r.key}/{[(e, n) for e, _, n in r.members]}" if sha else None
+
+    publisher = ShardPublisher(shards_dir(out), store.work / "published_shards.json",
+                               ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries),
+                               identity=identity)
+    cur = current_generation(out)
+    recs = publisher.publish(kept_refs(), _published_records(cur / "shards.parquet") if cur else {})
+    shard_of = {r.key: f"shards/{r.shard}" for r in recs}
     if kept_ids != set(shard_of):
         raise RuntimeError(f"manifest and shards disagree: {len(kept_ids ^ set(shard_of))} ids differ")
     clips = clips.set_column(clips.schema.get_field_index("shard"), "shard",
                              pa.array([shard_of.get(c) for c in clips["clip_id"].to_pylist()], pa.string()))
+    staged = gens.stage_generation(out)
     _write_parquet(pa.Table.from_pylist(sorted(src_rows, key=lambda r: r["source_id"]),
-                                        schema=arrow_schema(SOURCE_COLUMNS)), manifest_path(out, "sources"))
-    _write_parquet(clips, manifest_path(out, "clips"))
+                                        schema=arrow_schema(SOURCE_COLUMNS)), staged / "sources.parquet")
+    _write_parquet(clips, staged / "clips.parquet")
     shard_rows = [dict(r.__dict__, shard=f"shards/{r.shard}") for r in recs]
-    _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), manifest_path(out, "shards"))
+    _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), staged / "shards.parquet")
+    cfg.save(staged / "run_config.yaml")
+    gen = gens.seal(out, staged)  # None: the same manifests as the current generation
+    if gen is not None:
+        gens.switch(out, gen)  # the pointer, replaced last: from here readers see the new corpus
     cfg.save(out / "run_config.yaml")
-    publisher.commit()  # stale shard files go only now that no manifest names them
+    # release records follow their samples (and, with keep_work_samples off, tars are released)
+    # before the files only the previous generations named are deleted
+    n_released = release_published(store, parquets, [shards_dir(out) / n for n in sorted({r.shard for r in recs})],
+                                   cfg.shards.keep_work_samples)
+    publisher.commit(keep=gens.referenced_shards(out))  # files no live generation names go now
+    gens.collect(out)
 
     stats = store.read_stats()
     summary = build_summary(src_rows, clips.to_pylist(), stats, recs)
-    summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused))
+    summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused), released_now=n_released)
     add_provenance(summary, cfg, sources, stats)  # per stage: ran / fallback / skipped, measure, weights, rule
     if extra_stats:
         summary.update(extra_stats)

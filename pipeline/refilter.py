@@ -29,7 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lipforge.manifests.corpus import manifest_path, shard_path, shards_dir
+from lipforge.manifests.corpus import manifest_path, manifests_dir, shard_path, shards_dir
 from lipforge.manifests.query import check_where, kept_ids_where
 from lipforge.manifests.schema import STATUS_DROPPED, STATUS_KEPT
 
@@ -39,7 +39,8 @@ BY = "refilter"
 
 def corpus_files(corpus: Path) -> dict[str, Path]:
     """The files of a published corpus a view is built from (a missing one: FileNotFoundError)."""
-    files = {name: manifest_path(corpus, name) for name in ("clips", "sources", "shards")}
+    man = manifests_dir(corpus)  # resolved once: all three from one published generation
+    files = {name: man / f"{name}.parquet" for name in ("clips", "sources", "shards")}
     files["config"] = corpus / "run_config.yaml"
     for name, p in files.items():
         if not p.is_file():

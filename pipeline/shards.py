@@ -6,21 +6,41 @@ scans and reads) is :mod:`lipforge.manifests.container`, the only tar code of th
 """
 from __future__ import annotations
 
+import dataclasses
 import os
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from lipforge.manifests.container import SampleRef, read_refs, write_tar
+from lipforge.manifests.container import SampleRef, fsync_dir, read_refs, write_tar
 from lipforge.manifests.layout import encode_sample
 from lipforge.manifests.schema import MEASUREMENTS, PROVENANCE_COLUMNS, ShardRecord
 from lipforge.pipeline.media import encode_video, encode_wav
 from lipforge.pipeline.stage import ClipItem
 
 def shard_name(first_key: str) -> str:
-    """A published shard is named after its first sample's key: names sort in key order, and a
-    shard keeps its name when sources are added elsewhere in the corpus (no renumbering)."""
+    """A planned shard is known by its first sample's key: plans sort in key order, and a shard
+    keeps its place when sources are added elsewhere in the corpus (no renumbering)."""
     return f"shard-{first_key}.tar"
+
+
+def shard_file_name(first_key: str, sha256: str) -> str:
+    """The published file: first key plus the first 12 hex digits of the sha256 of its bytes.
+    A shard file is never rewritten in place (other bytes, other name), so every generation's
+    offsets stay true while that generation exists (:mod:`lipforge.pipeline.generations`)."""
+    return f"shard-{first_key}-{sha256[:12]}.tar"
+
+
+def write_shard(shard_dir: Path, first_key: str, samples) -> tuple[str, list[ShardRecord]]:
+    """Write one published shard under its content name; returns the name and its records."""
+    tmp = shard_dir / f".{first_key}.{uuid.uuid4().hex[:8]}.tmp"
+    dig: list[str] = []
+    recs = write_tar(tmp, samples, digest=dig)
+    name = shard_file_name(first_key, dig[0])
+    os.replace(tmp, shard_dir / name)
+    fsync_dir(shard_dir)
+    return name, [dataclasses.replace(r, shard=name) for r in recs]
 
 
 def item_metadata(item: ClipItem) -> dict:
@@ -123,19 +143,23 @@ class ShardPublisher:
     changes the inode even where mtimes are coarse): a file rewritten by an interrupted
     publish, or replaced by hand, is written again. Shards are named after their first key (:func:`shard_name`), so with
     content boundaries (:class:`ShardPlan`) a shard away from new keys keeps its name and its
-    file. Crash-safe in any order of interruption: each shard is renamed into place whole, the
-    state is saved last (:meth:`commit`), and stale shard files (no longer planned, or ``.tmp``
-    leftovers) are deleted by :meth:`commit` after the caller has written manifests that no
-    longer name them.
+    file. Shard files are named by content (:func:`shard_file_name`) and never rewritten in place.
+    Crash-safe in any order of interruption: each shard is renamed into place whole, the
+    state is saved last (:meth:`commit`), and stale shard files (no longer planned and named by
+    no live generation, or ``.tmp`` leftovers) are deleted by :meth:`commit` after the caller
+    has switched readers to manifests that no longer name them.
 
     >>> pub = ShardPublisher(out / "shards", out / "work" / "published_shards.json", plan)  # doctest: +SKIP
     >>> records = pub.publish(refs, old_records); write_manifests(records); pub.commit()   # doctest: +SKIP
     """
 
-    NAMING = "first-key/1"  # a state saved under another naming rule is ignored
+    NAMING = "first-key+sha256/2"  # a state saved under another naming rule is ignored
 
-    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan) -> None:
+    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan, identity=None) -> None:
         self.shard_dir, self.state_path, self.plan = Path(shard_dir), Path(state_path), plan
+        # identity(ref) -> str | None: what the sample's bytes are, wherever they sit (the
+        # candidate tar's sha256 + key + member sizes); None: its tar's path, size and mtime
+        self.identity = identity
         self.written: list[str] = []
         self.reused: list[str] = []
         self._state: dict[str, dict] = {}
@@ -157,6 +181,10 @@ class ShardPublisher:
         root = self.shard_dir.parent
         h = hashlib.sha256()
         for r in batch:
+            ident = self.identity(r) if self.identity is not None else None
+            if ident is not None:
+                h.update(json.dumps(["id", ident]).encode())
+                continue
             if self._last_stat[0] != r.tar:  # refs arrive grouped by tar: one stat per tar
                 st = os.stat(r.tar)
                 self._last_stat = (r.tar, (st.st_size, st.st_mtime_ns))
@@ -172,11 +200,13 @@ class ShardPublisher:
         self._last_stat = ("", (0, 0))
         records: list[ShardRecord] = []
         for batch in bounded_batches(refs, lambda r: r.nbytes, self.plan, lambda r: r.key):
-            name = shard_name(batch[0].key)
-            path = self.shard_dir / name
+            planned = shard_name(batch[0].key)
             digest = self._digest(batch)
-            prev, rows = previous.get(name), old_records.get(name)
-            same = (prev is not None and prev.get("digest") == digest and rows is not None
+            prev = previous.get(planned) or {}
+            name = prev.get("file")
+            rows = old_records.get(name) if name else None
+            path = self.shard_dir / name if name else None
+            same = (prev.get("digest") == digest and rows is not None
                     and [r.key for r in rows] == [r.key for r in batch] and path.exists())
             if same:
                 st = path.stat()
@@ -186,26 +216,34 @@ class ShardPublisher:
                 recs = rows  # already this shard's records, named as published
                 self.reused.append(name)
             else:
-                recs = write_tar(path, read_refs(batch))
+                name, recs = write_shard(self.shard_dir, batch[0].key, read_refs(batch))
+                path = self.shard_dir / name
                 self.written.append(name)
             st = path.stat()
-            self._state[name] = {"digest": digest, "size": st.st_size, "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
+            self._state[planned] = {"digest": digest, "file": name, "size": st.st_size,
+                                    "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
             records.extend(recs)
         return records
 
-    def commit(self) -> list[str]:
-        """Delete shard files the last :meth:`publish` did not plan, then save its state; returns
-        the deleted names. Call after the manifests naming the new shards are in place."""
+    def commit(self, keep: set[str] = frozenset()) -> list[str]:
+        """Delete shard files neither the last :meth:`publish` nor ``keep`` (the files a live
+        generation still names) holds, and ``.tmp`` leftovers; then save the state. Returns the
+        deleted names. Call after the pointer names the new generation."""
         import json
 
+        live = {v["file"] for v in self._state.values()} | set(keep)
         deleted = []
         for p in sorted(self.shard_dir.iterdir()):
-            if p.name not in self._state and (p.suffix == ".tar" or p.name.endswith(".tmp")):
+            if p.name not in live and (p.suffix == ".tar" or p.name.endswith(".tmp")):
                 p.unlink()
                 deleted.append(p.name)
         body = {"naming": self.NAMING, "shards": self._state}
         self.state_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        tmp.write_text(json.dumps(body, sort_keys=True))
+        with open(tmp, "w") as f:
+            f.write(json.dumps(body, sort_keys=True))
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(self.state_path)
+        fsync_dir(self.state_path.parent)
         return deleted

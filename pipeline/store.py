@@ -2,19 +2,31 @@
 
 Layout under ``<output>/work/``::
 
+    corpus.json                     the catalog: the corpus's sources, their content identity and the
+                                    config fingerprints their results come from (lipforge.pipeline.catalog)
     sources/<source_id>.json        probe + segmentation record and the list of candidate ids
-    sources/<source_id>.done        commit marker: every candidate of the source is durable
+    sources/<source_id>.done        commit marker: every candidate of the source is durable (their sizes)
     groups/<source_id>/<cand>.tar   kept samples of one candidate (and of the clips split from it)
     groups/<source_id>/<cand>.parquet  manifest rows of all of them: the candidate's commit marker
+    groups/<source_id>/<cand>.released.json  instead of the tar once published, with
+                                    ``shards.keep_work_samples: false`` (lipforge.pipeline.release)
     thumbs/<clip_id>.jpg            small thumbnails for the report
     stats/<run>-*.json              stage stats (one file per run driver, plus per-worker leftovers)
-    published_shards.json           what the last publish wrote (per shard: content digest, size, mtime, inode)
+    published_shards.json           what the last publish wrote (per planned shard: content digest,
+                                    file name, size, mtime, inode)
 
-Every file is written under a temporary name and renamed. The parquet file of a candidate is
-renamed last, so a candidate counts as done only when all its bytes are durable; the source's
-``.done`` marker is written only after all its candidates are. A rerun skips done sources
-without decoding them and, for half-done sources, skips done candidates: a rejected clip is
-never scored twice.
+Every file is written under a temporary name, fsynced, renamed, and its directory fsynced. The
+parquet file of a candidate is renamed last, so a candidate counts as done only when all its
+bytes are durable; its footer records the size and sha256 of the candidate's tar. The source's
+``.done`` marker is written only after all its candidates are, and records each candidate's
+parquet and tar sizes. A rerun skips done sources without decoding them and, for half-done
+sources, skips done candidates: a rejected clip is never scored twice.
+
+Self-healing: what a power loss or a full disk can leave (a zero-byte or torn parquet, a tar
+shorter than recorded, a ``.done`` whose files changed) is found by cheap checks (footers and
+stats, never sample bytes): a damaged candidate is deleted and recomputed
+(:meth:`WorkStore.intact_candidates`, :meth:`WorkStore.damaged_candidates`); a full read is
+``lipforge curate --verify`` (:mod:`lipforge.pipeline.verify`).
 """
 from __future__ import annotations
 
@@ -28,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lipforge.manifests.schema import STATUS_DROPPED, ClipRecord, SourceRecord, arrow_schema, clip_columns
-from lipforge.manifests.container import write_tar
+from lipforge.manifests.container import fsync_dir, write_tar
 from lipforge.pipeline.shards import sample_from_item
 from lipforge.pipeline.stage import ClipItem, StageStats
 
@@ -41,6 +53,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+TAR_SIZE_KEY = b"lipforge.tar_size"  # candidate parquet metadata: bytes of its tar (-1: no tar)
+TAR_SHA_KEY = b"lipforge.tar_sha256"
 
 
 def item_record(item: ClipItem) -> ClipRecord:
@@ -67,14 +84,23 @@ class WorkStore:
         atomic_write_bytes(self.source_json(record.source_id), json.dumps(body, sort_keys=True).encode())
 
     def read_source(self, sid: str) -> tuple[SourceRecord, list[str]] | None:
+        """The stored record and candidate ids; None when absent or unreadable (a torn file is
+        as good as none: the source is curated again)."""
         p = self.source_json(sid)
-        if not p.exists():
+        try:
+            body = json.loads(p.read_text())
+            return SourceRecord(**body["record"]), list(body["candidates"])
+        except FileNotFoundError:
             return None
-        body = json.loads(p.read_text())
-        return SourceRecord(**body["record"]), body["candidates"]
+        except (OSError, ValueError, KeyError, TypeError):
+            (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
+            return None
 
     def try_complete_source(self, sid: str) -> bool:
-        """Write the source's commit marker when every candidate is durable."""
+        """Write the source's commit marker when every candidate is durable (a marker already
+        there stands: a run checks it against the files first, see :meth:`damaged_candidates`)."""
+        if self.source_done(sid):
+            return True
         got = self.read_source(sid)
         if got is None:
             return False
@@ -82,7 +108,8 @@ class WorkStore:
         done = self.done_candidates(sid)
         if not all(c in done for c in cands):
             return False
-        atomic_write_bytes(self.work / "sources" / f"{sid}.done", b"")
+        sizes = {c: self._sizes(c, sid) for c in cands}
+        atomic_write_bytes(self.work / "sources" / f"{sid}.done", json.dumps(sizes, sort_keys=True).encode())
         return True
 
     # ---- candidates
@@ -90,10 +117,8 @@ class WorkStore:
         return self.work / "groups" / sid
 
     def done_candidates(self, sid: str) -> frozenset[str]:
-        d = self.group_dir(sid)
-        if not d.exists():
-            return frozenset()
-        return frozenset(p.name[: -len(".parquet")] for p in d.iterdir() if p.name.endswith(".parquet"))
+        """Committed candidates of ``sid`` that are intact; damaged ones are deleted (recomputed)."""
+        return self.intact_candidates(sid, repair=True)
 
     def write_group(self, candidate_id: str, source_id: str, items: list[ClipItem], crf: int) -> None:
         """Persist a candidate and every clip split from it: samples first, rows (commit) last."""
@@ -107,16 +132,149 @@ class WorkStore:
                     samples.append(sample_from_item(it, crf))
                 except Exception:  # an encoder failure is a per-clip verdict, not a crashed run
                     it.drop("encode_error", by="writer")
+        tar_size, tar_sha = -1, ""
         if samples:
-            write_tar(d / f"{candidate_id}.tar", samples)
+            dig: list[str] = []
+            write_tar(d / f"{candidate_id}.tar", samples, digest=dig)
+            tar_size, tar_sha = (d / f"{candidate_id}.tar").stat().st_size, dig[0]
         for it in items:
             if it.thumbnail:
                 atomic_write_bytes(self.work / "thumbs" / f"{it.clip_id}.jpg", it.thumbnail)
         rows = [item_record(it).to_row() for it in items]
         table = pa.Table.from_pylist(rows, schema=arrow_schema(clip_columns()))
+        table = table.replace_schema_metadata({TAR_SIZE_KEY: str(tar_size).encode(), TAR_SHA_KEY: tar_sha.encode()})
         tmp = d / f"{candidate_id}.parquet.{uuid.uuid4().hex[:8]}.tmp"
-        pq.write_table(table, tmp)
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
         tmp.replace(d / f"{candidate_id}.parquet")
+        fsync_dir(d)
+
+    # ---- integrity (cheap: parquet footers and stats, never sample bytes)
+    def _sizes(self, cid: str, sid: str) -> list[int]:
+        from lipforge.pipeline.release import read_marker
+
+        p = self.group_dir(sid) / f"{cid}.parquet"
+        tar = p.with_suffix(".tar")
+        if tar.exists():
+            return [p.stat().st_size, tar.stat().st_size]
+        m = read_marker(p)  # released to the shards (lipforge.pipeline.release)
+        return [p.stat().st_size, int(m["tar_size"]) if m else -1]
+
+    @staticmethod
+    def recorded_tar(parquet: Path) -> tuple[int, str] | None:
+        """(size, sha256) of the tar recorded in a candidate parquet's footer (size -1: no tar;
+        None: not recorded, a candidate from before); raises when the footer does not read."""
+        meta = pq.read_schema(parquet).metadata or {}
+        if TAR_SIZE_KEY not in meta:
+            return None
+        return int(meta[TAR_SIZE_KEY]), meta.get(TAR_SHA_KEY, b"").decode()
+
+    def candidate_intact(self, parquet: Path) -> bool:
+        try:
+            want = self.recorded_tar(parquet)
+        except Exception:  # noqa: BLE001 - a zero-byte or torn file is damage, whatever pyarrow raises
+            return False
+        if want is None or want[0] < 0:
+            return True
+        try:
+            return parquet.with_suffix(".tar").stat().st_size == want[0]
+        except OSError:
+            from lipforge.pipeline.release import read_marker
+
+            m = read_marker(parquet)  # released: its bytes are in the shards
+            return m is not None and (m.get("tar_size"), m.get("tar_sha")) == tuple(want)
+
+    def intact_candidates(self, sid: str, repair: bool = True) -> frozenset[str]:
+        """Committed candidates of ``sid`` whose parquet footer reads and whose tar has the
+        recorded size; with ``repair`` the damaged ones are deleted (and so recomputed)."""
+        d = self.group_dir(sid)
+        if not d.exists():
+            return frozenset()
+        ok = set()
+        for p in sorted(d.glob("*.parquet")):
+            cid = p.name[: -len(".parquet")]
+            if self.candidate_intact(p):
+                ok.add(cid)
+            elif repair:
+                self.reopen_candidates(sid, [cid])
+        return frozenset(ok)
+
+    def damaged_candidates(self, sid: str, cands: list[str]) -> list[str]:
+        """For a completed source: candidates whose files do not have the sizes its ``.done``
+        marker recorded (two stats per candidate; [] for a source that is not complete)."""
+        marker = self.work / "sources" / f"{sid}.done"
+        try:
+            body = json.loads(marker.read_text() or "null")
+        except FileNotFoundError:
+            return []
+        except (OSError, ValueError):
+            body = None
+        if not isinstance(body, dict):  # a marker from before sizes were recorded: read footers
+            ok = self.intact_candidates(sid, repair=False)
+            return [c for c in cands if c not in ok]
+        bad = []
+        for c in cands:
+            try:
+                got = self._sizes(c, sid)
+            except OSError:
+                got = None
+            if got is None or body.get(c) != got:
+                bad.append(c)
+        return bad
+
+    def candidate_rows(self, sid: str, cid: str, columns: tuple[str, ...] | None = ("status", "dropped_by")) -> list[dict]:
+        return pq.read_table(self.group_dir(sid) / f"{cid}.parquet", columns=list(columns) if columns else None).to_pylist()
+
+    def rewrite_candidate(self, sid: str, cid: str, rows: list[dict]) -> None:
+        """Replace a committed candidate's rows (re-judged verdicts; its tar stays as it is). The
+        source's marker goes first and is written again by :meth:`try_complete_source`."""
+        p = self.group_dir(sid) / f"{cid}.parquet"
+        meta = pq.read_schema(p).metadata
+        (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
+        table = pa.Table.from_pylist(rows, schema=arrow_schema(clip_columns())).replace_schema_metadata(meta)
+        tmp = p.with_name(f"{p.name}.{uuid.uuid4().hex[:8]}.tmp")
+        with open(tmp, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(p)
+        fsync_dir(p.parent)
+
+    # ---- invalidation (the source's commit marker goes first: a kill half way stays resumable)
+    def reopen_candidates(self, sid: str, cids: list[str]) -> None:
+        """Forget candidates (commit file first, then the tar): the next run recomputes them."""
+        (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
+        from lipforge.pipeline.release import SUFFIX
+
+        for c in cids:
+            (self.group_dir(sid) / f"{c}.parquet").unlink(missing_ok=True)
+            (self.group_dir(sid) / f"{c}.tar").unlink(missing_ok=True)
+            (self.group_dir(sid) / f"{c}{SUFFIX}").unlink(missing_ok=True)
+
+    def reopen_source(self, sid: str) -> None:
+        """Forget everything stored for ``sid``: it is curated from scratch when next run."""
+        import shutil
+
+        (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
+        shutil.rmtree(self.group_dir(sid), ignore_errors=True)
+        self.source_json(sid).unlink(missing_ok=True)
+        thumbs = self.work / "thumbs"
+        if thumbs.exists():
+            for p in thumbs.glob(f"{sid}-*.jpg"):
+                p.unlink()
+
+    def forget_published_shard(self, name: str | None) -> None:
+        """Make the next publish write shard file ``name`` again (every shard when None)."""
+        p = self.work / "published_shards.json"
+        try:
+            body = json.loads(p.read_text())
+        except (OSError, ValueError):
+            return
+        shards = body.get("shards", {})
+        body["shards"] = {} if name is None else {k: v for k, v in shards.items() if v.get("file") != name}
+        atomic_write_bytes(p, json.dumps(body, sort_keys=True).encode())
 
     def write_stats(self, stats: list[StageStats], run_id: str, name: str | None = None) -> None:
         """Persist stage stats; ``name`` overwrites one file (a driver refreshing its totals)."""

@@ -1,70 +1,118 @@
-"""Tiny curated corpora for tests: a few synthetic talking heads run through the real stages.
-
-``curate_local`` runs the product's own path in-process (``LocalRunner`` then ``finalize``), so a
-test of the manifests, the report or refilter sees what ``lipforge curate --runner local`` writes.
-
->>> inputs = talking_inputs(tmp_path / "in")                               # doctest: +SKIP
->>> summary = curate_local(inputs, tmp_path / "out", {"stages": {...}})    # doctest: +SKIP
-"""
+"""Factories for corpus-store tests: committed work stores without decoding, tiny real inputs,
+in-process ``lipforge curate`` runs, and what a reader of the published corpus sees."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
+import pyarrow.parquet as pq
+import yaml
+
+FAKE_CLIPS = {"a": 3, "b": 2, "c": 2}
 
 
-def speech_with_gap(seconds: float, gap: tuple[float, float], sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
-    """Continuous speech with silence from ``gap[0]`` to ``gap[1]`` seconds (float32 mono)."""
-    from lipforge.testing.synth import speech_wav
+def _fake_clip(sid: str, k: int):
+    from lipforge.pipeline.stage import ClipItem
 
-    a = speech_wav(seconds, sample_rate, seed).copy()
-    a[int(gap[0] * sample_rate):int(gap[1] * sample_rate)] = 0.0
-    return a
+    rng = np.random.default_rng([*map(ord, sid), k])
+    cid = f"{sid}-{k * 1000:08d}-00"
+    it = ClipItem(cid, sid, cid, k * 25, k * 25 + 4, frames=rng.integers(0, 255, (4, 16, 16, 3), dtype=np.uint8),
+                  audio=(rng.standard_normal(4 * 640) * 0.1).astype(np.float32))
+    it.arrays["detected.npy"] = np.ones(4, np.uint8)
+    return it
 
 
-def talking_inputs(d: str | Path, size: int = 128, face_px: int = 90, with_silent: bool = True,
-                   with_broken: bool = True) -> Path:
-    """A directory of inputs giving several verdicts: ``talk`` (8 s, speech with a 2 s gap at 4-6 s),
-    ``silent`` (3 s, no speech), ``broken`` (random bytes: decode_error)."""
-    from lipforge.testing.synth import make_talking_head
+def commit_source(out: Path, sid: str, n_clips: int | None = None):
+    """What a finished curation leaves in the work store for one source (no video decoded)."""
+    from lipforge.manifests.schema import SourceRecord
+    from lipforge.pipeline.curate import SourceInput
+    from lipforge.pipeline.store import WorkStore
 
-    d = Path(d)
+    st = WorkStore(out)
+    n = n_clips if n_clips is not None else FAKE_CLIPS.get(sid, 3)
+    cands = [f"{sid}-{k * 1000:08d}-00" for k in range(n)]
+    st.write_source(SourceRecord(sid, f"/in/{sid}.mp4", n_candidates=len(cands)), cands)
+    for k, cid in enumerate(cands):
+        st.write_group(cid, sid, [_fake_clip(sid, k)], crf=23)
+    if not st.try_complete_source(sid):
+        raise RuntimeError(f"source {sid} did not complete")
+    return SourceInput(f"/in/{sid}.mp4", sid)
+
+
+def fake_config(max_samples: int = 2, boundaries: str = "fill", keep_work_samples: bool = True):
+    from lipforge.pipeline.config import RunConfig
+
+    return RunConfig.from_dict({"shards": {"max_samples": max_samples, "boundaries": boundaries,
+                                           "keep_work_samples": keep_work_samples}})
+
+
+def write_config(path: Path, speech: dict | None = None, **shards) -> Path:
+    """Every clip stage off except, when given, speech (audio only and cheap)."""
+    from lipforge.pipeline.registry import stage_classes
+
+    stages = {n: {"enabled": False} for n in stage_classes()}
+    if speech is not None:
+        stages["speech"] = {"enabled": True, **speech}
+    cfg = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0}, "stages": stages}
+    if shards:
+        cfg["shards"] = shards
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def make_media(d: Path) -> dict[str, Path]:
+    """Three tiny talking heads; ``c`` speaks for 3 s, then is silent for 3 s."""
+    from lipforge.testing import make_talking_head, speech_wav
+
     d.mkdir(parents=True, exist_ok=True)
-    make_talking_head(d / "talk.mp4", seconds=8.0, size=(size, size), face_px=face_px,
-                      audio=speech_with_gap(8.0, (4.0, 6.0)))
-    if with_silent:
-        make_talking_head(d / "silent.mp4", seconds=3.0, size=(size, size), face_px=face_px,
-                          audio=np.zeros(3 * 16000, np.float32), seed=1)
-    if with_broken:
-        (d / "broken.mp4").write_bytes(np.random.default_rng(0).bytes(2048))
+    make_talking_head(d / "a.mp4", seconds=5.0, size=(64, 64), face_px=40, seed=0)
+    make_talking_head(d / "b.mp4", seconds=4.0, size=(64, 64), face_px=40, seed=1)
+    quiet = np.concatenate([speech_wav(3.0, 16000, 2), np.zeros(3 * 16000, np.float32)])
+    make_talking_head(d / "c.mp4", seconds=6.0, size=(64, 64), face_px=40, seed=2, audio=quiet)
+    return {p.stem: p for p in sorted(d.glob("*.mp4"))}
+
+
+def place(media: dict[str, Path], d: Path, names: str) -> Path:
+    """A directory holding copies of the named media files."""
+    d.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        shutil.copy2(media[n], d / f"{n}.mp4")
     return d
 
 
-def all_stages_off() -> dict[str, dict]:
-    from lipforge.pipeline.registry import stage_classes
-
-    return {n: {"enabled": False} for n in stage_classes()}
-
-
-def run_config(stages: dict[str, dict] | None = None, **top: Any):
-    """A RunConfig for tiny inputs: 2-3 s clips, small shards; ``stages`` merged over all-off."""
-    from lipforge.pipeline.config import RunConfig
-
-    st = all_stages_off()
-    for name, v in (stages or {}).items():
-        st[name] = {"enabled": True, **v}
-    d = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0}, "shards": {"max_samples": 4},
-         "stages": st, **top}
-    return RunConfig.from_dict(d)
+def path_list(d: Path, files: list[Path]) -> Path:
+    """A .txt input list (ids then depend on the file names only, not on the list's folder)."""
+    p = d / f"list-{len(list(d.glob('list-*.txt')))}.txt"
+    d.mkdir(parents=True, exist_ok=True)
+    p.write_text("".join(f"{f}\n" for f in files))
+    return p
 
 
-def curate_local(inputs: str | Path, output: str | Path, cfg) -> dict:
-    """``lipforge curate --runner local`` in-process; returns the summary."""
-    from lipforge.pipeline.curate import list_inputs
-    from lipforge.pipeline.finalize import finalize
-    from lipforge.pipeline.runners.local import LocalRunner
+def curate(out: Path, *args: str, cfg: Path | None = None, runner: str = "local") -> int:
+    from lipforge.cli import main
 
-    sources = list_inputs(str(inputs))
-    LocalRunner(cfg, progress=False).run(sources, str(output))
-    return finalize(sources, str(output), cfg)
+    argv = ["curate", "--output", str(out), "--runner", runner, *args]
+    if cfg is not None:
+        argv += ["--config", str(cfg)]
+    if runner == "ray":
+        argv += ["--num-cpus", "2"]
+    return main(argv)
+
+
+def published(out: Path) -> dict:
+    """What a reader sees: the three manifests (as rows) and the shard files (as bytes) they name."""
+    from lipforge.manifests.corpus import manifests_dir
+
+    man = manifests_dir(out)  # resolved once: one generation
+    got = {n: pq.read_table(man / f"{n}.parquet").to_pylist() for n in ("sources", "clips", "shards")}
+    names = sorted({r["shard"] for r in got["shards"]})
+    got["shard_bytes"] = {n: (out / n).read_bytes() for n in names}
+    return got
+
+
+def fresh(tmp: Path, files: list[Path], cfg: Path) -> dict:
+    """A clean run over ``files`` in a new output."""
+    out = tmp / f"fresh-{len(list(tmp.glob('fresh-*')))}"
+    assert curate(out, "--input", str(path_list(tmp / "lists", files)), cfg=cfg) == 0
+    return published(out)

@@ -15,6 +15,10 @@ from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 class SpeechStage(Stage):
     name = "speech"
+    # Re-judging (lipforge.pipeline.rejudge): a change of these config fields is applied to the
+    # stored speech_ratio by judge(), without decoding; any other field is a new measurement.
+    THRESHOLDS = ("min_speech_ratio",)
+    MEASURES = ("speech_ratio",)
 
     @dataclass(frozen=True)
     class Config(StageConfig):
@@ -52,6 +56,21 @@ class SpeechStage(Stage):
                 continue
             r = speech_ratio(self._vad, it.audio, it.sample_rate, c.vad_threshold, c.min_speech_ms)
             it.measurements["speech_ratio"] = r
-            if r < c.min_speech_ratio:
-                it.drop("no_speech", by=self.name)
+            reason = self.rule(r)
+            if reason:
+                it.drop(reason, by=self.name)
         return items
+
+    def rule(self, speech_ratio: float) -> str | None:
+        """The verdict rule itself, shared by :meth:`process` and :meth:`judge`."""
+        return "no_speech" if speech_ratio < self.config.min_speech_ratio else None
+
+    def judge(self, measurements: dict):
+        """The verdict of this config's thresholds on stored measurements: a reason code, None
+        (passes), or ``UNKNOWN`` when the measurements cannot tell (then the clip is recomputed)."""
+        from lipforge.pipeline.rejudge import UNKNOWN
+
+        r = measurements.get("speech_ratio")
+        if r is None or (r == 0.0 and self.config.min_speech_ratio == 0.0):  # 0.0 is also "no audio"
+            return UNKNOWN
+        return self.rule(r)

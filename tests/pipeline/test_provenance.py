@@ -107,7 +107,7 @@ def test_light_asd_provenance_hashes_the_real_weights():
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory):
-    from lipforge.testing.corpus import curate_local, run_config, talking_inputs
+    from lipforge.testing.tiny_corpus import curate_local, run_config, talking_inputs
 
     base = tmp_path_factory.mktemp("prov")
     inputs = talking_inputs(base / "in", with_silent=False)

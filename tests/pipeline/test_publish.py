@@ -1,6 +1,8 @@
 """Publishing shards is incremental and crash-safe: a rerun rewrites only shards whose content
 changed, and whatever the history (added sources, a tampered file, a publish killed half way,
-a new shard bound), the published bytes equal a fresh publish of the same committed results."""
+a new shard bound), the published bytes equal a fresh publish of the same committed results.
+Shard files are named by content, so "the published shards" are those the current generation
+names (the previous generation's files stay one publish longer)."""
 from __future__ import annotations
 
 import json
@@ -45,8 +47,14 @@ def cfg(max_samples: int = 2, boundaries: str = "fill") -> RunConfig:
     return RunConfig.from_dict({"shards": {"max_samples": max_samples, "boundaries": boundaries}})
 
 
+def named(out: Path) -> list[str]:
+    """Shard files the current generation names."""
+    rows = pq.read_table(out / "manifests" / "shards.parquet", columns=["shard"])["shard"].to_pylist()
+    return sorted({r.rpartition("/")[2] for r in rows})
+
+
 def published(out: Path) -> dict[str, bytes]:
-    files = {p.name: p.read_bytes() for p in sorted((out / "shards").iterdir())}
+    files = {n: (out / "shards" / n).read_bytes() for n in named(out)}
     files["shards.parquet"] = pq.read_table(out / "manifests" / "shards.parquet").to_pylist()
     files["clips.parquet"] = pq.read_table(out / "manifests" / "clips.parquet").to_pylist()
     return files
@@ -60,7 +68,7 @@ def fresh(tmp_path: Path, sids: list[str], max_samples: int = 2) -> dict:
 
 
 def mtimes(out: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("*.tar")}
+    return {n: (out / "shards" / n).stat().st_mtime_ns for n in named(out)}
 
 
 def test_noop_rerun_writes_no_shard(tmp_path):
@@ -84,8 +92,9 @@ def test_added_source_rewrites_only_the_shards_it_changes(tmp_path):
     s = finalize(srcs, str(out), cfg())
     assert s["shards"]["reused"] == 2 and s["shards"]["written"] == 2
     after = mtimes(out)
-    # shards are named after their first key, so names sort in key order
+    # shards are named after their first key (then their digest), so names sort in key order
     assert [after[n] == before.get(n) for n in sorted(after)] == [True, True, False, False]
+    assert set(before) - set(after) == {sorted(before)[-1]}  # the old last shard: previous generation only
     assert published(out) == fresh(tmp_path, ["a", "b", "c"])
 
 
@@ -108,11 +117,11 @@ def test_publish_killed_half_way_then_rerun_equals_fresh(tmp_path, monkeypatch):
     srcs.append(commit_source(out, "c"))
     real_write, calls = shards_mod.write_tar, []
 
-    def dying_write(path, samples):
+    def dying_write(path, samples, **kw):
         calls.append(path)
         if len(calls) == 2:
             raise KeyboardInterrupt("killed")  # after one changed shard is already in place
-        return real_write(path, samples)
+        return real_write(path, samples, **kw)
 
     monkeypatch.setattr(shards_mod, "write_tar", dying_write)
     with pytest.raises(KeyboardInterrupt):
@@ -128,13 +137,22 @@ def test_new_shard_bound_repacks_and_deletes_stale_files(tmp_path):
     out = tmp_path / "out"
     srcs = [commit_source(out, s) for s in "abc"]
     finalize(srcs, str(out), cfg(2))
-    (out / "shards" / "shard-a-00000000-00.tar.tmp").write_bytes(b"leftover of a killed write")
+    (out / "shards" / ".a-00000000-00.1234abcd.tmp").write_bytes(b"leftover of a killed write")
     s = finalize(srcs, str(out), cfg(5))
-    assert s["shards"]["count"] == 2 and sorted(mtimes(out)) == ["shard-a-00000000-00.tar", "shard-c-00000000-00.tar"]
+    assert s["shards"]["count"] == 2 and [n[:-17] for n in sorted(mtimes(out))] == ["shard-a-00000000-00",
+                                                                                 "shard-c-00000000-00"]
     assert published(out) == fresh(tmp_path, ["a", "b", "c"], max_samples=5)
     state = json.loads((out / "work" / "published_shards.json").read_text())
     assert sorted(state["shards"]) == ["shard-a-00000000-00.tar", "shard-c-00000000-00.tar"]
-    assert sorted(p.name for p in (out / "shards").iterdir()) == sorted(state["shards"])
+    assert sorted(v["file"] for v in state["shards"].values()) == named(out)
+    # the previous generation's files stay one publish longer; the leftover is gone
+    left = sorted(p.name for p in (out / "shards").iterdir())
+    assert not [n for n in left if n.endswith(".tmp")] and len(left) == 2 + 4
+    finalize(srcs, str(out), cfg(5))  # no new generation: nothing changes
+    assert len(list((out / "shards").iterdir())) == 6
+    gen5 = named(out)
+    finalize(srcs[:2], str(out), cfg(5))  # a new generation: the files only generation 1 named go
+    assert sorted(p.name for p in (out / "shards").iterdir()) == sorted(set(gen5) | set(named(out)))
 
 
 def test_scan_tar_reads_the_same_samples_as_a_full_read(tmp_path):

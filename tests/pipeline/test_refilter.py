@@ -21,7 +21,7 @@ VERDICT = {"status", "reason", "dropped_by", "shard"}
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """The same inputs curated loose (speech_ratio >= 0) and tight (>= 0.5), speech stage only."""
-    from lipforge.testing.corpus import curate_local, run_config, talking_inputs
+    from lipforge.testing.tiny_corpus import curate_local, run_config, talking_inputs
 
     base = tmp_path_factory.mktemp("refilter")
     inputs = talking_inputs(base / "in", with_broken=False)

@@ -17,7 +17,7 @@ apply_offline_env()
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
-    from lipforge.testing.corpus import curate_local, run_config, talking_inputs
+    from lipforge.testing.tiny_corpus import curate_local, run_config, talking_inputs
 
     base = tmp_path_factory.mktemp("report")
     inputs = talking_inputs(base / "in")

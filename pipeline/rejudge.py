@@ -1,0 +1,95 @@
+"""Re-judge stored candidates under changed thresholds, from their stored scores, without decoding.
+
+A stage opts in by declaring ``THRESHOLDS`` (config fields that only decide verdicts),
+``MEASURES`` (the measurement columns it writes; declaring them also promises the stage never
+splits or trims a clip) and ``judge(measurements)`` (its verdict rule, which its ``process``
+also uses, so the two cannot disagree). Only the speech stage declares them so far; a change
+at any other stage recomputes the candidates that reach it. When only such fields changed at
+the stages a stored clip went through, the clip's verdict is recomputed from its row:
+
+* it passed a stage and now fails it (a tightened threshold): dropped there with that stage's
+  reason; measurements of later stages are cleared (a fresh run would never have made them)
+  and its shard sample is no longer published;
+* it failed a stage and still fails: unchanged;
+* it failed a stage and now passes (a loosened threshold): it needs the later stages, which
+  never saw it, so its candidate is recomputed; likewise any change of what a stage measures
+  (other weights, parameters, an added or removed stage) on its path, or a judge that cannot
+  tell (``UNKNOWN``).
+
+Either way the published corpus equals a fresh run with the new config.
+"""
+from __future__ import annotations
+
+import json
+
+UNKNOWN = "?unknown"  # a judge's answer when the stored measurements cannot decide
+WRITER = "writer"
+
+
+def _entries(fps: dict) -> list[tuple]:
+    return [(x[0], x[1], json.dumps(x[2] if len(x) > 2 else None, sort_keys=True)) for x in fps.get("stages", [])]
+
+
+def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> list[dict] | None:
+    """New rows of one candidate under ``current`` (None: recompute it). ``rows`` are full
+    clip rows as stored, ``stages`` the constructed stages of this run by name."""
+    if recorded.get("global") != current["global"]:
+        return None
+    old, new = _entries(recorded), _entries(current)
+    old_names = [e[0] for e in old]
+    out = []
+    for row in rows:
+        row = dict(row)
+        by = row["dropped_by"]
+        if row["status"] != "kept" and by in (None, "segment"):
+            out.append(row)  # decided before any stage
+            continue
+        if row["status"] == "kept" or by == WRITER:
+            dropped_at = len(old)  # passed every old stage
+        elif by in old_names:
+            dropped_at = old_names.index(by)
+        else:
+            return None
+        for j, (name, fp, thr) in enumerate(new):
+            if j > dropped_at:
+                break
+            if j >= len(old) or old[j][:2] != (name, fp):
+                return None  # a different measurement on this clip's path
+            if old[j][2] == thr:
+                if j == dropped_at:
+                    break  # same stage, same thresholds: same verdict
+                continue
+            stage = stages.get(name)
+            judge = getattr(stage, "judge", None)
+            if judge is None:
+                return None
+            verdict = judge(row)
+            if verdict == UNKNOWN:
+                return None
+            prov = getattr(stage, "provenance", None)
+            if prov is not None:  # the row now says which rule (this run's thresholds) judged it
+                row.update(prov().columns())
+            if j == dropped_at:
+                if verdict is None:
+                    return None  # now passes a stage it failed: the later stages must see it
+                if verdict != row["reason"]:
+                    return None
+                break
+            if verdict is not None:  # now fails a stage it passed
+                if len(rows) != 1 or row["clip_id"] != row["parent_id"]:
+                    return None  # a later stage split or trimmed it: a fresh run drops it whole
+                for later, _, _ in old[j + 1:]:
+                    measures = getattr(stages.get(later), "MEASURES", None)
+                    if measures is None:
+                        return None
+                    for m in measures:
+                        row[m] = None
+                    for k in [k for k in row if k.startswith(f"prov_{later}_")]:
+                        row[k] = None  # a fresh run never reaches that stage
+                row.update(status="dropped", reason=verdict, dropped_by=name, shard=None)
+                break
+        else:  # went through every new stage: fine only if it passed every old one, and no more
+            if dropped_at != len(old) or len(new) != len(old):
+                return None
+        out.append(row)
+    return out
