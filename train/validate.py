@@ -62,6 +62,7 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
     bit afterwards, as are its train/eval mode and every global RNG)."""
     from lipforge.infer.pipeline import LipSyncPipeline
     from lipforge.infer.scheduler import EDMScheduler
+    from lipforge.train.recipe import recipe_for
 
     vc = cfg.validation
     if vc is None:
@@ -75,7 +76,7 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
         audio = driving_audio(vc, out_dir / ".cache")
         trainable.load_state_dict(ema)
         n = int(cfg.model.num_frames)  # segments as long as the training windows
-        pipe = LipSyncPipeline(model, EDMScheduler(cfg.loss.scheduler), device=str(device))
+        pipe = LipSyncPipeline(model, EDMScheduler(cfg.loss.scheduler), device=str(device), recipe=recipe_for(cfg))
         return pipe(vc.video, audio, sample_path(cfg, step), num_inference_steps=vc.num_steps,
                     guidance_scale=vc.guidance_scale, segment_length=n, overlap=n // 4, seed=cfg.seed,
                     cache_dir=out_dir / ".cache", progress=False)

@@ -49,3 +49,17 @@ def tiny_train_config(tmp: Path, shards: list[str], **over):
     optim = over.pop("optim", {})
     return TrainConfig(model=LipSyncModelConfig.tiny(), data=DataConfig(shards=tuple(shards), **data),
                        output_dir=str(tmp), loss=LossConfig(**loss), optim=OptimConfig(**optim), **over)
+
+
+def tiny_model_export(directory: Path, seed: int = 0, **tiny_overrides) -> Path:
+    """A complete random-init export (weights, scheduler, recipe), as ``lipforge train --export``
+    writes one: what ``LipSyncPipeline.from_pretrained`` needs. Not a trained model."""
+    import torch
+
+    from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.infer.scheduler import EDMScheduler
+
+    torch.manual_seed(seed)
+    model = LipSyncModel.from_config(LipSyncModelConfig.tiny(**tiny_overrides))
+    return LipSyncPipeline(model, EDMScheduler(), device="cpu").save_pretrained(directory)
