@@ -103,23 +103,26 @@ class ShardStream(IterableDataset):
         todo = self.plan.batches_per_stream - consumed
         if todo <= 0:
             return
-        batch, last_good, sp = [], None, self.spec
+        # A batch is ``batch_size`` consecutive samples of the stream's order; an unreadable one is
+        # left out of its batch (which comes out smaller, or empty) and reported in ``batch["bad"]``,
+        # so every later batch still holds the samples the plan gives it (exact resume holds).
+        batch, bad, slots, sp = [], [], 0, self.spec
         for raw in self._samples(stream, consumed * self.batch_size):
             try:
                 s = decode_sample(raw)
-                item = make_window(s, sp.num_frames, sp.resolution, sp.audio_k, sample_rng(self.seed, self.epoch, s["__key__"]),
-                                   sp.mask_field, sp.min_ref_distance, sp.use_cached_latents, sp.use_cached_audio,
-                                   sp.features_per_frame)
-                last_good = item
-            except Exception as e:  # a corrupt sample must not shift every later batch: reuse the last good one
-                if last_good is None:
-                    raise
-                log.warning("sample %s unreadable (%s); repeating %s", raw.get("__key__"), e, last_good["key"])
-                item = last_good
-            batch.append(item)
-            if len(batch) == self.batch_size:
-                yield collate(batch)
-                batch, todo = [], todo - 1
+                batch.append(make_window(s, sp.num_frames, sp.resolution, sp.audio_k,
+                                         sample_rng(self.seed, self.epoch, s["__key__"]), sp.mask_field,
+                                         sp.min_ref_distance, sp.use_cached_latents, sp.use_cached_audio,
+                                         sp.features_per_frame))
+            except Exception as e:  # noqa: BLE001 - any decode failure of one sample is that sample's verdict
+                reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
+                bad.append((str(raw.get("__key__")), f"{reason} (shard {raw.get('__url__')})"))
+            slots += 1
+            if slots == self.batch_size:
+                out = collate(batch) if batch else {"keys": []}
+                out["bad"] = bad
+                yield out
+                batch, bad, slots, todo = [], [], 0, todo - 1
                 if todo == 0:
                     return
 
@@ -130,10 +133,15 @@ class ShardLoader:
     def __init__(self, shards: list[str], rank: int, world_size: int, batch_size: int, num_workers: int,
                  seed: int, spec: WindowSpec, counts: list[int] | None = None) -> None:
         self.shards = list(shards)
-        self.counts = counts if counts is not None else [count_samples(s) for s in self.shards]
+        self.counts = counts if counts is not None else [_count(s) for s in self.shards]
         self.rank, self.world, self.batch_size, self.workers = rank, world_size, batch_size, num_workers
         self.seed, self.spec = seed, spec
         self.position = DataPosition()
+
+    @classmethod
+    def from_config(cls, data, rank: int, world_size: int, seed: int, spec: WindowSpec) -> "ShardLoader":
+        """The loader a :class:`lipforge.train.config.DataConfig` describes."""
+        return cls(list(data.shards), rank, world_size, data.batch_size, data.num_workers, seed, spec)
 
     def batches_per_epoch(self, epoch: int = 0) -> int:
         return epoch_plan(self.counts, epoch, self.seed, self.world * max(1, self.workers),
@@ -157,6 +165,21 @@ class ShardLoader:
                 yield batch
             if self.position == pos:  # nothing left of this epoch (resumed exactly at its end)
                 self.position = DataPosition(pos.epoch + 1, 0)
+
+
+def _count(url: str) -> int:
+    """Samples of one shard; an unreadable or empty shard is named (a user error)."""
+    import tarfile
+
+    from lipforge.errors import UserError
+
+    try:
+        n = count_samples(url)
+    except (OSError, tarfile.TarError) as e:
+        raise UserError(f"shard {url}: cannot be read as a tar ({type(e).__name__}: {e})") from e
+    if n == 0:
+        raise UserError(f"shard {url}: holds no samples")
+    return n
 
 
 def seed_everything(seed: int) -> None:
