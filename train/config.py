@@ -18,7 +18,9 @@ from lipforge.infer.scheduler import EDMSchedulerConfig
 
 @dataclass(frozen=True)
 class DataConfig:
-    shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs
+    shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs; or, instead:
+    corpus: str | None = None  # a `lipforge curate --output` directory: samples located by its shards.parquet
+    where: str | None = None  # with corpus: SQL condition over clips.parquet, e.g. "sync_conf >= 5 and iqa_score >= 0.5"
     batch_size: int = 1  # per rank
     num_workers: int = 0  # DataLoader workers per rank (each streams its own shards)
     mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync
@@ -29,8 +31,12 @@ class DataConfig:
     max_bad_fraction: float = 0.01  # unreadable samples are skipped and counted; past this share of those seen the run stops
 
     def __post_init__(self) -> None:
-        if not self.shards:
-            raise ValueError("DataConfig.shards must list at least one shard")
+        if not self.shards and not self.corpus:
+            raise ValueError("DataConfig: give shards (a list of tars) or corpus (a curated corpus directory)")
+        if self.shards and self.corpus:
+            raise ValueError(f"DataConfig: give shards or corpus, not both (corpus={self.corpus!r})")
+        if self.where is not None and not self.corpus:
+            raise ValueError(f"DataConfig.where={self.where!r} selects clips of a corpus: set DataConfig.corpus")
         if self.batch_size < 1:
             raise ValueError(f"DataConfig.batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from lipforge.manifests.container import count_samples, iter_tar_indexed
+from lipforge.manifests.container import count_samples, iter_tar_indexed, read_sample_at
 from lipforge.manifests.layout import decode_sample
 from lipforge.train.data import (
     collate,
@@ -52,8 +52,10 @@ class ShardStream(IterableDataset):
     """One epoch of one rank's batches from ``start_index`` on (see lipforge.train.data for the plan)."""
 
     def __init__(self, shards: list[str], counts: list[int], epoch: int, start_index: int, rank: int,
-                 world_size: int, num_workers: int, batch_size: int, seed: int, spec: WindowSpec) -> None:
+                 world_size: int, num_workers: int, batch_size: int, seed: int, spec: WindowSpec,
+                 entries: list[list[tuple[int, int]]] | None = None) -> None:
         self.shards, self.counts, self.epoch, self.start = shards, counts, epoch, start_index
+        self.entries = entries  # per shard (offset, size) of its samples: read by seek, not streamed
         self.rank, self.world, self.workers = rank, world_size, max(1, num_workers)
         self.batch_size, self.seed, self.spec = batch_size, seed, spec
         self.plan = epoch_plan(counts, epoch, seed, world_size * self.workers, batch_size)
@@ -89,9 +91,14 @@ class ShardStream(IterableDataset):
         for shard in shards:
             n = self.counts[shard]
             if offset + n > lo and offset <= last:
-                for i, raw in iter_tar_indexed(self.shards[shard], keep=lambda j, o=offset: (j + o) in wanted,
-                                               stop_after=last - offset):
-                    yield i + offset, raw
+                if self.entries is not None:  # located by shards.parquet: one seek per wanted sample
+                    for j, (off, size) in enumerate(self.entries[shard]):
+                        if j + offset in wanted:
+                            yield j + offset, read_sample_at(self.shards[shard], off, size)
+                else:
+                    for i, raw in iter_tar_indexed(self.shards[shard], keep=lambda j, o=offset: (j + o) in wanted,
+                                                   stop_after=last - offset):
+                        yield i + offset, raw
             offset += n
 
     def __iter__(self) -> Iterator[dict]:
@@ -131,8 +138,12 @@ class ShardLoader:
     """Endless (epoch, index) stream of this rank's batches, resumable from a :class:`DataPosition`."""
 
     def __init__(self, shards: list[str], rank: int, world_size: int, batch_size: int, num_workers: int,
-                 seed: int, spec: WindowSpec, counts: list[int] | None = None) -> None:
+                 seed: int, spec: WindowSpec, counts: list[int] | None = None,
+                 entries: list[list[tuple[int, int]]] | None = None) -> None:
         self.shards = list(shards)
+        self.entries = entries
+        if entries is not None:
+            counts = [len(e) for e in entries]
         self.counts = counts if counts is not None else [_count(s) for s in self.shards]
         self.rank, self.world, self.batch_size, self.workers = rank, world_size, batch_size, num_workers
         self.seed, self.spec = seed, spec
@@ -140,7 +151,15 @@ class ShardLoader:
 
     @classmethod
     def from_config(cls, data, rank: int, world_size: int, seed: int, spec: WindowSpec) -> "ShardLoader":
-        """The loader a :class:`lipforge.train.config.DataConfig` describes."""
+        """The loader a :class:`lipforge.train.config.DataConfig` describes: a shard list (counted by
+        header scan), or a corpus whose manifests give the selected samples' locations (no scan)."""
+        if data.corpus:
+            from lipforge.train.corpus_data import corpus_index
+
+            idx = corpus_index(data.corpus, data.where)
+            log.info("corpus %s: %d of %d kept clips selected (where: %s) in %d shards", data.corpus,
+                     sum(idx.counts), idx.n_kept, data.where, len(idx.urls))
+            return cls(idx.urls, rank, world_size, data.batch_size, data.num_workers, seed, spec, entries=idx.entries)
         return cls(list(data.shards), rank, world_size, data.batch_size, data.num_workers, seed, spec)
 
     def batches_per_epoch(self, epoch: int = 0) -> int:
@@ -152,7 +171,7 @@ class ShardLoader:
         while True:
             pos = self.position
             ds = ShardStream(self.shards, self.counts, pos.epoch, pos.index, self.rank, self.world, self.workers,
-                             self.batch_size, self.seed, self.spec)
+                             self.batch_size, self.seed, self.spec, self.entries)
             # pinned host memory so the trainer's .to(device, non_blocking=True) copies overlap compute
             dl = DataLoader(ds, batch_size=None, num_workers=self.workers,
                             prefetch_factor=2 if self.workers else None, pin_memory=torch.cuda.is_available())
