@@ -35,7 +35,7 @@ from lipforge.train.objective import compute_loss, step_generator
 from lipforge.train.optim import build_optimizer
 from lipforge.train.rundir import RunDirError, check_fresh_output_dir, check_resume_config, no_checkpoint_message
 from lipforge.train.schedule import lr_at
-from lipforge.train.validate import check_validation_inputs, write_validation_sample
+from lipforge.train.validate import check_validation_inputs, log_sample_to_tensorboard, write_validation_sample
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +230,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
             if writer is not None:
                 writer.add_text("validation/sample", str(path), step)
                 writer.add_scalar("time/validation_s", time.perf_counter() - t, step)
+                log_sample_to_tensorboard(writer, path, step)
 
         def next_batch() -> dict:
             """The next batch with at least one readable sample; unreadable ones are counted."""
