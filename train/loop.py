@@ -90,6 +90,7 @@ class _BadSamples:
         self.max_fraction = max_fraction
         self.seen = int((state or {}).get("seen", 0))
         self.bad = int((state or {}).get("bad", 0))
+        self.error: str | None = None  # set once too many were seen; the loop stops every rank on it
 
     def update(self, n_good: int, bad: list[tuple[str, str]]) -> None:
         self.seen += n_good + len(bad)
@@ -97,10 +98,10 @@ class _BadSamples:
             self.bad += 1
             log.warning("sample %s skipped: %s (%d unreadable of %d seen)", key, reason, self.bad, self.seen)
         # one bad sample never stops a run; more than the allowed share of those seen does
-        if bad and self.bad > max(1.0, self.max_fraction * self.seen):
+        if bad and self.error is None and self.bad > max(1.0, self.max_fraction * self.seen):
             key, reason = bad[-1]
-            raise BadDataError(f"{self.bad} of {self.seen} samples unreadable, more than data.max_bad_fraction="
-                               f"{self.max_fraction}; last: {key}: {reason}")
+            self.error = (f"{self.bad} of {self.seen} samples unreadable, more than data.max_bad_fraction="
+                          f"{self.max_fraction}; last: {key}: {reason}")
 
     def state(self) -> dict[str, int]:
         return {"seen": self.seen, "bad": self.bad}
@@ -293,10 +294,14 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
             if rank == 0 and cfg.validate_every > 0 and step % cfg.validate_every == 0:
                 validate(step)
             # on the device: NCCL cannot all_reduce a CPU tensor
-            want_stop = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step))],
-                                     device=device)
+            flags = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step)),
+                                  float(bad.error is not None)], device=device)
             if distributed:
-                dist.all_reduce(want_stop, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+            if flags[1].item() > 0:  # too many unreadable samples on some rank: every rank stops now
+                raise BadDataError(bad.error or "another rank saw more unreadable samples than "
+                                   f"data.max_bad_fraction={cfg.data.max_bad_fraction} allows (see its log)")
+            want_stop = flags[:1]
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps or want_stop.item() > 0:
                 save()
             if want_stop.item() > 0:
