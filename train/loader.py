@@ -20,6 +20,7 @@ from lipforge.train.data import (
     make_window,
     sample_rng,
     shuffle_order,
+    split_by_ranges,
     stream_rng,
 )
 
@@ -161,8 +162,9 @@ class ShardLoader:
                  entries: list[list[tuple[int, int]]] | None = None) -> None:
         self.shards = list(shards)
         self.entries = entries
-        if entries is not None:
-            counts = [len(e) for e in entries]
+        if entries is not None:  # located samples: split shards into ranges when there are few per stream
+            self.shards, self.entries = split_by_ranges(self.shards, entries, world_size * max(1, num_workers))
+            counts = [len(e) for e in self.entries]
         self.counts = counts if counts is not None else [_count(s) for s in self.shards]
         self.rank, self.world, self.batch_size, self.workers = rank, world_size, batch_size, num_workers
         self.seed, self.spec = seed, spec

@@ -71,3 +71,17 @@ def test_train_from_a_corpus_and_export_its_crop_recipe(corpus, tmp_path):
     r = Recipe.load(export(cfg, tmp_path / "export"))
     assert (r.crop["crop_size"], r.crop["margin"], r.crop["smooth_window"]) == (256, 0.3, 5)
     assert r.crop_source.endswith("run_config.yaml")
+
+
+def test_few_located_shards_are_split_so_every_selected_sample_is_used(corpus):
+    """2 shards holding 2 and 4 selected samples over 2 worker streams: dealt whole, the streams
+    hold 2 and 4 and each stops at 2 (4 of 6 used); split into sample ranges, all 6 are used."""
+    from lipforge.train.data import epoch_plan
+
+    data = DataConfig(corpus=str(corpus), where="sync_conf not in (1, 2)", num_workers=2)
+    ld = ShardLoader.from_config(data, 0, 1, seed=0, spec=SPEC)
+    assert sum(ld.counts) == 6 and len(ld.counts) > 2
+    assert epoch_plan([2, 4], 0, 0, n_streams=2, batch_size=1).batches_per_stream * 2 == 4  # whole shards
+    it = iter(ld)
+    keys = [k for _ in range(ld.batches_per_epoch()) for k in next(it)["keys"]]
+    assert len(keys) == 6 and len(set(keys)) == 6
