@@ -81,3 +81,26 @@ def test_interval_scalars_and_log_lines(shards, tmp_path, caplog):
     tags = set(ea.Tags()["scalars"])
     assert {"train/loss", "train/lr", "time/data_wait_s", "time/steps_per_s", "data/bad_samples"} <= tags
     assert [e.value for e in ea.Scalars("train/loss")][1] == pytest.approx(mean, rel=1e-6)
+
+
+def test_8bit_adamw_trains_and_resumes(shards, tmp_path):
+    pytest.importorskip("bitsandbytes", reason="bitsandbytes is not installed: 8-bit AdamW not tested")
+    torch.set_num_threads(1)
+
+    def cfg(d):
+        return tiny_train_config(d, shards, max_steps=3, ckpt_every=100, optim={"lr": 1e-3, "optimizer": "adamw8bit"})
+
+    full = train(cfg(tmp_path / "full"))
+    from lipforge.train.checkpoint import CheckpointManager
+
+    st = CheckpointManager.load(CheckpointManager(tmp_path / "full" / "checkpoints").latest())
+    def tensors(x):
+        if torch.is_tensor(x):
+            yield x
+        elif isinstance(x, dict):
+            for v in x.values():
+                yield from tensors(v)
+
+    assert any(t.dtype == torch.uint8 for t in tensors(st["optimizer"]["state"]))  # moments stored in 8 bits
+    part = train(cfg(tmp_path / "part"), stop_at_step=1) + train(cfg(tmp_path / "part"), resume=True)
+    assert [h["loss"] for h in part] == [h["loss"] for h in full]
