@@ -143,6 +143,12 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
             raise RunDirError(no_checkpoint_message(ckpts.root))
         if latest is None:
             check_fresh_output_dir(out, overwrite, delete=rank == 0)
+        else:  # from the checkpoint's config.yaml: refused before minutes of model loading, not after
+            import yaml
+
+            old_cfg = yaml.safe_load((latest / "config.yaml").read_text()) or {}
+            for c in check_resume_config(_resolved(old_cfg), cfg.to_dict(), latest, allow_config_change):
+                log.warning("resume with a changed config: %s", c)
         if distributed:
             dist.barrier()  # every rank checked the directory before rank 0 writes into it
         # ---- build -------------------------------------------------------------------------
@@ -167,9 +173,6 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
             if st["world_size"] != world_size:
                 raise RunDirError(f"checkpoint {latest} was written with world_size={st['world_size']}, this run has "
                                   f"{world_size}: the data position is per rank, resume with the same world size")
-            changes = check_resume_config(_resolved(st["config"]), cfg.to_dict(), latest, allow_config_change)
-            for c in changes:
-                log.warning("resume with a changed config: %s", c)
             trainable.load_state_dict(st["model"])
             for name, sd in st.get("frozen", {}).items():
                 getattr(model, name).load_state_dict(sd)
