@@ -40,8 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-ema", action="store_true", help="with --export: the raw weights instead of the EMA")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.overwrite and args.resume:
-        p.error("--overwrite starts a new run; it cannot be combined with --resume")
+    if args.overwrite and args.resume == "yes":
+        p.error("--overwrite starts a new run; it cannot be combined with --resume (only with --resume if-any)")
     try:
         return _run(args)
     except _more_user_errors() as e:  # lipforge.cli prints a UserError as one line, exit code 2

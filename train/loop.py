@@ -142,7 +142,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
         if resume is True and latest is None:
             raise RunDirError(no_checkpoint_message(ckpts.root))
         if latest is None:
-            check_fresh_output_dir(out, overwrite, delete=rank == 0)
+            check_fresh_output_dir(out, overwrite, delete=rank == 0, resuming=resume == "if-any")
         else:  # from the checkpoint's config.yaml: refused before minutes of model loading, not after
             import yaml
 

@@ -32,12 +32,17 @@ class RunDirError(UserError, ValueError):
     """A user error about the output directory or resuming (one line, exit code 2)."""
 
 
-def check_fresh_output_dir(out: Path, overwrite: bool, delete: bool) -> None:
+def check_fresh_output_dir(out: Path, overwrite: bool, delete: bool, resuming: bool = False) -> None:
     """Refuse a non-empty ``out`` for a fresh run; with ``overwrite`` remove the previous run's
-    outputs (only when ``delete``: rank 0 deletes, the other ranks only check)."""
+    outputs (only when ``delete``: rank 0 deletes, the other ranks only check). ``resuming``: the
+    fresh start of ``--resume if-any``, which found no checkpoint to continue."""
     if not out.is_dir() or not any(out.iterdir()):
         return
     if not overwrite:
+        if resuming:
+            raise RunDirError(f"--resume if-any: output_dir {out} holds no committed checkpoint but is not empty "
+                              f"(a run that crashed before its first checkpoint?): pass --overwrite to delete its "
+                              f"{', '.join(RUN_OUTPUTS)} and start over")
         raise RunDirError(f"output_dir {out} is not empty (a previous run?): pass --resume to continue it, or "
                           f"--overwrite to delete its {', '.join(RUN_OUTPUTS)} and start over")
     if delete:

@@ -36,6 +36,11 @@ def test_resume_without_checkpoint_stops_unless_if_any(shards, tmp_path):
         train(_cfg(tmp_path, shards), resume=True)
     assert not (tmp_path / "config.yaml").exists()  # nothing written
     assert len(train(_cfg(tmp_path, shards), resume="if-any")) == 2
+    crashed = tmp_path / "crashed"  # a run that died before its first checkpoint
+    (crashed / "tb").mkdir(parents=True)
+    with pytest.raises(RunDirError, match="if-any.*no committed checkpoint.*--overwrite"):
+        train(_cfg(crashed, shards), resume="if-any")
+    assert len(train(_cfg(crashed, shards), resume="if-any", overwrite=True)) == 2
 
 
 def test_changed_config_on_resume_is_refused_then_really_applied(shards, tmp_path):
