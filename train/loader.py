@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from lipforge.manifests.container import count_samples, iter_tar_indexed, read_sample_at
+from lipforge.manifests.container import count_samples, iter_tar_indexed, read_refs, read_sample_at, scan_tar
 from lipforge.manifests.layout import decode_sample
 from lipforge.train.data import (
     collate,
@@ -22,6 +22,7 @@ from lipforge.train.data import (
     shuffle_order,
     split_by_ranges,
     stream_rng,
+    used_fraction,
 )
 
 log = logging.getLogger(__name__)
@@ -98,10 +99,12 @@ class ShardStream(IterableDataset):
         for shard in shards:
             n = self.counts[shard]
             if offset + n > lo and offset <= last:
-                if self.entries is not None:  # located by shards.parquet: one seek per wanted sample
-                    for j, (off, size) in enumerate(self.entries[shard]):
+                if self.entries is not None:  # located samples (shards.parquet or a header scan): seek
+                    url = self.shards[shard]
+                    for j, ent in enumerate(self.entries[shard]):
                         if j + offset in wanted:
-                            yield j + offset, read_sample_at(self.shards[shard], off, size)
+                            yield j + offset, (read_sample_at(url, *ent) if isinstance(ent, tuple)
+                                               else {**next(read_refs([ent])), "__url__": url})
                 else:
                     for i, raw in iter_tar_indexed(self.shards[shard], keep=lambda j, o=offset: (j + o) in wanted,
                                                    stop_after=last - offset):
@@ -161,11 +164,21 @@ class ShardLoader:
                  seed: int, spec: WindowSpec, counts: list[int] | None = None,
                  entries: list[list[tuple[int, int]]] | None = None) -> None:
         self.shards = list(shards)
-        self.entries = entries
-        if entries is not None:  # located samples: split shards into ranges when there are few per stream
-            self.shards, self.entries = split_by_ranges(self.shards, entries, world_size * max(1, num_workers))
-            counts = [len(e) for e in self.entries]
-        self.counts = counts if counts is not None else [_count(s) for s in self.shards]
+        n_streams = world_size * max(1, num_workers)
+        if entries is not None:
+            counts = [len(e) for e in entries]
+        elif counts is None:
+            counts = [_count(s) for s in self.shards]
+        if used_fraction(counts, n_streams, batch_size, seed) < 0.95:
+            # few shards per stream: deal sample ranges instead of whole shards, so every sample is used
+            if entries is None and all(_local(s) for s in self.shards):
+                entries = [list(scan_tar(s)) for s in self.shards]  # headers only, as counting did
+            if entries is not None:
+                self.shards, entries = split_by_ranges(self.shards, entries, n_streams)
+                counts = [len(e) for e in entries]
+                log.info("%d shards split into %d sample ranges for %d streams", len(shards), len(entries), n_streams)
+        self.entries = entries  # None: shards are streamed in tar order
+        self.counts = counts
         self.rank, self.world, self.batch_size, self.workers = rank, world_size, batch_size, num_workers
         self.seed, self.spec = seed, spec
         self.position = DataPosition()
@@ -204,6 +217,10 @@ class ShardLoader:
                 totals[e] = self.batches_per_epoch(e)
             self.position = DataPosition(e, i) if i < totals[e] else DataPosition(e + 1, 0)
             yield batch
+
+
+def _local(url: str) -> bool:
+    return not str(url).startswith(("http://", "https://", "file://"))
 
 
 def _count(url: str) -> int:
