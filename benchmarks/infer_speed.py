@@ -42,10 +42,9 @@ def main() -> None:
         a.video = str(make_talking_head(tmp / "src.mp4", seconds=a.seconds).path)
         a.audio = str(make_talking_head(tmp / "aud.wav", seconds=a.seconds, seed=1, with_video=False).path)
     if a.checkpoint is None:
-        from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+        from lipforge.testing.train_data import tiny_model_export
 
-        torch.manual_seed(0)
-        LipSyncModel.from_config(LipSyncModelConfig.tiny(resolution=64)).save_pretrained(tmp / "ckpt")
+        tiny_model_export(tmp / "ckpt", resolution=64)
         a.checkpoint = str(tmp / "ckpt")
         print("model: tiny random-init LipSyncModelConfig.tiny(resolution=64) (speed of the code path, not of SVD)")
 

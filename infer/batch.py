@@ -117,11 +117,14 @@ def _fail(row: dict, stage: str, e: BaseException) -> dict:
 
 def prepare_row(row: dict, cfg: BatchConfig, crop_size: int) -> dict:
     from lipforge.infer.prepare import prepare_job
+    from lipforge.infer.recipe import Recipe
 
     row = _row(row)
     t = time.perf_counter()
     try:
-        prep = prepare_job(row["video"], row["audio"], crop_size, cache_dir=cfg.cache, seed=cfg.seed)
+        # the checkpoint's crop / mask recipe, as LipSyncPipeline.prepare uses it
+        prep = prepare_job(row["video"], row["audio"], crop_size, cache_dir=cfg.cache, seed=cfg.seed,
+                           recipe=Recipe.load(cfg.checkpoint))
         path = Path(cfg.work_dir) / f"{row['job_id']}.prep.npz"
         prep.save(path)
         row["prep_path"] = str(path)

@@ -68,11 +68,13 @@ def fill_gaps(boxes: np.ndarray) -> np.ndarray:
 
 
 def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=None,
-                  detect_every: int = 1) -> FaceTrack:
+                  detect_every: int = 1, recipe=None) -> FaceTrack:
     """Detect, fill gaps, landmark, crop and mask one source video (T, H, W, 3).
 
     Raises :class:`NoFaceError` when no frame has a face. Unlike curation, inference cannot
-    drop frames: the whole video is one track and gaps of any length are filled.
+    drop frames: the whole video is one track and gaps of any length are filled. ``recipe``
+    (:class:`lipforge.infer.recipe.Recipe`, a trained model's) sets the crop margin, smoothing and
+    mask type; without it curation's default crop and the adaptive mask.
     """
     from lipforge.pipeline.faces.crop import crop_boxes_from_faces, points_to_crop
     from lipforge.pipeline.faces.detectors import DlibHogDetector
@@ -86,6 +88,9 @@ def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=
     idx = sample_indices(n, detect_every)
     boxes = fill_gaps(scatter_samples(idx, detector(frames[idx]), n))
     lm = np.asarray(landmarker(frames, boxes), np.float64)  # (T, 68, 2)
-    crop_boxes = crop_boxes_from_faces(boxes, CROP_MARGIN, CROP_SMOOTH_WINDOW)
-    rects = adaptive_mask_rects(points_to_crop(lm, crop_boxes, crop_size), crop_size, ADAPTIVE_PAD)
+    crop = recipe.crop_config() if recipe is not None else _CURATION_CROP
+    crop_boxes = crop_boxes_from_faces(boxes, crop.margin, crop.smooth_window)
+    lm_crop = points_to_crop(lm, crop_boxes, crop_size)
+    rects = recipe.mask_rects(lm_crop, crop_size) if recipe is not None else \
+        adaptive_mask_rects(lm_crop, crop_size, ADAPTIVE_PAD)
     return FaceTrack(boxes, lm, crop_boxes, np.asarray(rects, np.float64), crop_size)

@@ -55,11 +55,20 @@ def from_model_frames(x: torch.Tensor) -> np.ndarray:
 class LipSyncPipeline:
     """Model + scheduler + the loop; see the module docstring for the steps."""
 
-    def __init__(self, model, scheduler=None, device: str = "cpu", dtype: torch.dtype | None = None) -> None:
+    def __init__(self, model, scheduler=None, device: str = "cpu", dtype: torch.dtype | None = None,
+                 recipe=None) -> None:
+        """``recipe``: how inputs are prepared (:class:`lipforge.infer.recipe.Recipe`); a pipeline
+        built by hand gets curation's default crop and the adaptive mask, one loaded with
+        :meth:`from_pretrained` the recipe its export carries."""
+        from lipforge.infer.recipe import Recipe
         from lipforge.infer.scheduler import EDMScheduler
 
         self.model = model.eval()
         self.scheduler = scheduler or EDMScheduler()
+        cfg = getattr(model, "config", None)  # a stand-in network (tests) may have none
+        self.recipe = recipe if recipe is not None or cfg is None else Recipe.default_for(cfg)
+        if self.recipe is not None and cfg is not None:
+            self.recipe.check_model(cfg)
         self.device = torch.device(device)
         self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
         self.model.to(self.device)
@@ -67,18 +76,43 @@ class LipSyncPipeline:
         self.last_encode_stats: dict[str, int] = {}
         self._vae_id: str | None = None
 
+    # ---- saved form (the recipe travels with the model) -----------------------------------------
+    SCHEDULER_DIR = "scheduler"
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Model (``LipSyncModel.save_pretrained``), ``scheduler/scheduler_config.json`` and
+        ``recipe.json``: everything :meth:`from_pretrained` needs, nothing it may guess."""
+        d = Path(directory)
+        self.model.save_pretrained(d)
+        self.scheduler.save_pretrained(d / self.SCHEDULER_DIR)
+        self.recipe.save(d)
+        return d
+
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "auto", dtype: torch.dtype | None = None):
-        """Load a ``LipSyncModel.save_pretrained`` export (and its scheduler config when present)."""
-        from lipforge.infer.models import LipSyncModel
+        """Load an export (``lipforge train --export`` / :meth:`save_pretrained`): the model, the
+        scheduler it was trained with and its input recipe (mask, crop, audio window, frames).
+
+        A missing file fails naming it, a recipe that disagrees with the model's config names the
+        field: never a default scheduler or mask in their place. The small files are checked before
+        the weights are read."""
+        import json
+
+        from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+        from lipforge.infer.models.lipsync import CONFIG_NAME
+        from lipforge.infer.recipe import RECIPE_NAME, Recipe
         from lipforge.infer.scheduler import EDMScheduler
 
+        d = Path(directory)
+        if not (d / CONFIG_NAME).is_file():
+            raise FileNotFoundError(f"checkpoint {d}: no {CONFIG_NAME} (expected a LipSyncModel export at {d / CONFIG_NAME})")
+        recipe = Recipe.load(d)
+        recipe.check_model(LipSyncModelConfig.from_dict(json.loads((d / CONFIG_NAME).read_text())), str(d / RECIPE_NAME))
+        scheduler = EDMScheduler.from_pretrained(d / cls.SCHEDULER_DIR)
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = LipSyncModel.from_pretrained(directory)
-        sched_cfg = Path(directory) / EDMScheduler.config_name
-        scheduler = EDMScheduler.from_pretrained(directory) if sched_cfg.is_file() else EDMScheduler()
-        return cls(model, scheduler, device=device, dtype=dtype)
+        model = LipSyncModel.from_pretrained(d)
+        return cls(model, scheduler, device=device, dtype=dtype, recipe=recipe)
 
     @staticmethod
     def resolution_of(directory: str | Path) -> int:
@@ -130,7 +164,7 @@ class LipSyncPipeline:
 
         t0 = time.perf_counter()
         frames = load_source(video)
-        prep = prepare_job(video, audio, crop_size, cache_dir=cache_dir, seed=seed, frames=frames)
+        prep = self.prepare(video, audio, crop_size, cache_dir=cache_dir, seed=seed, frames=frames)
         t1 = time.perf_counter()
         gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale, identity_guidance_scale,
                             segment_length, overlap, seed=seed, decode_chunk=decode_chunk, progress=progress,
@@ -141,6 +175,12 @@ class LipSyncPipeline:
         timings.update(prepare=t1 - t0, composite=time.perf_counter() - t2, n_frames=len(prep.crops))
         self.last_timings = timings
         return out
+
+    def prepare(self, video: str | Path, audio: str | Path, crop_size: int | None = None,
+                cache_dir: str | Path | None = None, seed: int = 0, frames: np.ndarray | None = None) -> PreparedJob:
+        """CPU half before sampling, with this model's recipe (crop margin, smoothing, mask type)."""
+        return prepare_job(video, audio, crop_size or self.resolution, cache_dir=cache_dir, seed=seed, frames=frames,
+                           recipe=self.recipe)
 
     @torch.no_grad()
     def generate(self, prep: PreparedJob, num_inference_steps: int = 15, guidance_scale: float = 3.0,

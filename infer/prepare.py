@@ -111,7 +111,9 @@ def face_track_cached(video: str | Path, frames: np.ndarray, crop_size: int, cac
     """
     if cache_dir is None:
         return prepare_faces(frames, crop_size, **face_kw)
-    path = Path(cache_dir) / f"{source_hash or file_hash(video)}-{crop_size}.faces.npz"
+    recipe = face_kw.get("recipe")  # another crop/mask recipe is another track
+    tag = f"-{recipe.face_tag()}" if recipe is not None else ""
+    path = Path(cache_dir) / f"{source_hash or file_hash(video)}-{crop_size}{tag}.faces.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as d:
             return FaceTrack.from_npz(d)

@@ -146,7 +146,20 @@ class EDMScheduler:
 
     @classmethod
     def from_pretrained(cls, directory: str | Path) -> "EDMScheduler":
+        """Every field must be in the file: a missing one would silently take a default the model was
+        not trained with (an export written by ``lipforge train --export`` has them all)."""
+        from dataclasses import fields
+
         p = Path(directory) / cls.config_name
         if not p.is_file():
             raise FileNotFoundError(f"EDMScheduler: no {cls.config_name} at {p}")
-        return cls(EDMSchedulerConfig(**json.loads(p.read_text())))
+        try:
+            d = json.loads(p.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{p}: not valid JSON ({e})") from e
+        names = [f.name for f in fields(EDMSchedulerConfig)]
+        missing, unknown = [n for n in names if n not in d], sorted(set(d) - set(names))
+        if missing or unknown:
+            raise ValueError(f"{p}: " + "; ".join(x for x in (f"missing fields {missing}" if missing else "",
+                                                             f"unknown fields {unknown}" if unknown else "") if x))
+        return cls(EDMSchedulerConfig(**d))

@@ -38,7 +38,7 @@ def train_and_infer(work: Path, corpus: Path, steps: int = 20) -> dict:
 
     print(f"[demo] 3/4 train a tiny model for {steps} steps on {corpus / 'shards'}", flush=True)
     cfg = TrainConfig.from_yaml(write_train_config(work, corpus, steps))
-    hist = train(cfg)
+    hist = train(cfg, overwrite=True)  # the demo's own run directory: a rerun of the demo starts it over
     if hist:
         print(f"[demo] step {hist[-1]['step']} loss {hist[-1]['loss']:.4f}", flush=True)
     model_dir = work / "model"

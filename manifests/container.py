@@ -222,3 +222,28 @@ def read_refs(refs: Iterable[SampleRef]) -> Iterator[dict[str, bytes]]:
     finally:
         if fh is not None:
             fh.close()
+
+
+# ---- one sample by its manifest location (shards.parquet offset + size) -----------------------
+
+
+def read_sample_at(url: str | Path, offset: int, size: int) -> dict[str, bytes | str]:
+    """The raw sample (``{ext: bytes}`` plus ``__key__`` / ``__url__``) whose tar members start at
+    byte ``offset`` and span ``size`` bytes: one seek and one read, the rest of the shard untouched."""
+    with open(url, "rb") as f:
+        f.seek(offset)
+        buf = f.read(size)
+    if len(buf) != size:
+        raise ValueError(f"shard {url}: sample at offset {offset} is truncated ({len(buf)} of {size} bytes)")
+    out: dict[str, bytes | str] = {"__url__": str(url)}
+    with tarfile.open(fileobj=io.BytesIO(buf), mode="r:") as tar:
+        for m in tar:
+            if not m.isfile():
+                continue
+            key, ext = split_member(m.name)
+            if out.setdefault("__key__", key) != key:
+                raise ValueError(f"shard {url}: offset {offset} spans two samples ({out['__key__']}, {key})")
+            out[ext] = tar.extractfile(m).read()
+    if "__key__" not in out:
+        raise ValueError(f"shard {url}: no sample at offset {offset}")
+    return out

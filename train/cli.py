@@ -1,25 +1,62 @@
-"""``lipforge train --config train.yaml [--resume]`` and ``lipforge train --config train.yaml --export DIR``.
+"""``lipforge train --config train.yaml [--resume [if-any]] [--overwrite] [--allow-config-change]``,
+``lipforge train --config train.yaml --export DIR`` and ``lipforge train --config X --dry-run``.
 
-The caller (lipforge/cli.py) applies the offline environment first. Under torchrun the same command runs one process per rank (RANK / WORLD_SIZE from torchrun).
+The caller (lipforge/cli.py) applies the offline environment first. Under torchrun the same command
+runs one process per rank (RANK / WORLD_SIZE from torchrun). A user error (bad config value, missing
+file, used output directory, missing checkpoint, changed config on resume, too many unreadable
+samples) is one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import tarfile
+
+from lipforge.errors import UserError
+
+
+def _more_user_errors() -> tuple[type[BaseException], ...]:
+    """User mistakes that arrive as types lipforge.cli does not treat as user errors by itself."""
+    import yaml
+
+    return (ImportError, tarfile.TarError, yaml.YAMLError)
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="lipforge train", description=__doc__)
+    p = argparse.ArgumentParser(prog="lipforge train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="train.yaml (a saved TrainConfig)")
-    p.add_argument("--resume", action="store_true", help="continue from the latest committed checkpoint")
+    p.add_argument("--resume", nargs="?", const="yes", choices=("yes", "if-any"), default=None,
+                   help="continue from the latest committed checkpoint (none: an error); "
+                        "'--resume if-any' starts fresh when there is none")
+    p.add_argument("--overwrite", action="store_true",
+                   help="a fresh run in a used output_dir: delete its checkpoints/, tb/, samples/, config.yaml first")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: continue although the config differs from the checkpoint's (new values apply)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="build the model on the meta device, print parameter counts and a memory estimate, exit")
     p.add_argument("--export", metavar="DIR", help="write the latest checkpoint's EMA model in save_pretrained form")
     p.add_argument("--checkpoint", help="with --export: this checkpoint directory instead of the latest")
     p.add_argument("--no-ema", action="store_true", help="with --export: the raw weights instead of the EMA")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.overwrite and args.resume == "yes":
+        p.error("--overwrite starts a new run; it cannot be combined with --resume (only with --resume if-any)")
+    try:
+        return _run(args)
+    except _more_user_errors() as e:  # lipforge.cli prints a UserError as one line, exit code 2
+        raise UserError(" ".join(str(e).split()) or type(e).__name__) from e
+
+
+def _run(args: argparse.Namespace) -> int:
     from lipforge.train.config import TrainConfig
 
     cfg = TrainConfig.from_yaml(args.config)
+    if args.dry_run:
+        from lipforge.train.dry_run import dry_run
+
+        print(dry_run(cfg))
+        return 0
     if args.export:
         from lipforge.train.export import export
 
@@ -27,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from lipforge.train.loop import train
 
-    hist = train(cfg, resume=args.resume)
+    resume = {"yes": True, "if-any": "if-any", None: False}[args.resume]
+    hist = train(cfg, resume=resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
     if hist:
         print(f"step {hist[-1]['step']} loss {hist[-1]['loss']:.4f}")
     return 0

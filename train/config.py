@@ -18,7 +18,9 @@ from lipforge.infer.scheduler import EDMSchedulerConfig
 
 @dataclass(frozen=True)
 class DataConfig:
-    shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs
+    shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs; or, instead:
+    corpus: str | None = None  # a `lipforge curate --output` directory: samples located by its shards.parquet
+    where: str | None = None  # with corpus: SQL condition over clips.parquet, e.g. "sync_conf >= 5 and iqa_score >= 0.5"
     batch_size: int = 1  # per rank
     num_workers: int = 0  # DataLoader workers per rank (each streams its own shards)
     mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync
@@ -26,10 +28,15 @@ class DataConfig:
     shuffle_buffer: int = 16  # samples held per stream for the seeded within-shard shuffle (0/1: tar order)
     use_cached_latents: bool = False  # use a sample's latents.npy (lipforge.train.cache) instead of VAE-encoding the frames
     use_cached_audio: bool = False  # use a sample's whisper.npy instead of running Whisper
+    max_bad_fraction: float = 0.01  # unreadable samples are skipped and counted; past this share of those seen the run stops
 
     def __post_init__(self) -> None:
-        if not self.shards:
-            raise ValueError("DataConfig.shards must list at least one shard")
+        if not self.shards and not self.corpus:
+            raise ValueError("DataConfig: give shards (a list of tars) or corpus (a curated corpus directory)")
+        if self.shards and self.corpus:
+            raise ValueError(f"DataConfig: give shards or corpus, not both (corpus={self.corpus!r})")
+        if self.where is not None and not self.corpus:
+            raise ValueError(f"DataConfig.where={self.where!r} selects clips of a corpus: set DataConfig.corpus")
         if self.batch_size < 1:
             raise ValueError(f"DataConfig.batch_size must be >= 1, got {self.batch_size}")
         if self.num_workers < 0:
@@ -38,6 +45,8 @@ class DataConfig:
             raise ValueError(f"DataConfig.mask_field must be mask_adaptive|mask_keysync, got {self.mask_field!r}")
         if self.shuffle_buffer < 0:
             raise ValueError(f"DataConfig.shuffle_buffer must be >= 0, got {self.shuffle_buffer}")
+        if not 0 <= self.max_bad_fraction <= 1:
+            raise ValueError(f"DataConfig.max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
 
 
 @dataclass(frozen=True)
@@ -69,10 +78,28 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
+    warmup_steps: int = 0  # linear warmup from lr / warmup_steps to lr
+    lr_schedule: str = "constant"  # after warmup: constant | cosine | linear (to min_lr_ratio * lr at max_steps)
+    min_lr_ratio: float = 0.0
+    grad_accum_steps: int = 1  # micro-batches per optimizer step (effective batch = batch_size x this x world size)
+    optimizer: str = "adamw"  # adamw | adamw8bit (bitsandbytes)
 
     def __post_init__(self) -> None:
+        from lipforge.train.optim import OPTIMIZERS
+        from lipforge.train.schedule import SCHEDULES
+
         if self.lr <= 0:
             raise ValueError(f"OptimConfig.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"OptimConfig.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"OptimConfig.lr_schedule must be one of {SCHEDULES}, got {self.lr_schedule!r}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"OptimConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.grad_accum_steps < 1:
+            raise ValueError(f"OptimConfig.grad_accum_steps must be >= 1, got {self.grad_accum_steps}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"OptimConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.grad_clip <= 0:
             raise ValueError(f"OptimConfig.grad_clip must be > 0, got {self.grad_clip}")
         if not 0 <= self.ema_decay < 1:
@@ -108,7 +135,7 @@ class TrainConfig:
     ckpt_every: int = 1000
     keep_last: int = 2  # checkpoints kept (>= 2: the previous one survives a crash while writing)
     pg_timeout_s: float = 1800.0  # explicit process-group timeout
-    mixed_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | no
+    mixed_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 (with the grad scaler) | no
     validate_every: int = 0  # 0: no validation samples
     validation: ValidationConfig | None = None  # required when validate_every > 0
 
@@ -119,8 +146,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.keep_last must be >= 2, got {self.keep_last}")
         if self.ckpt_every < 1 or self.log_every < 1:
             raise ValueError(f"TrainConfig.ckpt_every/log_every must be >= 1, got {self.ckpt_every}/{self.log_every}")
-        if self.mixed_precision not in ("auto", "bf16", "no"):
-            raise ValueError(f"TrainConfig.mixed_precision must be auto|bf16|no, got {self.mixed_precision!r}")
+        if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
+            raise ValueError(f"TrainConfig.mixed_precision must be auto|bf16|fp16|no, got {self.mixed_precision!r}")
         if self.pg_timeout_s <= 0:
             raise ValueError(f"TrainConfig.pg_timeout_s must be > 0, got {self.pg_timeout_s}")
         if self.validate_every < 0:

@@ -65,6 +65,38 @@ def epoch_plan(counts: list[int], epoch: int, seed: int, n_streams: int, batch_s
     return EpochPlan(streams, per)
 
 
+def used_fraction(counts: list[int], n_streams: int, batch_size: int, seed: int) -> float:
+    """Share of the samples epoch 0's plan uses (0 when the shards cannot feed the streams)."""
+    try:
+        plan = epoch_plan(counts, 0, seed, n_streams, batch_size)
+    except ValueError:
+        return 0.0
+    return plan.batches_per_stream * batch_size * n_streams / max(1, sum(counts))
+
+
+def split_by_ranges(urls: list[str], entries: list[list], n_streams: int,
+                    per_stream: int = 4) -> tuple[list[str], list[list]]:
+    """Shards whose samples are located (offsets) split into contiguous sample ranges, so that
+    there are at least ``per_stream * n_streams`` units to deal: with few shards per stream the
+    balanced plan still leaves data out (40 shards over 32 streams used 61 % of the samples); with
+    many small units every stream gets about the same count. A pure function of the counts:
+    resume stays exact. The loader splits only when the whole-shard plan would use < 95 %.
+
+    >>> split_by_ranges(["a"], [[(0, 1), (1, 1), (2, 1)]], n_streams=1, per_stream=2)[1]
+    [[(0, 1), (1, 1)], [(2, 1)]]
+    """
+    if len(urls) >= per_stream * n_streams:
+        return urls, entries
+    k = -(-per_stream * n_streams // len(urls))  # pieces per shard
+    out_u, out_e = [], []
+    for url, ent in zip(urls, entries):
+        step = max(1, -(-len(ent) // k))
+        for i in range(0, len(ent), step):
+            out_u.append(url)
+            out_e.append(ent[i:i + step])
+    return out_u, out_e
+
+
 def shuffle_order(n: int, buffer: int, rng: np.random.Generator) -> np.ndarray:
     """Emission order (stream-local indices) of a shuffle buffer of ``buffer`` slots fed ``n``
     samples in tar order: fill the buffer, then each new sample replaces a random slot whose

@@ -1,6 +1,13 @@
-"""Export a checkpoint as a self-contained diffusers-style model directory for inference."""
+"""Export a checkpoint as a self-contained diffusers-style model directory for inference.
+
+The directory carries the weights, the EDM scheduler the run trained with and the run's input
+recipe (mask type, crop, audio window, frames: :func:`lipforge.train.recipe.recipe_for`), written
+by :meth:`lipforge.infer.pipeline.LipSyncPipeline.save_pretrained`, the one writer its
+``from_pretrained`` reads.
+"""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
@@ -9,6 +16,8 @@ from lipforge.infer.models import LipSyncModel
 from lipforge.infer.scheduler import EDMScheduler
 from lipforge.train.checkpoint import CheckpointManager
 from lipforge.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 def load_trained(cfg: TrainConfig, checkpoint: str | Path | None = None, use_ema: bool = True) -> LipSyncModel:
@@ -26,8 +35,12 @@ def load_trained(cfg: TrainConfig, checkpoint: str | Path | None = None, use_ema
 
 
 def export(cfg: TrainConfig, directory: str | Path, checkpoint: str | Path | None = None, use_ema: bool = True) -> Path:
-    d = Path(directory)
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.train.recipe import recipe_for
+
     model = load_trained(cfg, checkpoint, use_ema)
-    model.save_pretrained(d)
-    EDMScheduler(cfg.loss.scheduler).save_pretrained(d / "scheduler")
-    return d
+    recipe = recipe_for(cfg)
+    if recipe.crop_source.startswith("defaults"):
+        log.warning("export: the recipe's crop margin/smoothing/mask padding are %s", recipe.crop_source)
+    pipe = LipSyncPipeline(model, EDMScheduler(cfg.loss.scheduler), device="cpu", recipe=recipe)
+    return pipe.save_pretrained(directory)

@@ -5,12 +5,18 @@ its randomness from a generator seeded by (seed, step, rank) and reads the batch
 data position, so a resumed run continues bit for bit (checked in tests/train/test_resume.py).
 Every ``validate_every`` steps rank 0 writes a sample with the EMA weights (train/validate.py)
 without touching the training state.
+
+The misuse paths (a used output directory, ``--resume`` without a checkpoint, a changed config
+on resume) are refused with one line before anything is written (:mod:`lipforge.train.rundir`).
+A sample that cannot be read is left out of its batch and counted; past
+``data.max_bad_fraction`` of the samples seen the run stops (:class:`BadDataError`).
 """
 from __future__ import annotations
 
 import logging
 import os
 import signal
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -19,15 +25,23 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from lipforge.errors import UserError
 from lipforge.infer.models import LipSyncModel
 from lipforge.infer.scheduler import EDMScheduler
 from lipforge.train.checkpoint import CheckpointManager, rng_states, set_rng_states
 from lipforge.train.config import TrainConfig
 from lipforge.train.loader import DataPosition, ShardLoader, WindowSpec, seed_everything
 from lipforge.train.objective import compute_loss, step_generator
-from lipforge.train.validate import check_validation_inputs, write_validation_sample
+from lipforge.train.optim import build_optimizer
+from lipforge.train.rundir import RunDirError, check_fresh_output_dir, check_resume_config, no_checkpoint_message
+from lipforge.train.schedule import lr_at
+from lipforge.train.validate import check_validation_inputs, log_sample_to_tensorboard, write_validation_sample
 
 log = logging.getLogger(__name__)
+
+
+class BadDataError(UserError, ValueError):
+    """More unreadable samples than ``data.max_bad_fraction`` allows (a user error: exit code 2)."""
 
 
 class _StopFlag:
@@ -62,10 +76,48 @@ def window_spec(cfg: TrainConfig) -> WindowSpec:
                       d.use_cached_latents, d.use_cached_audio, m.audio_features_per_frame)
 
 
-def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = None,
-          rank: int | None = None, world_size: int | None = None) -> list[dict[str, Any]]:
+def _autocast_dtype(cfg: TrainConfig, cuda: bool) -> torch.dtype | None:
+    mp = cfg.mixed_precision
+    if mp == "auto":
+        return torch.bfloat16 if cuda else None
+    return {"bf16": torch.bfloat16, "fp16": torch.float16, "no": None}[mp]
+
+
+class _BadSamples:
+    """Unreadable samples: counted, logged, and the run stopped past the allowed fraction."""
+
+    def __init__(self, max_fraction: float, state: dict | None = None) -> None:
+        self.max_fraction = max_fraction
+        self.seen = int((state or {}).get("seen", 0))
+        self.bad = int((state or {}).get("bad", 0))
+        self.error: str | None = None  # set once too many were seen; the loop stops every rank on it
+
+    def update(self, n_good: int, bad: list[tuple[str, str]]) -> None:
+        self.seen += n_good + len(bad)
+        for key, reason in bad:
+            self.bad += 1
+            log.warning("sample %s skipped: %s (%d unreadable of %d seen)", key, reason, self.bad, self.seen)
+        # one bad sample never stops a run; more than the allowed share of those seen does
+        if bad and self.error is None and self.bad > max(1.0, self.max_fraction * self.seen):
+            key, reason = bad[-1]
+            self.error = (f"{self.bad} of {self.seen} samples unreadable, more than data.max_bad_fraction="
+                          f"{self.max_fraction}; last: {key}: {reason}")
+
+    def state(self) -> dict[str, int]:
+        return {"seen": self.seen, "bad": self.bad}
+
+
+def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None = None,
+          rank: int | None = None, world_size: int | None = None, overwrite: bool = False,
+          allow_config_change: bool = False) -> list[dict[str, Any]]:
     """Train to ``cfg.max_steps`` (or checkpoint and stop after ``stop_at_step``, as a preemption
-    would). Returns this process's history: one dict per step with step, loss, keys, timings."""
+    would). Returns this process's history: one dict per step with step, loss, keys, timings.
+
+    ``resume``: False (a fresh run; the output dir must be empty unless ``overwrite``), True
+    (continue the latest committed checkpoint; none is an error) or ``"if-any"`` (continue it
+    when there is one, else start fresh)."""
+    if resume not in (False, True, "if-any"):
+        raise ValueError(f"train: resume must be False, True or 'if-any', got {resume!r}")
     rank = int(os.environ.get("RANK", "0")) if rank is None else rank
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
     cuda = torch.cuda.is_available()
@@ -82,40 +134,59 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
     ckpts = CheckpointManager(out / "checkpoints", keep_last=cfg.keep_last)
     stop = _StopFlag()
     writer = None
+    bar = None
     history: list[dict[str, Any]] = []
     try:
+        # ---- the run directory (before anything is written) ---------------------------------
+        latest = ckpts.latest() if resume else None
+        if resume is True and latest is None:
+            raise RunDirError(no_checkpoint_message(ckpts.root))
+        if latest is None:
+            check_fresh_output_dir(out, overwrite, delete=rank == 0, resuming=resume == "if-any")
+        else:  # from the checkpoint's config.yaml: refused before minutes of model loading, not after
+            import yaml
+
+            old_cfg = yaml.safe_load((latest / "config.yaml").read_text()) or {}
+            for c in check_resume_config(_resolved(old_cfg), cfg.to_dict(), latest, allow_config_change):
+                log.warning("resume with a changed config: %s", c)
+        if distributed:
+            dist.barrier()  # every rank checked the directory before rank 0 writes into it
         # ---- build -------------------------------------------------------------------------
         seed_everything(cfg.seed)
         model = LipSyncModel.from_config(cfg.model).to(device)
         trainable = model.trainable_modules()
         params = [p for p in trainable.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+        opt = build_optimizer(params, cfg.optim)
         ema = {k: v.detach().clone() for k, v in trainable.state_dict().items()}
-        scaler = torch.amp.GradScaler(device.type, enabled=False)  # bf16 needs no loss scaling; kept for fp16
-        bf16 = cfg.mixed_precision == "bf16" or (cfg.mixed_precision == "auto" and cuda)
+        amp_dtype = _autocast_dtype(cfg, cuda)
+        # fp16 needs loss scaling (its range underflows small gradients); bf16 and fp32 do not
+        scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         scheduler = EDMScheduler(cfg.loss.scheduler)
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) \
             if distributed else model
-        loader = ShardLoader(list(cfg.data.shards), rank, world_size, cfg.data.batch_size, cfg.data.num_workers,
-                             cfg.seed, window_spec(cfg))
+        loader = ShardLoader.from_config(cfg.data, rank, world_size, cfg.seed, window_spec(cfg))
+        bad = _BadSamples(cfg.data.max_bad_fraction)
         step = 0
         # ---- resume ------------------------------------------------------------------------
-        latest = ckpts.latest() if resume else None
         if latest is not None:
             st = CheckpointManager.load(latest)
             if st["world_size"] != world_size:
-                raise ValueError(f"checkpoint {latest} was written with world_size={st['world_size']}, this run has "
-                                 f"{world_size}: the data position is per rank, resume with the same world size")
+                raise RunDirError(f"checkpoint {latest} was written with world_size={st['world_size']}, this run has "
+                                  f"{world_size}: the data position is per rank, resume with the same world size")
             trainable.load_state_dict(st["model"])
             for name, sd in st.get("frozen", {}).items():
                 getattr(model, name).load_state_dict(sd)
             opt.load_state_dict(st["optimizer"])
+            for g in opt.param_groups:  # the restored groups carry the old run's values: use this config's
+                g["betas"], g["weight_decay"] = tuple(cfg.optim.betas), cfg.optim.weight_decay
             # the checkpoint is loaded to the CPU: the EMA must live where the weights it tracks live
             live = trainable.state_dict()
             ema = {k: v.to(live[k].device) for k, v in st["ema"].items()}
-            scaler.load_state_dict(st["scaler"])
+            if st["scaler"]:
+                scaler.load_state_dict(st["scaler"])
             step = st["step"]
             loader.position = DataPosition(**st["data_positions"][rank])
+            bad = _BadSamples(cfg.data.max_bad_fraction, st.get("bad_samples", {}).get(str(rank)))
             set_rng_states(st["rng"][rank])
             log.info("resumed from %s at step %d, data %s", latest, step, loader.position)
         if rank == 0 and cfg.validate_every > 0:
@@ -126,18 +197,22 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(out / "tb"))
+            bar = _progress_bar(cfg.max_steps, step)
 
         def save() -> None:
             positions = [loader.position.to_dict()]
             rngs = [rng_states()]
+            bads = [bad.state()]
             if distributed:
-                positions, rngs = [None] * world_size, [None] * world_size
+                positions, rngs, bads = [None] * world_size, [None] * world_size, [None] * world_size
                 dist.all_gather_object(positions, loader.position.to_dict())
                 dist.all_gather_object(rngs, rng_states())
+                dist.all_gather_object(bads, bad.state())
             if rank == 0:
                 state = {"model": trainable.state_dict(), "optimizer": opt.state_dict(), "ema": ema,
                          "scaler": scaler.state_dict(), "step": step, "rng": rngs, "data_positions": positions,
                          "world_size": world_size, "config": cfg.to_dict(),
+                         "bad_samples": {str(r): b for r, b in enumerate(bads)},
                          "frozen": {n: getattr(model, n).state_dict() for n in _frozen_random(cfg)}}
                 import yaml
 
@@ -159,22 +234,46 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
             if writer is not None:
                 writer.add_text("validation/sample", str(path), step)
                 writer.add_scalar("time/validation_s", time.perf_counter() - t, step)
+                log_sample_to_tensorboard(writer, path, step)
+
+        def next_batch() -> dict:
+            """The next batch with at least one readable sample; unreadable ones are counted."""
+            while True:
+                b = next(batches)
+                bad.update(len(b["keys"]), b.get("bad", []))
+                if b["keys"]:
+                    return b
 
         # ---- loop --------------------------------------------------------------------------
         model.train()
         batches = iter(loader)
+        accum = cfg.optim.grad_accum_steps
+        interval = _Interval()
         while step < cfg.max_steps:
             t0 = time.perf_counter()
-            batch = next(batches)
-            t1 = time.perf_counter()
-            gen = step_generator(cfg.seed, step, rank)
-            loss, stats = compute_loss(ddp_model, model, batch, scheduler, gen, cfg.loss.p_drop_audio,
-                                       cfg.loss.p_drop_ref, cfg.loss.pixel_loss_weight, device,
-                                       torch.bfloat16 if bf16 else None)
+            lr = lr_at(step, cfg.optim.lr, cfg.optim.warmup_steps, cfg.optim.lr_schedule, cfg.max_steps,
+                       cfg.optim.min_lr_ratio)
+            for g in opt.param_groups:
+                g["lr"] = lr
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            data_s, keys, losses, stats = 0.0, [], [], {}
+            for micro in range(accum):
+                td = time.perf_counter()
+                batch = next_batch()
+                data_s += time.perf_counter() - td
+                # micro-batch i of optimizer step s draws from (seed, s * accum + i, rank): accum=1 is (seed, s, rank)
+                gen = step_generator(cfg.seed, step * accum + micro, rank)
+                sync = micro == accum - 1 or not distributed
+                with (ddp_model.no_sync() if not sync else _null()):
+                    loss, stats = compute_loss(ddp_model, model, batch, scheduler, gen, cfg.loss.p_drop_audio,
+                                               cfg.loss.p_drop_ref, cfg.loss.pixel_loss_weight, device, amp_dtype)
+                    scaler.scale(loss / accum).backward()
+                keys += list(batch["keys"])
+                losses.append(float(loss.detach()))
+            scaler.unscale_(opt)
             gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             step += 1
             decay = min(cfg.optim.ema_decay, (1 + step) / (10 + step))
             with torch.no_grad():
@@ -184,30 +283,115 @@ def train(cfg: TrainConfig, resume: bool = False, stop_at_step: int | None = Non
                     else:
                         ema[k].copy_(v)
             t2 = time.perf_counter()
-            rec = {"step": step, "loss": float(loss.detach()), "keys": list(batch["keys"]), "epoch": batch["epoch"],
-                   "data_s": t1 - t0, "compute_s": t2 - t1, "grad_norm": float(gnorm), **stats}
+            loss_v = sum(losses) / len(losses)
+            rec = {"step": step, "loss": loss_v, "keys": keys, "epoch": batch["epoch"], "lr": lr,
+                   "data_s": data_s, "compute_s": t2 - t0 - data_s, "grad_norm": float(gnorm), **stats}
             history.append(rec)
-            if writer is not None and step % cfg.log_every == 0:
-                for k in ("loss", "grad_norm", "loss_dsm", "sigma_mean"):
-                    writer.add_scalar(f"train/{k}", rec[k], step)
-                writer.add_scalar("time/data_wait_s", rec["data_s"], step)
-                writer.add_scalar("time/compute_s", rec["compute_s"], step)
-                writer.add_scalar("time/data_wait_share", rec["data_s"] / max(1e-9, t2 - t0), step)
+            interval.add(rec)
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                _log_interval(interval, step, cfg, writer, bad, device, distributed)
+                interval = _Interval()
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_v:.4f}", lr=f"{lr:.2e}", refresh=False)
             if rank == 0 and cfg.validate_every > 0 and step % cfg.validate_every == 0:
                 validate(step)
             # on the device: NCCL cannot all_reduce a CPU tensor
-            want_stop = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step))],
-                                     device=device)
+            flags = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step)),
+                                  float(bad.error is not None)], device=device)
             if distributed:
-                dist.all_reduce(want_stop, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+                dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # every rank stops at the same step
+            if flags[1].item() > 0:  # too many unreadable samples on some rank: every rank stops now
+                raise BadDataError(bad.error or "another rank saw more unreadable samples than "
+                                   f"data.max_bad_fraction={cfg.data.max_bad_fraction} allows (see its log)")
+            want_stop = flags[:1]
             if step % cfg.ckpt_every == 0 or step == cfg.max_steps or want_stop.item() > 0:
                 save()
             if want_stop.item() > 0:
                 break
+        if bad.bad:
+            log.warning("%d of %d samples were unreadable and skipped (rank %d)", bad.bad, bad.seen, rank)
         return history
     finally:
         stop.restore()
+        if bar is not None:
+            bar.close()
         if writer is not None:
             writer.close()
         if distributed and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _resolved(old_config: dict[str, Any]) -> dict[str, Any]:
+    """A checkpoint's saved config with this version's defaults filled in (new fields are no change)."""
+    try:
+        return TrainConfig.from_dict(old_config).to_dict()
+    except (ValueError, TypeError):
+        return old_config
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+class _Interval:
+    """Sums over the steps since the last log line: averages, not one step's value."""
+
+    def __init__(self) -> None:
+        self.n, self.t0 = 0, time.perf_counter()
+        self.sums: dict[str, float] = {}
+
+    def add(self, rec: dict[str, Any]) -> None:
+        self.n += 1
+        for k in ("loss", "grad_norm", "loss_dsm", "sigma_mean", "data_s", "compute_s"):
+            if k in rec:
+                self.sums[k] = self.sums.get(k, 0.0) + float(rec[k])
+        self.lr = rec["lr"]
+
+    def mean(self, k: str) -> float:
+        return self.sums.get(k, 0.0) / max(1, self.n)
+
+
+def _log_interval(iv: _Interval, step: int, cfg: TrainConfig, writer, bad: _BadSamples, device,
+                  distributed: bool) -> None:
+    """Interval means to the log and tensorboard; the loss is the mean over every rank."""
+    loss = iv.mean("loss")
+    if distributed:
+        t = torch.tensor([loss], dtype=torch.float64, device=device)
+        dist.all_reduce(t)
+        loss = float(t.item()) / dist.get_world_size()
+    elapsed = time.perf_counter() - iv.t0
+    steps_s = iv.n / max(1e-9, elapsed)
+    eta = (cfg.max_steps - step) / max(1e-9, steps_s)
+    data, comp = iv.mean("data_s"), iv.mean("compute_s")
+    if writer is None:
+        return
+    log.info("step %d/%d loss %.4f lr %.3g %.2f steps/s data-wait %.0f%% ETA %s", step, cfg.max_steps, loss, iv.lr,
+             steps_s, 100 * data / max(1e-9, data + comp), _hms(eta))
+    writer.add_scalar("train/loss", loss, step)
+    for k in ("grad_norm", "loss_dsm", "sigma_mean"):
+        writer.add_scalar(f"train/{k}", iv.mean(k), step)
+    writer.add_scalar("train/lr", iv.lr, step)
+    writer.add_scalar("time/data_wait_s", data, step)
+    writer.add_scalar("time/compute_s", comp, step)
+    writer.add_scalar("time/data_wait_share", data / max(1e-9, data + comp), step)
+    writer.add_scalar("time/steps_per_s", steps_s, step)
+    writer.add_scalar("data/bad_samples", bad.bad, step)
+
+
+def _hms(s: float) -> str:
+    s = int(s)
+    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _progress_bar(total: int, initial: int):
+    """tqdm on rank 0 (loss, lr, steps/s, ETA) when stderr is a terminal; the log lines otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)

@@ -62,6 +62,7 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
     bit afterwards, as are its train/eval mode and every global RNG)."""
     from lipforge.infer.pipeline import LipSyncPipeline
     from lipforge.infer.scheduler import EDMScheduler
+    from lipforge.train.recipe import recipe_for
 
     vc = cfg.validation
     if vc is None:
@@ -75,7 +76,7 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
         audio = driving_audio(vc, out_dir / ".cache")
         trainable.load_state_dict(ema)
         n = int(cfg.model.num_frames)  # segments as long as the training windows
-        pipe = LipSyncPipeline(model, EDMScheduler(cfg.loss.scheduler), device=str(device))
+        pipe = LipSyncPipeline(model, EDMScheduler(cfg.loss.scheduler), device=str(device), recipe=recipe_for(cfg))
         return pipe(vc.video, audio, sample_path(cfg, step), num_inference_steps=vc.num_steps,
                     guidance_scale=vc.guidance_scale, segment_length=n, overlap=n // 4, seed=cfg.seed,
                     cache_dir=out_dir / ".cache", progress=False)
@@ -83,3 +84,29 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
         trainable.load_state_dict(backup)
         model.train(was_training)
         set_rng_states(states)
+
+
+def log_sample_to_tensorboard(writer, path: Path, step: int, max_frames: int = 16) -> str:
+    """The sample as a tensorboard video (``validation/video``, needs moviepy for tensorboard's GIF
+    encoder) or, without moviepy, as a strip of evenly spaced frames (``validation/frames``).
+    Returns the tag written; a sample that cannot be decoded is logged and skipped."""
+    import numpy as np
+
+    from lipforge.infer.prepare import load_source
+
+    try:
+        frames = load_source(path)  # (T, H, W, 3) uint8
+    except Exception:  # noqa: BLE001 - a progress picture must not stop training
+        log.exception("validation sample %s could not be read back for tensorboard", path)
+        return ""
+    idx = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
+    x = torch.from_numpy(np.ascontiguousarray(frames[idx])).permute(0, 3, 1, 2)  # (t, 3, H, W) uint8
+    try:
+        import moviepy  # noqa: F401 - tensorboard's add_video encodes with it
+    except ImportError:
+        writer.add_images("validation/frames", x, step, dataformats="NCHW")
+        return "validation/frames"
+    clip = torch.from_numpy(np.ascontiguousarray(frames[:250])).permute(0, 3, 1, 2)  # up to 10 s, every frame
+    writer.add_video("validation/video", clip[None], step, fps=25)
+    return "validation/video"
+

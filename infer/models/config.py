@@ -33,6 +33,10 @@ class LipSyncModelConfig:
     resolution: int = 320  # face crop side in pixels fed to the VAE
     added_time_ids: tuple[float, float, float] = (24.0, 127.0, 0.02)  # SVD's (fps-1, motion bucket, noise aug)
     gradient_checkpointing: bool = False
+    # masked-video latents enter conv_in divided by the VAE scaling factor, the scale SVD's
+    # conditioning channels were trained on (exports from before this field were trained scaled:
+    # LipSyncModel.from_pretrained reads a missing field as False)
+    unscaled_condition_latents: bool = True
 
     def __post_init__(self) -> None:
         if self.audio_context_k < 0:

@@ -18,6 +18,7 @@ from torch import nn
 from lipforge.infer.models.audio import audio_windows, load_whisper_encoder, log_mel_chunks, save_whisper_encoder
 from lipforge.infer.models.config import LipSyncModelConfig
 from lipforge.infer.models.id_guider import IDGuider
+from lipforge.infer.models.temporal_audio import use_per_frame_temporal_audio
 from lipforge.infer.models.unet import LipSyncUNet, widen_conv_in
 
 CONFIG_NAME = "lipsync_config.json"
@@ -36,6 +37,24 @@ class AudioProjection(ModelMixin, ConfigMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.norm(self.proj(x) + self.pos)
+
+
+WEIGHTS_STEM = "diffusion_pytorch_model"
+
+
+def weights_variant(directory: Path) -> str | None:
+    """None for a directory with full-precision diffusers weights, ``"fp16"`` when it holds only the
+    fp16 variant (``diffusion_pytorch_model.fp16.safetensors``, as the hub's SVD repos ship it);
+    a directory with neither fails naming the files it expected."""
+    def has(suffix: str) -> bool:
+        return any((directory / f"{WEIGHTS_STEM}{suffix}{ext}").is_file()
+                   for ext in (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json"))
+
+    if has(""):
+        return None
+    if has(".fp16"):
+        return "fp16"
+    raise FileNotFoundError(f"{directory}: no {WEIGHTS_STEM}.safetensors (or .bin, or the .fp16 variant)")
 
 
 def _require_dir(path: str | Path, what: str, hint: str) -> Path:
@@ -66,6 +85,8 @@ class LipSyncModel(nn.Module):
         self.config = config
         self.unet, self.vae, self.whisper = unet, vae, whisper
         self.id_guider, self.audio_proj = id_guider, audio_proj
+        # every temporal cross-attention layer hears frame t's audio at frame t (infer.models.temporal_audio)
+        use_per_frame_temporal_audio(self.unet)
         self.vae.requires_grad_(False).eval()
         self.whisper.requires_grad_(False).eval()
         if config.gradient_checkpointing:
@@ -83,8 +104,12 @@ class LipSyncModel(nn.Module):
                              "stabilityai/stable-video-diffusion-img2vid-xt saved with save_pretrained")
             for sub in ("unet", "vae"):
                 _require_dir(d / sub, f"LipSyncModelConfig.svd_dir/{sub}", "missing subfolder of the SVD directory")
-            unet = widen_conv_in(LipSyncUNet.from_pretrained(str(d), subfolder="unet"))
-            vae = AutoencoderKLTemporalDecoder.from_pretrained(str(d), subfolder="vae")
+            # a directory may hold only the fp16 variant (diffusion_pytorch_model.fp16.safetensors):
+            # load it and keep fp32 weights (the trainable UNet needs fp32 master weights)
+            unet = widen_conv_in(LipSyncUNet.from_pretrained(str(d), subfolder="unet", variant=weights_variant(d / "unet"),
+                                                             torch_dtype=torch.float32))
+            vae = AutoencoderKLTemporalDecoder.from_pretrained(str(d), subfolder="vae", variant=weights_variant(d / "vae"),
+                                                               torch_dtype=torch.float32)
         else:
             unet = widen_conv_in(LipSyncUNet(**config.unet_config))
             vae = AutoencoderKLTemporalDecoder(**config.vae_config)
@@ -125,7 +150,9 @@ class LipSyncModel(nn.Module):
                          "or `lipforge train --export`")
         if not (d / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"LipSyncModel: no {CONFIG_NAME} in {d} (not a lipforge model export)")
-        config = LipSyncModelConfig.from_dict(json.loads((d / CONFIG_NAME).read_text()))
+        saved = json.loads((d / CONFIG_NAME).read_text())
+        saved.setdefault("unscaled_condition_latents", False)  # older exports were trained on scaled latents
+        config = LipSyncModelConfig.from_dict(saved)
         unet = LipSyncUNet.from_pretrained(str(d / "unet"))
         vae = AutoencoderKLTemporalDecoder.from_pretrained(str(d / "vae"))
         whisper = load_whisper_encoder(d / "whisper")
@@ -172,7 +199,12 @@ class LipSyncModel(nn.Module):
             keep_r = (~drop_ref.to(x_in.device).bool()).to(x_in.dtype)  # (B,)
             res = [r * keep_r[:, None, None, None] for r in res]
         added = torch.tensor(self.config.added_time_ids, dtype=x_in.dtype, device=x_in.device).expand(b, 3)
-        sample = torch.cat([x_in, masked_latents.to(x_in.dtype)], dim=2)  # (B, T, 8, h, w)
+        cond = masked_latents.to(x_in.dtype)
+        if self.config.unscaled_condition_latents:
+            # SVD's conv_in channels 4..7 were trained on image latents *without* the VAE scaling
+            # factor (its pipeline concatenates latent_dist.mode() as is): give them that scale
+            cond = cond / self.vae.config.scaling_factor
+        sample = torch.cat([x_in, cond], dim=2)  # (B, T, 8, h, w)
         return self.unet(sample, c_noise.to(x_in.device), ctx, added, down_residuals=res)
 
     # ---- frozen encoders -------------------------------------------------------------------

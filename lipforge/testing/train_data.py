@@ -49,3 +49,53 @@ def tiny_train_config(tmp: Path, shards: list[str], **over):
     optim = over.pop("optim", {})
     return TrainConfig(model=LipSyncModelConfig.tiny(), data=DataConfig(shards=tuple(shards), **data),
                        output_dir=str(tmp), loss=LossConfig(**loss), optim=OptimConfig(**optim), **over)
+
+
+def tiny_model_export(directory: Path, seed: int = 0, **tiny_overrides) -> Path:
+    """A complete random-init export (weights, scheduler, recipe), as ``lipforge train --export``
+    writes one: what ``LipSyncPipeline.from_pretrained`` needs. Not a trained model."""
+    import torch
+
+    from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.infer.scheduler import EDMScheduler
+
+    torch.manual_seed(seed)
+    model = LipSyncModel.from_config(LipSyncModelConfig.tiny(**tiny_overrides))
+    return LipSyncPipeline(model, EDMScheduler(), device="cpu").save_pretrained(directory)
+
+
+def tiny_corpus(root: Path, n_shards: int = 2, per_shard: int = 4, crop: dict | None = None) -> Path:
+    """A curated-corpus directory as ``lipforge curate`` lays it out (lipforge.manifests.corpus):
+    ``shards/*.tar`` written by the container, ``manifests/shards.parquet`` with each sample's byte
+    offset and size, ``manifests/clips.parquet`` with kept clips and two scores (clip i of the
+    corpus has ``sync_conf = i`` and ``iqa_score = (i % 4) / 4``) plus one dropped clip, and, with
+    ``crop``, a ``run_config.yaml`` whose crop stage has those values."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import yaml
+
+    from lipforge.manifests import corpus as layout
+    from lipforge.manifests.container import write_tar
+
+    root = Path(root)
+    layout.shards_dir(root).mkdir(parents=True, exist_ok=True)
+    layout.manifests_dir(root).mkdir(parents=True, exist_ok=True)
+    shard_rows, clip_rows, i = [], [], 0
+    for s in range(n_shards):
+        samples = []
+        for _ in range(per_shard):
+            samples.append(synthetic_clip(f"c{i:03d}-00000000-00", seed=i))
+            clip_rows.append({"clip_id": f"c{i:03d}-00000000-00", "status": "kept", "shard": f"shards/shard-{s:05d}.tar",
+                              "sync_conf": float(i), "iqa_score": (i % 4) / 4})
+            i += 1
+        for r in write_tar(layout.shards_dir(root) / f"shard-{s:05d}.tar", samples):
+            shard_rows.append({"shard": f"shards/{r.shard}", "key": r.key, "offset": r.offset, "size": r.size,
+                               "n_frames": r.n_frames})
+    clip_rows.append({"clip_id": "gone-00000000-00", "status": "dropped", "shard": None, "sync_conf": 99.0,
+                      "iqa_score": 1.0})
+    pq.write_table(pa.Table.from_pylist(clip_rows), layout.manifest_path(root, "clips"))
+    pq.write_table(pa.Table.from_pylist(shard_rows), layout.manifest_path(root, "shards"))
+    if crop is not None:
+        (root / "run_config.yaml").write_text(yaml.safe_dump({"stages": {"crop": crop}}))
+    return root

@@ -24,15 +24,10 @@ def infer_media(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
-    """The model engineer's tiny config, random init, exported with save_pretrained."""
-    import torch
+    """The model engineer's tiny config, random init, exported with weights, scheduler and recipe."""
+    from lipforge.testing.train_data import tiny_model_export
 
-    from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
-
-    torch.manual_seed(0)
-    d = tmp_path_factory.mktemp("ckpt") / "export"
-    LipSyncModel.from_config(LipSyncModelConfig.tiny(resolution=CROP)).save_pretrained(d)
-    return d
+    return tiny_model_export(tmp_path_factory.mktemp("ckpt") / "export", resolution=CROP)
 
 
 @pytest.fixture(scope="session")

@@ -70,3 +70,27 @@ def test_model_save_load_roundtrip_and_pretrained_widening(tmp_path):
     assert torch.equal(m3.whisper.conv1.weight, m.whisper.conv1.weight)
     with pytest.raises(FileNotFoundError, match="whisper"):
         LipSyncModel.from_config(LipSyncModelConfig.tiny(whisper_dir=str(tmp_path / "nope")))
+
+
+def test_svd_directory_with_only_the_fp16_variant_loads(tmp_path):
+    """The hub's SVD repos ship diffusion_pytorch_model.fp16.safetensors; such a directory loads, in fp32."""
+    from diffusers import AutoencoderKLTemporalDecoder
+
+    from lipforge.infer.models import LipSyncUNet, save_whisper_encoder
+
+    torch.manual_seed(0)
+    cfg = LipSyncModelConfig.tiny()
+    unet = LipSyncUNet(**cfg.unet_config).half()
+    vae = AutoencoderKLTemporalDecoder(**cfg.vae_config).half()
+    unet.save_pretrained(tmp_path / "svd" / "unet", variant="fp16")
+    vae.save_pretrained(tmp_path / "svd" / "vae", variant="fp16")
+    assert sorted(p.name for p in (tmp_path / "svd" / "unet").iterdir()) == [
+        "config.json", "diffusion_pytorch_model.fp16.safetensors"]
+    save_whisper_encoder(LipSyncModel.from_config(cfg).whisper, tmp_path / "whisper")
+    m = LipSyncModel.from_config(LipSyncModelConfig.tiny(svd_dir=str(tmp_path / "svd"), whisper_dir=str(tmp_path / "whisper")))
+    assert m.unet.conv_in.weight.dtype == torch.float32
+    assert torch.equal(m.unet.conv_out.weight, unet.conv_out.weight.float())  # fp16 -> fp32 is exact
+    assert torch.equal(m.vae.encoder.conv_in.weight, vae.encoder.conv_in.weight.float())
+    (tmp_path / "svd" / "vae" / "diffusion_pytorch_model.fp16.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="diffusion_pytorch_model.safetensors"):
+        LipSyncModel.from_config(LipSyncModelConfig.tiny(svd_dir=str(tmp_path / "svd"), whisper_dir=str(tmp_path / "whisper")))

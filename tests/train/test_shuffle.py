@@ -85,3 +85,17 @@ def test_epoch_plan_balances_streams_of_uneven_shards():
         assert used > 0.95, used  # dealt round robin (perm[g::16]) they used 0.67-0.79
         seen_orders.add(tuple(tuple(st) for st in plan.streams))
     assert len(seen_orders) == 3  # a new deal every epoch
+
+
+def test_few_uneven_shards_are_split_by_sample_ranges_so_an_epoch_uses_every_sample(tmp_path):
+    """Shards of 1 and 5 clips over 2 worker streams: dealt whole, the streams hold 1 and 5 and each
+    stops at 1 (2 of 6 samples per epoch); split by sample ranges (from a header scan) all 6 are
+    used, and a resume inside the epoch continues exactly."""
+    from lipforge.train.data import epoch_plan
+
+    shards = [str(write_shard(tmp_path / f"u{s}.tar", [synthetic_clip(f"u{s}-{c:08d}-00", n_frames=6, seed=c)
+                                                       for c in range(n)])) for s, n in enumerate((1, 5))]
+    assert epoch_plan([1, 5], 0, 5, n_streams=2, batch_size=1).batches_per_stream * 2 == 2
+    full = _keys(shards, DataPosition(0, 0), 12, workers=2)
+    assert sorted(k for e, k in full if e == 0) == sorted([f"u0-{0:08d}-00"] + [f"u1-{c:08d}-00" for c in range(5)])
+    assert _keys(shards, DataPosition(0, 3), 9, workers=2) == full[3:]

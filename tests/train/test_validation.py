@@ -52,6 +52,7 @@ def test_validation_samples_are_written_and_training_is_unchanged(shards, val_me
         assert (c.streams.video[0].width, c.streams.video[0].height) == (96, 96)
     events = b"".join(p.read_bytes() for p in (tmp_path / "val" / "tb").glob("events.*"))
     assert b"samples/step_0000004.mp4" in events and b"validation/sample" in events
+    assert b"validation/frames" in events or b"validation/video" in events  # the picture itself, not only its path
 
 
 def test_missing_validation_video_fails_at_start(shards, tmp_path):

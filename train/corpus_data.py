@@ -1,0 +1,95 @@
+"""Training from a curated corpus's manifests: select clips with SQL, read only those, by offset.
+
+``data: {corpus: DIR, where: "sync_conf >= 5 and iqa_score >= 0.5"}`` in ``train.yaml``:
+
+1. the kept clips of ``clips.parquet`` are filtered by ``where`` (an SQL condition over its
+   columns, evaluated by DuckDB), so a threshold changes at training time with no shard rewritten;
+2. ``shards.parquet`` gives each selected sample's shard, byte offset and size: the sample
+   counts come from there (no tar header re-scan) and the loader seeks to each selected sample
+   and reads only its bytes (:func:`lipforge.manifests.container.read_sample_at`), skipping the rest of the shard.
+
+>>> idx = corpus_index("corpus/", "sync_conf >= 5")   # doctest: +SKIP
+>>> idx.urls[0], idx.counts[0], idx.entries[0][0]      # doctest: +SKIP
+('corpus/shards/shard-….tar', 412, (0, 183296))
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CorpusIndex:
+    urls: list[str]  # shard paths holding at least one selected sample
+    entries: list[list[tuple[int, int]]]  # per shard: (offset, size) of each selected sample, in tar order
+    keys: list[list[str]]  # per shard: the selected keys, same order
+    n_kept: int  # kept clips before ``where``
+
+    @property
+    def counts(self) -> list[int]:
+        return [len(e) for e in self.entries]
+
+
+def select_keys(clips_parquet: Path, where: str | None) -> tuple[set[str], int]:
+    """clip ids of the kept clips satisfying ``where`` (all kept ones when None), and the kept count."""
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(clips_parquet)
+    if "status" not in table.column_names or "clip_id" not in table.column_names:
+        raise ValueError(f"{clips_parquet}: not a lipforge clips manifest (no clip_id/status columns)")
+    import pyarrow.compute as pc
+
+    kept = table.filter(pc.equal(table["status"], "kept"))
+    if not where:
+        return set(kept["clip_id"].to_pylist()), kept.num_rows
+    try:
+        import duckdb
+    except ImportError as e:
+        raise ImportError(f"data.where needs duckdb to evaluate SQL over clips.parquet: pip install duckdb [{e}]") from e
+    con = duckdb.connect()
+    try:
+        con.register("clips", kept)
+        try:
+            rows = con.execute(f"SELECT clip_id FROM clips WHERE ({where})").fetchall()
+        except duckdb.Error as e:
+            msg = str(e).splitlines()[0]
+            raise ValueError(f"data.where={where!r} over {clips_parquet}: {msg}") from e
+    finally:
+        con.close()
+    return {r[0] for r in rows}, kept.num_rows
+
+
+def corpus_index(corpus: str | Path, where: str | None = None) -> CorpusIndex:
+    """The selected samples of ``corpus``, located by ``shards.parquet`` (no shard is opened)."""
+    import pyarrow.parquet as pq
+
+    from lipforge.manifests import corpus as layout
+
+    root = Path(corpus)
+    clips_p, shards_p = layout.manifest_path(root, "clips"), layout.manifest_path(root, "shards")
+    for p in (clips_p, shards_p):
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"data.corpus={str(root)!r}: {p} does not exist (not a curated corpus: "
+                                    "run lipforge curate --output DIR first)")
+    keys, n_kept = select_keys(Path(clips_p), where)
+    if not keys:
+        raise ValueError(f"data.where={where!r} selects none of the {n_kept} kept clips of {root}")
+    t = pq.read_table(shards_p, columns=["shard", "key", "offset", "size"]).to_pylist()
+    by_shard: dict[str, list[tuple[int, int, str]]] = {}
+    for r in t:
+        if r["key"] in keys:
+            by_shard.setdefault(r["shard"], []).append((int(r["offset"]), int(r["size"]), r["key"]))
+    missing = keys - {k for rows in by_shard.values() for _, _, k in rows}
+    if missing:
+        raise ValueError(f"{shards_p}: {len(missing)} selected clips have no shard sample (e.g. {sorted(missing)[0]}); "
+                         "the manifests and shards disagree: re-run lipforge curate")
+    urls, entries, kk = [], [], []
+    for shard in sorted(by_shard):
+        rows = sorted(by_shard[shard])  # tar order
+        url = str(layout.shard_path(root, shard))
+        if not Path(url).is_file():
+            raise FileNotFoundError(f"{shards_p} names shard {shard}, but {url} does not exist")
+        urls.append(url)
+        entries.append([(o, s) for o, s, _ in rows])
+        kk.append([k for _, _, k in rows])
+    return CorpusIndex(urls, entries, kk, n_kept)
