@@ -31,32 +31,25 @@ class CorpusIndex:
 
 
 def select_keys(clips_parquet: Path, where: str | None) -> tuple[set[str], int]:
-    """clip ids of the kept clips satisfying ``where`` (all kept ones when None), and the kept count."""
+    """clip ids of the kept clips satisfying ``where`` (all kept ones when None), and the kept
+    count. The condition is evaluated by the one SQL home shared with ``lipforge refilter``
+    (:func:`lipforge.manifests.query.kept_ids_where`)."""
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    table = pq.read_table(clips_parquet)
+    table = pq.read_table(clips_parquet, columns=None)
     if "status" not in table.column_names or "clip_id" not in table.column_names:
         raise ValueError(f"{clips_parquet}: not a lipforge clips manifest (no clip_id/status columns)")
-    import pyarrow.compute as pc
-
     kept = table.filter(pc.equal(table["status"], "kept"))
     if not where:
         return set(kept["clip_id"].to_pylist()), kept.num_rows
+    from lipforge.manifests.query import kept_ids_where
+
     try:
-        import duckdb
-    except ImportError as e:
-        raise ImportError(f"data.where needs duckdb to evaluate SQL over clips.parquet: pip install duckdb [{e}]") from e
-    con = duckdb.connect()
-    try:
-        con.register("clips", kept)
-        try:
-            rows = con.execute(f"SELECT clip_id FROM clips WHERE ({where})").fetchall()
-        except duckdb.Error as e:
-            msg = str(e).splitlines()[0]
-            raise ValueError(f"data.where={where!r} over {clips_parquet}: {msg}") from e
-    finally:
-        con.close()
-    return {r[0] for r in rows}, kept.num_rows
+        ids = kept_ids_where(clips_parquet, where)
+    except ValueError as e:
+        raise ValueError(f"data.where over {clips_parquet}: {e}") from None
+    return set(ids), kept.num_rows
 
 
 def corpus_index(corpus: str | Path, where: str | None = None) -> CorpusIndex:
@@ -66,7 +59,8 @@ def corpus_index(corpus: str | Path, where: str | None = None) -> CorpusIndex:
     from lipforge.manifests import corpus as layout
 
     root = Path(corpus)
-    clips_p, shards_p = layout.manifest_path(root, "clips"), layout.manifest_path(root, "shards")
+    man = layout.manifests_dir(root)  # resolved once: both manifests from one published generation
+    clips_p, shards_p = man / "clips.parquet", man / "shards.parquet"
     for p in (clips_p, shards_p):
         if not Path(p).is_file():
             raise FileNotFoundError(f"data.corpus={str(root)!r}: {p} does not exist (not a curated corpus: "
