@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lipforge.infer.faceprep import FaceTrack, crop_pass, detect_pass, boxes_by_shot, mask_rects_of
+from lipforge.infer.faceprep import FaceTrack, NoFaceError, boxes_by_shot, crop_pass, detect_pass, mask_rects_of
 from lipforge.infer.framestore import FrameStore
 from lipforge.infer.video import FPS, SAMPLE_RATE, composite, fit_audio, frames_for_audio, loop_positions
 
@@ -249,7 +249,11 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     wd.mkdir(parents=True, exist_ok=True)
     store = FrameStore.create(wd / f"crops-{os.getpid()}-{time.monotonic_ns()}.u8", (crop_size, crop_size, 3))
     t1 = time.perf_counter()
-    track = face_track_cached(info, crop_size, cache_dir, digest, store, detector, landmarker, split_shots)
+    try:
+        track = face_track_cached(info, crop_size, cache_dir, digest, store, detector, landmarker, split_shots)
+    except NoFaceError as e:
+        store.unlink()
+        raise NoFaceError(f"{video}: {e}") from None
     t2 = time.perf_counter()
     n_src = len(track.boxes)
     pos = np.arange(n_out, dtype=np.float64) if n_out <= n_src else loop_positions(n_src, n_out, loop_smooth)
