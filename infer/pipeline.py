@@ -4,16 +4,23 @@ The pipeline owns the sampling loop; the network (:mod:`lipforge.infer.models`) 
 scheduler (:mod:`lipforge.infer.scheduler`) is weight-free math. One call:
 
 1. check the inputs (messages name the argument and its value);
-2. CPU: decode, normalize to 25 fps / 16 kHz, length rules, face track, crops, masks, reference
-   (:func:`lipforge.infer.prepare.prepare_job`);
+2. CPU, streamed (:func:`lipforge.infer.prepare.prepare_job`): probe, a detection + shot-cut pass
+   and a landmark + crop pass over the 25 fps timeline, crops spooled to a FrameStore file;
+   face track, gap filling and crop smoothing per shot; length rules; one reference per shot;
 3. model: VAE-encode the masked crops (each distinct source frame once, cached per source video
-   with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); per segment, Whisper features and per-frame windows and
-   the ID-Guider residuals (built as the trainer's loader builds them), then EDM Euler sampling
-   over 16-frame segments overlapping by 4 frames; at every step the segments' network outputs
-   are blended with linear cross-fade weights, so neighbouring segments agree on their shared
-   frames; classifier-free guidance (scale 3.0) or KeySync's separate
-   identity / audio scales; VAE decode in chunks;
-4. CPU: composite into the full frames and mux the new audio (:func:`lipforge.infer.prepare.finish_job`).
+   with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); Whisper once over the job's audio,
+   per-frame windows and the ID-Guider residuals per segment (built as the trainer's loader
+   builds them); EDM Euler sampling over 16-frame segments overlapping by 4 frames, never across
+   a shot cut (:func:`lipforge.infer.shots.plan_shot_segments`); at every step the segments'
+   network outputs are blended with linear cross-fade weights, so neighbouring segments agree on
+   their shared frames; classifier-free guidance (scale 3.0) or KeySync's separate identity /
+   audio scales; VAE decode in chunks that leave the device as uint8 at once;
+4. CPU, streamed (:func:`lipforge.infer.prepare.finish_job`): composite each frame at the
+   source's fps and colour and encode it with the driving audio at its own rate and channels.
+
+Memory does not grow with the video: full frames exist one chunk at a time; crops, generated
+crops and (in the loop case) the decoded source live in scratch files beside the output
+(``benchmarks/infer_speed.py`` measures it).
 
 >>> pipe = LipSyncPipeline.from_pretrained("export/")                  # doctest: +SKIP
 >>> pipe("talk.mp4", "new_speech.wav", "out.mp4", num_inference_steps=15)  # doctest: +SKIP
@@ -29,7 +36,7 @@ import numpy as np
 import torch
 
 from lipforge.infer.prepare import PreparedJob, finish_job, prepare_job
-from lipforge.infer.video import SAMPLES_PER_FRAME
+from lipforge.infer.video import SAMPLES_PER_FRAME, blend_segments
 
 
 def masked_video(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -195,14 +202,14 @@ class LipSyncPipeline:
         bar = _progress(num_inference_steps * len(segments), progress)
         for i, c_noise in enumerate(sched.timesteps):
             x_in = sched.scale_model_input(x, i)
-            out = torch.zeros_like(x)
-            for k, (seg, w) in enumerate(zip(segments, weights)):
+            parts = []
+            for k, seg in enumerate(segments):
                 sl = slice(seg.start, seg.end)
                 wins, res = conds[k]
-                f = self._guided(x_in[:, sl], c_noise, masked_lat[:, sl], wins, res, guidance_scale,
-                                 audio_guidance_scale, identity_guidance_scale)
-                out[:, sl] += f * w[None, :, None, None, None]
+                parts.append(self._guided(x_in[:, sl], c_noise, masked_lat[:, sl], wins, res, guidance_scale,
+                                          audio_guidance_scale, identity_guidance_scale))  # (1, L, 4, h, w)
                 bar.update(1)
+            out = blend_segments(parts, segments, n, axis=1, weights=weights)  # the tested blend, per step
             x = sched.step(out, i, x).prev_sample
         bar.close()
         timings["sample"] = time.perf_counter() - t
