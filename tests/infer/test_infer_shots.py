@@ -55,3 +55,15 @@ def test_two_shot_video_no_box_glides_across_the_cut(two_shot_video, infer_media
         own = np.abs(crops[a:b] - ref).mean((1, 2, 3)).min()
         other = np.abs(np.delete(crops, np.s_[a:b], 0) - ref).mean((1, 2, 3)).min()
         assert own < other, (s, own, other)
+
+
+def test_a_shot_without_a_face_is_left_alone(tmp_path, infer_media):
+    from lipforge.infer.prepare import prepare_job
+    from lipforge.pipeline.media import encode_video
+    from lipforge.testing.synth import render_frames
+
+    a, _ = render_frames(0.5 + 0.5 * np.sin(np.arange(30) / 3.0), (160, 160), 110)
+    b = np.random.default_rng(0).integers(0, 255, (30, 160, 160, 3), np.uint8)  # a second shot, no face
+    encode_video(np.concatenate([a, b]), fps=25, path=tmp_path / "v.mp4")
+    prep = prepare_job(tmp_path / "v.mp4", infer_media["long"].path, CROP)
+    assert prep.has_face[:30].all() and not prep.has_face[30:].any()  # paste-back skips those frames
