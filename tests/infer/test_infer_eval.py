@@ -174,3 +174,12 @@ def test_sync_measure_finds_known_delay(tmp_path):
     r = measure_sync(load_source(v.path), load_audio(v.path))
     assert r["backend"].startswith("offline")
     assert abs(r["offset"] - 3) <= 1 and r["conf"] > 0
+
+
+def test_lmd_zero_for_itself_positive_for_other_mouths(infer_media):
+    from lipforge.infer.eval.evaluate import mouth_landmark_distance
+    from lipforge.infer.prepare import load_source
+
+    fr = load_source(infer_media["src"].path)[:20]
+    assert mouth_landmark_distance(fr, fr) == pytest.approx(0.0, abs=1e-9)
+    assert mouth_landmark_distance(fr[::-1].copy(), fr) > 0.5  # the same face, the mouth at other times
