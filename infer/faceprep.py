@@ -121,11 +121,16 @@ def mask_rects_of(landmarks: np.ndarray, crop_boxes: np.ndarray, crop_size: int)
     return np.asarray(rects, np.float64)
 
 
-def _default_models(detector, landmarker):
+def _detector(detector=None):
     from lipforge.pipeline.faces.detectors import DlibHogDetector
+
+    return detector or DlibHogDetector()
+
+
+def _landmarker(landmarker=None):
     from lipforge.pipeline.faces.landmarks import DlibLandmarker
 
-    return detector or DlibHogDetector(), landmarker or DlibLandmarker()
+    return landmarker or DlibLandmarker()
 
 
 def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=None,
@@ -137,7 +142,7 @@ def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=
     """
     from lipforge.pipeline.faces.tracks import sample_indices, scatter_samples
 
-    detector, landmarker = _default_models(detector, landmarker)
+    detector, landmarker = _detector(detector), _landmarker(landmarker)
     n = len(frames)
     shots = np.zeros(n, np.int64) if shots is None else np.asarray(shots, np.int64)
     idx = sample_indices(n, detect_every)
@@ -151,7 +156,7 @@ def detect_pass(info, detector=None, split_shots: bool = True) -> tuple[np.ndarr
     from lipforge.infer.shots import ShotDetector
     from lipforge.infer.source import iter_model_frames
 
-    detector, _ = _default_models(detector, True)
+    detector = _detector(detector)
     cuts = ShotDetector() if split_shots else None
     out, chunk = [], []
     for _, rgb in iter_model_frames(info):
@@ -176,7 +181,7 @@ def crop_pass(info, crop_boxes: np.ndarray, crop_size: int, store, boxes: np.nda
     from lipforge.pipeline.faces.crop import crop_frames
 
     if boxes is not None:
-        _, landmarker = _default_models(True, landmarker)
+        landmarker = _landmarker(landmarker)
     lms, chunk, start = [], [], 0
 
     def flush():

@@ -171,12 +171,6 @@ def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def video_fps(path: str | Path) -> float:
-    from lipforge.infer.source import probe
-
-    return probe(path).fps
-
-
 def load_source(video: str | Path) -> np.ndarray:
     """Decode a short video onto the 25 fps timeline, (T, H, W, 3) uint8, colour-accurate.
 

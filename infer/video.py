@@ -11,7 +11,6 @@ and a batch of thousands treat lengths, overlaps and paste-back identically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
