@@ -337,13 +337,14 @@ class _SegmentConditions:
 
     The windows cut the job's Whisper features around each frame (zero outside the real audio);
     the reference is the segment's own shot's, with the mask indicator the union of the segment's
-    mask rectangles (train/data.py). Residuals are kept for all segments while they fit in
-    ``budget`` bytes and recomputed per use beyond that, so a long video's conditions do not
-    grow without bound.
+    mask rectangles (train/data.py). Windows and residuals are kept for all segments while they
+    fit in ``budget`` bytes and recomputed at every step beyond that (one ID-Guider pass per
+    segment and step, about 5% of a full-size UNet step), so a long video's conditions do not
+    grow with its length.
     """
 
     def __init__(self, pipe, prep, segments, feats: torch.Tensor, valid: torch.Tensor,
-                 budget: int = 512 << 20) -> None:
+                 budget: int = 64 << 20) -> None:
         self.pipe, self.prep, self.segments, self.feats, self.valid = pipe, prep, segments, feats, valid
         self._cache: dict[int, tuple] = {}
         first = self._build(0)
