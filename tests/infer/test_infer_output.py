@@ -58,3 +58,17 @@ def test_colour_round_trip_through_the_writer(tmp_path):
     back = list(iter_native(probe(tmp_path / "o.mp4")))
     d = np.stack(back).astype(np.int16) - np.stack(frames).astype(np.int16)
     assert abs(d.mean()) < 0.3 and np.abs(d).mean() < 2.0, (d.mean(), np.abs(d).mean())
+
+
+def test_a_job_never_decodes_the_whole_video(tiny_pipeline, infer_media, tmp_path, monkeypatch):
+    """The streamed path is the one that runs: the whole-video decoder is not called, and the
+    crops / generated crops live in files (removed with the job's scratch folder)."""
+    import lipforge.pipeline.media as media
+
+    def whole(*a, **kw):
+        raise AssertionError("decode_video (whole video in RAM) was called by inference")
+
+    monkeypatch.setattr(media, "decode_video", whole)
+    out = tiny_pipeline(infer_media["src"].path, infer_media["long"].path, tmp_path / "o.mp4", num_inference_steps=1,
+                        crop_size=CROP, progress=False)
+    assert out.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
