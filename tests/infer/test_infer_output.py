@@ -72,3 +72,20 @@ def test_a_job_never_decodes_the_whole_video(tiny_pipeline, infer_media, tmp_pat
     out = tiny_pipeline(infer_media["src"].path, infer_media["long"].path, tmp_path / "o.mp4", num_inference_steps=1,
                         crop_size=CROP, progress=False)
     assert out.is_file() and sorted(p.name for p in tmp_path.iterdir()) == ["o.mp4"]
+
+
+def test_whisper_runs_once_per_job_on_its_audio(tiny_pipeline, infer_media, monkeypatch):
+    from lipforge.infer.prepare import prepare_job
+
+    prep = prepare_job(infer_media["src"].path, infer_media["long"].path, CROP)  # 50 frames: 4 segments
+    m = tiny_pipeline.model
+    calls: list[int] = []
+    original = m.audio_features
+
+    def counted(audio):
+        calls.append(int(np.asarray(audio).shape[-1]))
+        return original(audio)
+
+    monkeypatch.setattr(m, "audio_features", counted)
+    tiny_pipeline.generate(prep, num_inference_steps=1, progress=False)
+    assert calls == [len(prep.audio)] and len(prep.audio) == 50 * 640  # once, the job's length, not 30 s
