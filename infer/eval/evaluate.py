@@ -138,6 +138,7 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
              speech: str | Path | None = None, config: EvalConfig | None = None) -> dict[str, Any]:
     """Metrics per generated video and a summary; see the module docstring."""
     from lipforge.infer.prepare import load_source
+    from lipforge.infer.source import probe
     from lipforge.infer.video import sample_frames
 
     cfg = config or EvalConfig()
@@ -164,6 +165,9 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
                 raise ValueError(f"{g}: frame size {fr.shape[2]}x{fr.shape[1]} differs from its reference "
                                  f"{reference[i]} ({rf.shape[2]}x{rf.shape[1]})")
             kind, pos = frame_mapping(len(rf), len(fr))
+            # a generated video stream that starts later on its clock than the reference's shows later frames
+            lag = (probe(g).start_time - probe(reference[i]).start_time) * 25.0
+            pos = np.clip(pos + lag, 0, len(rf) - 1)
             ref = sample_frames(rf, pos)  # the reference frame each generated frame came from
             entry.update(reference=str(reference[i]), frame_mapping=kind, ssim=ssim(fr, ref), psnr=psnr(fr, ref))
             if lp is not None:

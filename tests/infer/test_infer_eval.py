@@ -183,3 +183,32 @@ def test_lmd_zero_for_itself_positive_for_other_mouths(infer_media):
     fr = load_source(infer_media["src"].path)[:20]
     assert mouth_landmark_distance(fr, fr) == pytest.approx(0.0, abs=1e-9)
     assert mouth_landmark_distance(fr[::-1].copy(), fr) > 0.5  # the same face, the mouth at other times
+
+
+def test_frame_metrics_use_the_video_start_time(tmp_path, infer_media):
+    """A generated stream starting 0.2 s late is compared with the reference frames of its clock."""
+    import av
+
+    from lipforge.infer.eval.evaluate import EvalConfig, evaluate
+    from lipforge.infer.prepare import load_source
+    from lipforge.pipeline.media import encode_video
+
+    ref = infer_media["src"].path
+    frames = load_source(ref)
+    encode_video(frames[5:], path=tmp_path / "g.mp4")  # content from reference frame 5 on ...
+    late = tmp_path / "late.mp4"
+    with av.open(str(tmp_path / "g.mp4")) as src, av.open(str(late), "w") as dst:
+        vi = src.streams.video[0]
+        vo = dst.add_stream_from_template(vi)
+        shift = int(round(0.2 / vi.time_base))
+        for pkt in src.demux(vi):
+            if pkt.dts is None:
+                continue
+            pkt.pts += shift  # ... shown from 0.2 s on: where the reference shows frame 5
+            pkt.dts += shift
+            pkt.stream = vo
+            dst.mux(pkt)
+    cfg = EvalConfig(sync=False, lmd=False)
+    aligned = evaluate([late], [ref], config=cfg)["videos"][0]["psnr"]
+    unaligned = evaluate([tmp_path / "g.mp4"], [ref], config=cfg)["videos"][0]["psnr"]
+    assert aligned > unaligned + 3, (aligned, unaligned)
