@@ -3,16 +3,21 @@
 Each row of the jobs table is (video, audio, output). The three stages are separate Ray Data
 operators so the model actors never wait for decoding, cropping, compositing or encoding:
 
-* ``prepare`` (CPU tasks): decode, normalize, length rules, face track (cached per source video
-  by content hash under ``cache_dir``), crops and masks -> ``<work>/<job>.prep.npz``;
+* ``prepare`` (CPU tasks): streamed decode, face track per shot (cached per source video by
+  content hash under ``cache_dir``), crops -> ``<work>/<job>.prep.npz`` + ``<job>.crops.u8``;
 * ``generate`` (actors; the model is loaded once per actor, ``num_gpus`` each): VAE encode (the
-  masked crops' latents cached per source video under ``cache_dir``, :mod:`lipforge.infer.latent_cache`),
-  sampling and VAE decode -> ``<work>/<job>.gen.npy``;
+  masked crops' latents cached per source video under ``cache_dir``, :mod:`infer.latent_cache`),
+  sampling and VAE decode -> ``<work>/<job>.gen.u8`` (a FrameStore: decoded chunks go to disk);
 * ``finish`` (CPU tasks): paste-back and muxing; the output is written under a temporary name
   and renamed, so an output that exists is complete.
 
-A rerun skips jobs whose output exists. A failing job becomes a row with ``status="error"`` and
-its message; it never fails the batch. The result table goes to ``<work>/results.parquet``.
+A rerun skips a job only when its output exists and was made with the same checkpoint (content
+hash) and output settings (:mod:`lipforge.infer.resume`); outputs made otherwise are refused
+(one line, exit 2) unless ``overwrite``, then redone. A failing job becomes a row with
+``status="error"`` and a one-line message naming the file and the reason; it never fails the
+batch. The result table, with each job's settings, checkpoint hash and device, goes to
+``<work>/results.parquet``. Model actors request GPUs from the Ray cluster's resources and a
+batch never runs the model on CPUs unless ``device="cpu"`` (:mod:`lipforge.infer.devices`).
 This is the only module of ``infer`` that imports Ray (inside functions).
 
 >>> run_jobs("jobs.csv", BatchConfig(checkpoint="ckpt/", work_dir="work/"))   # doctest: +SKIP
@@ -48,19 +53,28 @@ class BatchConfig:
     device: str = "auto"
     runner: str = "ray"  # ray | local
     num_actors: int = 1
-    num_gpus_per_actor: float = 0.0
+    num_gpus_per_actor: float | None = None  # None: 1 per actor, from the cluster's GPUs (0 with device="cpu")
     prepare_cpus: float = 1.0
     ray_num_cpus: int | None = None  # only when this process starts Ray
     ray_address: str = "local"  # "local": a private runtime for this run; "auto" or host:port: join a cluster
     cache_latents: bool = True  # keep the masked crops' VAE latents per source video under cache_dir
+    fps: float | None = None  # output fps; None: the source's
+    dtype: str = "auto"  # auto | bf16 | fp16 | fp32
+    overwrite: bool = False  # redo outputs made with another checkpoint or settings
 
     def __post_init__(self) -> None:
         if self.runner not in ("ray", "local"):
             raise ValueError(f"BatchConfig.runner must be 'ray' or 'local', got {self.runner!r}")
         if self.num_actors < 1:
             raise ValueError(f"BatchConfig.num_actors must be >= 1, got {self.num_actors}")
-        if self.num_gpus_per_actor < 0:
+        if self.num_gpus_per_actor is not None and self.num_gpus_per_actor < 0:
             raise ValueError(f"BatchConfig.num_gpus_per_actor must be >= 0, got {self.num_gpus_per_actor}")
+        if self.fps is not None and not self.fps > 0:
+            raise ValueError(f"BatchConfig.fps must be > 0 or None (the source's), got {self.fps}")
+        if self.dtype not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"BatchConfig.dtype must be auto, bf16, fp16 or fp32, got {self.dtype!r}")
+        if self.device not in ("auto", "cpu", "cuda") and not str(self.device).startswith("cuda:"):
+            raise ValueError(f"BatchConfig.device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
         if (self.audio_guidance_scale is None) != (self.identity_guidance_scale is None):
             raise ValueError("BatchConfig: set both audio_guidance_scale and identity_guidance_scale, or neither "
                              f"(got {self.audio_guidance_scale}, {self.identity_guidance_scale})")
@@ -102,15 +116,18 @@ def read_jobs(path: str | Path) -> list[dict[str, str]]:
 def _row(job: dict, **kw) -> dict[str, Any]:
     base = {"job_id": job["job_id"], "video": job["video"], "audio": job["audio"], "output": job["output"],
             "status": "pending", "error": "", "traceback": "", "prep_path": "", "gen_path": "",
-            "seconds_prepare": 0.0, "seconds_generate": 0.0, "seconds_finish": 0.0}
+            "seconds_prepare": 0.0, "seconds_generate": 0.0, "seconds_finish": 0.0, "device": ""}
     base.update({k: job[k] for k in base if k in job})
     base.update(kw)
     return base
 
 
 def _fail(row: dict, stage: str, e: BaseException) -> dict:
+    from lipforge.infer.cli import user_errors
+
+    msg = " ".join(str(e).split())
     row["status"] = "error"
-    row["error"] = f"{stage}: {type(e).__name__}: {e}"
+    row["error"] = f"{stage}: {msg}" if isinstance(e, user_errors()) else f"{stage}: {type(e).__name__}: {msg}"
     row["traceback"] = traceback.format_exc(limit=5)
     return row
 
@@ -124,7 +141,7 @@ def prepare_row(row: dict, cfg: BatchConfig, crop_size: int) -> dict:
     try:
         # the checkpoint's crop / mask recipe, as LipSyncPipeline.prepare uses it
         prep = prepare_job(row["video"], row["audio"], crop_size, cache_dir=cfg.cache, seed=cfg.seed,
-                           recipe=Recipe.load(cfg.checkpoint))
+                           work_dir=Path(cfg.work_dir) / "jobs" / row["job_id"], recipe=Recipe.load(cfg.checkpoint))
         path = Path(cfg.work_dir) / f"{row['job_id']}.prep.npz"
         prep.save(path)
         row["prep_path"] = str(path)
@@ -134,8 +151,12 @@ def prepare_row(row: dict, cfg: BatchConfig, crop_size: int) -> dict:
     return row
 
 
-def finish_row(row: dict, cfg: BatchConfig) -> dict:
+def finish_row(row: dict, cfg: BatchConfig, ckpt: str = "", settings: dict | None = None) -> dict:
+    import shutil
+
+    from lipforge.infer.framestore import FrameStore
     from lipforge.infer.prepare import PreparedJob, finish_job
+    from lipforge.infer.resume import write_record
 
     row = _row(row)
     if row["status"] == "error":
@@ -143,11 +164,14 @@ def finish_row(row: dict, cfg: BatchConfig) -> dict:
     t = time.perf_counter()
     try:
         prep = PreparedJob.load(row["prep_path"])
-        gen = np.load(row["gen_path"], allow_pickle=False)
-        finish_job(prep, gen, row["output"], video=row["video"])
+        gen = FrameStore(row["gen_path"], prep.store.frame_shape)
+        jobdir = Path(cfg.work_dir) / "jobs" / row["job_id"]
+        finish_job(prep, gen, row["output"], fps=cfg.fps, work_dir=jobdir)
+        write_record(cfg.work_dir, row, ckpt, settings if settings is not None else {})
         row["status"] = "done"
-        for k in ("prep_path", "gen_path"):
-            Path(row[k]).unlink(missing_ok=True)
+        gen.unlink()
+        Path(row["prep_path"]).unlink(missing_ok=True)
+        shutil.rmtree(jobdir, ignore_errors=True)
     except Exception as e:
         _fail(row, "finish", e)
     row["seconds_finish"] = time.perf_counter() - t
@@ -156,22 +180,25 @@ def finish_row(row: dict, cfg: BatchConfig) -> dict:
 
 def default_generator(cfg: BatchConfig) -> Callable:
     """Load the LipSyncPipeline once; returns ``PreparedJob -> (T, S, S, 3) uint8``."""
+    from lipforge.infer.devices import describe, resolve_device, resolve_dtype
     from lipforge.infer.pipeline import LipSyncPipeline
 
-    device = cfg.device
-    if device == "auto" and cfg.runner == "ray" and cfg.num_gpus_per_actor == 0:
-        # An actor that Ray gave no GPU must not grab one anyway: several would pile onto cuda:0.
-        device = "cpu"
-    pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=device)
+    # cfg.device was resolved by run_jobs: "cpu" only when asked for; "cuda" inside an actor that Ray
+    # gave a GPU (it sees only its own through CUDA_VISIBLE_DEVICES); an unusable device fails here
+    device = resolve_device(cfg.device, allow_cpu_fallback=False)
+    pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=device, dtype=resolve_dtype(cfg.dtype, device))
+    pipe.cast_weights()
 
-    def generate(prep):
+    def generate(prep, out_store):
         return pipe.generate(prep, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
                              audio_guidance_scale=cfg.audio_guidance_scale,
                              identity_guidance_scale=cfg.identity_guidance_scale,
                              segment_length=cfg.segment_length, overlap=cfg.overlap, seed=cfg.seed,
-                             progress=False, latent_cache_dir=cfg.cache if cfg.cache_latents else None)
+                             progress=False, latent_cache_dir=cfg.cache if cfg.cache_latents else None,
+                             out_store=out_store)
 
     generate.crop_size = pipe.resolution
+    generate.device = describe(pipe.device)
     return generate
 
 
@@ -181,8 +208,10 @@ class GenerateStage:
     def __init__(self, cfg: BatchConfig, factory: Callable | None = None) -> None:
         self.cfg = cfg
         self.generate = (factory or default_generator)(cfg)
+        self.device = getattr(self.generate, "device", "")
 
     def row(self, row: dict) -> dict:
+        from lipforge.infer.framestore import FrameStore
         from lipforge.infer.prepare import PreparedJob
 
         row = _row(row)
@@ -190,12 +219,14 @@ class GenerateStage:
             return row
         t = time.perf_counter()
         try:
-            gen = np.asarray(self.generate(PreparedJob.load(row["prep_path"])), np.uint8)
-            path = Path(self.cfg.work_dir) / f"{row['job_id']}.gen.npy"
-            tmp = path.with_name(path.name + ".partial.npy")
-            np.save(tmp, gen)
+            path = Path(self.cfg.work_dir) / f"{row['job_id']}.gen.u8"
+            tmp = path.with_name(path.name + ".partial")
+            gen = self.generate(PreparedJob.load(row["prep_path"]), tmp)
+            if not isinstance(gen, FrameStore):  # a factory that returns an array
+                FrameStore.create(tmp, np.shape(gen)[1:]).append(np.asarray(gen, np.uint8))
             os.replace(tmp, path)
             row["gen_path"] = str(path)
+            row["device"] = self.device
         except Exception as e:
             _fail(row, "generate", e)
         row["seconds_generate"] = time.perf_counter() - t
@@ -222,24 +253,51 @@ def _crop_size(cfg: BatchConfig) -> int:
 
 def run_jobs(jobs: str | Path | list[dict], cfg: BatchConfig, factory: Callable | None = None,
              log: Callable[[str], None] = print) -> list[dict]:
-    """Run every pending job; returns one result row per job (skipped, done or error)."""
+    """Run every job not yet done with this checkpoint and these settings; one result row per job.
+
+    Raises ValueError (one line) when outputs made with another checkpoint or settings exist and
+    ``cfg.overwrite`` is not set, or when no device is usable (see :mod:`lipforge.infer.devices`).
+    """
+    import dataclasses
+    import json
+
+    from lipforge.infer.resume import checkpoint_hash, job_state, output_settings, settings_hash
+
     rows = read_jobs(jobs) if not isinstance(jobs, list) else jobs
+    ckpt = checkpoint_hash(cfg.checkpoint) if cfg.checkpoint else ""
+    settings = output_settings(cfg)
+    state = {r["job_id"]: job_state(cfg.work_dir, r, ckpt, settings) for r in rows}
+    stale = [r for r in rows if state[r["job_id"]] == "stale"]
+    if stale and not cfg.overwrite:
+        raise ValueError(f"{len(stale)} output(s) exist that were not made with this checkpoint and these settings "
+                         f"(e.g. {stale[0]['output']}); pass --overwrite to redo them, or use another output path")
     Path(cfg.work_dir).mkdir(parents=True, exist_ok=True)
     cfg.cache.mkdir(parents=True, exist_ok=True)
-    skipped = [_row(r, status="skipped") for r in rows if Path(r["output"]).is_file()]
-    pending = [r for r in rows if not Path(r["output"]).is_file()]
-    log(f"lipforge infer: {len(rows)} jobs, {len(skipped)} already done, {len(pending)} to run ({cfg.runner})")
+    skipped = [_row(r, status="skipped") for r in rows if state[r["job_id"]] == "done"]
+    pending = [r for r in rows if state[r["job_id"]] != "done"]
+    log(f"lipforge infer: {len(rows)} jobs, {len(skipped)} already done, {len(pending)} to run ({cfg.runner})"
+        + (f", {len(stale)} redone (--overwrite)" if stale else ""))
+    cfg_file = Path(cfg.work_dir) / "infer_config.json"
+    tmp = cfg_file.with_name(cfg_file.name + ".partial")
+    tmp.write_text(json.dumps({**config_dict(cfg), "checkpoint_hash": ckpt}, indent=2))
+    os.replace(tmp, cfg_file)
     done: list[dict] = []
     if pending:
         crop = _crop_size(cfg)
         if cfg.runner == "local":
-            stage = GenerateStage(cfg, factory)
+            from lipforge.infer.devices import resolve_device
+
+            local = dataclasses.replace(cfg, device=resolve_device(cfg.device, allow_cpu_fallback=False))
+            stage = GenerateStage(local, factory)
+            log(f"lipforge infer: model on {stage.device or local.device}")
             for r in pending:
-                done.append(finish_row(stage.row(prepare_row(r, cfg, crop)), cfg))
+                done.append(finish_row(stage.row(prepare_row(r, local, crop)), local, ckpt, settings))
                 log(f"  {done[-1]['status']}: {done[-1]['output']} {done[-1]['error']}")
         else:
-            done = _run_ray(pending, cfg, crop, factory, log)
+            done = _run_ray(pending, cfg, crop, factory, log, ckpt, settings)
     results = skipped + done
+    for r in results:
+        r.update(checkpoint_hash=ckpt, settings_hash=settings_hash(settings), settings=json.dumps(settings))
     _write_results(results, Path(cfg.work_dir) / "results.parquet")
     return results
 
@@ -266,19 +324,30 @@ def _start_ray(cfg: BatchConfig) -> bool:
     return True
 
 
-def _run_ray(pending: list[dict], cfg: BatchConfig, crop: int, factory, log) -> list[dict]:
+def _run_ray(pending: list[dict], cfg: BatchConfig, crop: int, factory, log, ckpt: str = "",
+             settings: dict | None = None) -> list[dict]:
+    import dataclasses
+
     started = _start_ray(cfg)
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
+    from lipforge.infer.devices import plan_actor_gpus
+
     try:
+        gpus, line = plan_actor_gpus("cpu" if cfg.device == "cpu" else cfg.device, cfg.num_actors,
+                                     cfg.num_gpus_per_actor, float(ray.cluster_resources().get("GPU", 0)))
+        log(f"lipforge infer: {line}")
+        # inside an actor Ray gave GPUs to, "auto" means its own GPU(s); with 0 GPUs only "cpu" was allowed
+        actor_cfg = dataclasses.replace(cfg, device="cpu" if gpus == 0 else
+                                        ("cuda" if cfg.device == "auto" else cfg.device), num_gpus_per_actor=gpus)
         DataContext.get_current().enable_progress_bars = False
         ds = ray.data.from_items(pending, override_num_blocks=len(pending))
         ds = ds.map(prepare_row, fn_kwargs={"cfg": cfg, "crop_size": crop}, num_cpus=cfg.prepare_cpus)
-        ds = ds.map_batches(GenerateStage, fn_constructor_args=(cfg, factory), batch_size=1,
-                            compute=ActorPoolStrategy(size=cfg.num_actors), num_gpus=cfg.num_gpus_per_actor,
+        ds = ds.map_batches(GenerateStage, fn_constructor_args=(actor_cfg, factory), batch_size=1,
+                            compute=ActorPoolStrategy(size=cfg.num_actors), num_gpus=gpus,
                             num_cpus=1, batch_format="numpy")
-        ds = ds.map(finish_row, fn_kwargs={"cfg": cfg}, num_cpus=1)
+        ds = ds.map(finish_row, fn_kwargs={"cfg": cfg, "ckpt": ckpt, "settings": settings or {}}, num_cpus=1)
         out = []
         for r in ds.iter_rows():
             r = {k: _py(v) for k, v in r.items()}
@@ -295,7 +364,7 @@ def _write_results(rows: list[dict], path: Path) -> None:
     import pyarrow.parquet as pq
 
     cols = ("job_id", "video", "audio", "output", "status", "error", "seconds_prepare", "seconds_generate",
-            "seconds_finish")
+            "seconds_finish", "device", "checkpoint_hash", "settings_hash", "settings")
     table = pa.table({c: [r.get(c, "" if not c.startswith("seconds") else 0.0) for r in rows] for c in cols})
     tmp = path.with_name(path.name + ".partial")
     pq.write_table(table, tmp)

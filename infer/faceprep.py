@@ -5,13 +5,21 @@ landmark and crop stages use (same detector default, gap filling, crop margin an
 SayAnything adaptive mask, mask rasterisation), so a face is cropped and masked at inference
 exactly as in the training shards.
 
+Shots are respected: gaps are filled and crop boxes smoothed within a shot only
+(:mod:`lipforge.infer.shots`), so a crop never glides across a hard cut.
+
+Two entry points share every step: :func:`prepare_faces` over frames in memory (evaluation,
+short clips) and :func:`track_video` over a video streamed twice from disk (inference: a
+detection pass, then a landmark + crop pass that spools the crops to a
+:class:`~lipforge.infer.framestore.FrameStore`), whose memory does not grow with the video.
+
 >>> track = prepare_faces(frames, crop_size=64)   # doctest: +SKIP
 >>> track.crop_boxes.shape, track.mask_rects.shape   # doctest: +SKIP
 ((T, 4), (T, 4))
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +31,7 @@ _CURATION_CROP = CropRecipe()
 CROP_MARGIN = _CURATION_CROP.margin
 CROP_SMOOTH_WINDOW = _CURATION_CROP.smooth_window
 ADAPTIVE_PAD = _CURATION_CROP.adaptive_pad
+CHUNK = 16  # frames per detector / landmarker call in the streaming passes
 
 
 class NoFaceError(UserError, RuntimeError):
@@ -33,22 +42,34 @@ class NoFaceError(UserError, RuntimeError):
 class FaceTrack:
     boxes: np.ndarray  # (T, 4) face boxes x0 y0 x1 y1, frame px, lipforge convention
     landmarks: np.ndarray  # (T, 68, 2) frame px
-    crop_boxes: np.ndarray  # (T, 4) square crop boxes, frame px, smoothed
+    crop_boxes: np.ndarray  # (T, 4) square crop boxes, frame px, smoothed within each shot
     mask_rects: np.ndarray  # (T, 4) mask rectangle in crop px
     crop_size: int
+    shots: np.ndarray = field(default=None)  # (T,) shot number of each frame
+    has_face: np.ndarray = field(default=None)  # (T,) bool: False in a shot without any detection
+
+    def __post_init__(self) -> None:
+        n = len(self.boxes)
+        if self.shots is None:
+            self.shots = np.zeros(n, np.int64)
+        if self.has_face is None:
+            self.has_face = np.ones(n, bool)
 
     def to_npz(self) -> dict[str, np.ndarray]:
         return {"boxes": self.boxes, "landmarks": self.landmarks, "crop_boxes": self.crop_boxes,
-                "mask_rects": self.mask_rects, "crop_size": np.array(self.crop_size)}
+                "mask_rects": self.mask_rects, "crop_size": np.array(self.crop_size), "shots": self.shots,
+                "has_face": self.has_face}
 
     @classmethod
     def from_npz(cls, d) -> "FaceTrack":
-        return cls(d["boxes"], d["landmarks"], d["crop_boxes"], d["mask_rects"], int(d["crop_size"]))
+        get = (lambda k: d[k] if k in d.files else None) if hasattr(d, "files") else d.get
+        return cls(d["boxes"], d["landmarks"], d["crop_boxes"], d["mask_rects"], int(d["crop_size"]),
+                   get("shots"), get("has_face"))
 
     def take(self, idx: np.ndarray) -> "FaceTrack":
         """The track at source frame indices ``idx`` (for the length rules)."""
         return FaceTrack(self.boxes[idx], self.landmarks[idx], self.crop_boxes[idx], self.mask_rects[idx],
-                         self.crop_size)
+                         self.crop_size, self.shots[idx], self.has_face[idx])
 
 
 def render_mask_images(mask_rects: np.ndarray, size: int) -> np.ndarray:
@@ -67,30 +88,124 @@ def fill_gaps(boxes: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(t, ok, boxes[ok, c]) for c in range(4)], 1)
 
 
-def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=None,
-                  detect_every: int = 1, recipe=None) -> FaceTrack:
-    """Detect, fill gaps, landmark, crop and mask one source video (T, H, W, 3).
+def boxes_by_shot(raw: np.ndarray, shots: np.ndarray, recipe=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gap-filled face boxes and smoothed crop boxes, each shot on its own; (boxes, crop_boxes, has_face).
 
-    Raises :class:`NoFaceError` when no frame has a face. Unlike curation, inference cannot
-    drop frames: the whole video is one track and gaps of any length are filled. ``recipe``
-    (:class:`lipforge.infer.recipe.Recipe`, a trained model's) sets the crop margin, smoothing and
-    mask type; without it curation's default crop and the adaptive mask.
+    ``recipe`` (:class:`lipforge.infer.recipe.Recipe`, a trained model's) sets the crop margin and
+    smoothing; without it curation's default crop.
+
+    A shot without any detection keeps boxes interpolated from the whole video only so that its
+    frames can be cropped; ``has_face`` is False there and paste-back leaves those frames untouched.
+    Raises :class:`NoFaceError` when no frame of the video has a face.
     """
-    from lipforge.pipeline.faces.crop import crop_boxes_from_faces, points_to_crop
-    from lipforge.pipeline.faces.detectors import DlibHogDetector
-    from lipforge.pipeline.faces.landmarks import DlibLandmarker
-    from lipforge.pipeline.faces.masks import adaptive_mask_rects
-    from lipforge.pipeline.faces.tracks import sample_indices, scatter_samples
+    from lipforge.infer.shots import shot_runs
+    from lipforge.pipeline.faces.crop import crop_boxes_from_faces
 
-    detector = detector or DlibHogDetector()
-    landmarker = landmarker or DlibLandmarker()
-    n = len(frames)
-    idx = sample_indices(n, detect_every)
-    boxes = fill_gaps(scatter_samples(idx, detector(frames[idx]), n))
-    lm = np.asarray(landmarker(frames, boxes), np.float64)  # (T, 68, 2)
     crop = recipe.crop_config() if recipe is not None else _CURATION_CROP
-    crop_boxes = crop_boxes_from_faces(boxes, crop.margin, crop.smooth_window)
-    lm_crop = points_to_crop(lm, crop_boxes, crop_size)
+    everywhere = fill_gaps(raw)  # raises NoFaceError when there is no face at all
+    boxes = np.empty_like(everywhere)
+    crops = np.empty_like(everywhere)
+    has_face = np.ones(len(raw), bool)
+    for a, b in shot_runs(shots):
+        piece = raw[a:b]
+        if np.isfinite(piece).all(1).any():
+            boxes[a:b] = fill_gaps(piece)
+        else:
+            boxes[a:b] = everywhere[a:b]
+            has_face[a:b] = False
+        crops[a:b] = crop_boxes_from_faces(boxes[a:b], crop.margin, crop.smooth_window)
+    return boxes, crops, has_face
+
+
+def mask_rects_of(landmarks: np.ndarray, crop_boxes: np.ndarray, crop_size: int, recipe=None) -> np.ndarray:
+    """(T, 4) mask rectangles in crop px: the recipe's mask type (curation's adaptive mask without one)."""
+    from lipforge.pipeline.faces.crop import points_to_crop
+    from lipforge.pipeline.faces.masks import adaptive_mask_rects
+
+    lm_crop = points_to_crop(landmarks, crop_boxes, crop_size)
     rects = recipe.mask_rects(lm_crop, crop_size) if recipe is not None else \
         adaptive_mask_rects(lm_crop, crop_size, ADAPTIVE_PAD)
-    return FaceTrack(boxes, lm, crop_boxes, np.asarray(rects, np.float64), crop_size)
+    return np.asarray(rects, np.float64)
+
+
+def _detector(detector=None):
+    from lipforge.pipeline.faces.detectors import DlibHogDetector
+
+    return detector or DlibHogDetector()
+
+
+def _landmarker(landmarker=None):
+    from lipforge.pipeline.faces.landmarks import DlibLandmarker
+
+    return landmarker or DlibLandmarker()
+
+
+def prepare_faces(frames: np.ndarray, crop_size: int, detector=None, landmarker=None,
+                  detect_every: int = 1, shots: np.ndarray | None = None, recipe=None) -> FaceTrack:
+    """Detect, fill gaps, landmark, crop and mask frames in memory (T, H, W, 3).
+
+    Raises :class:`NoFaceError` when no frame has a face. Unlike curation, inference cannot
+    drop frames: every frame belongs to its shot's track and gaps of any length are filled.
+    ``recipe`` (a trained model's :class:`lipforge.infer.recipe.Recipe`) sets crop and mask type.
+    """
+    from lipforge.pipeline.faces.tracks import sample_indices, scatter_samples
+
+    detector, landmarker = _detector(detector), _landmarker(landmarker)
+    n = len(frames)
+    shots = np.zeros(n, np.int64) if shots is None else np.asarray(shots, np.int64)
+    idx = sample_indices(n, detect_every)
+    boxes, crop_boxes, has_face = boxes_by_shot(scatter_samples(idx, detector(frames[idx]), n), shots, recipe)
+    lm = np.asarray(landmarker(frames, boxes), np.float64)  # (T, 68, 2)
+    return FaceTrack(boxes, lm, crop_boxes, mask_rects_of(lm, crop_boxes, crop_size, recipe), crop_size, shots,
+                     has_face)
+
+
+def detect_pass(info, detector=None, split_shots: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Streaming pass 1 over the 25 fps timeline: raw boxes (T, 4) (NaN = no face) and shot ids (T,)."""
+    from lipforge.infer.shots import ShotDetector
+    from lipforge.infer.source import iter_model_frames
+
+    detector = _detector(detector)
+    cuts = ShotDetector() if split_shots else None
+    out, chunk = [], []
+    for _, rgb in iter_model_frames(info):
+        if cuts is not None:
+            cuts.feed(rgb)
+        chunk.append(rgb)
+        if len(chunk) == CHUNK:
+            out.append(np.asarray(detector(np.stack(chunk)), np.float64))
+            chunk = []
+    if chunk:
+        out.append(np.asarray(detector(np.stack(chunk)), np.float64))
+    raw = np.concatenate(out)
+    shots = cuts.ids if cuts is not None else np.zeros(len(raw), np.int64)
+    return raw, shots
+
+
+def crop_pass(info, crop_boxes: np.ndarray, crop_size: int, store, boxes: np.ndarray | None = None,
+              landmarker=None) -> np.ndarray | None:
+    """Streaming pass 2: crops of every 25 fps frame appended to ``store``; with ``boxes``, the
+    landmarks (T, 68, 2) of those frames too (else None: a cached track has them)."""
+    from lipforge.infer.source import iter_model_frames
+    from lipforge.pipeline.faces.crop import crop_frames
+
+    if boxes is not None:
+        landmarker = _landmarker(landmarker)
+    lms, chunk, start = [], [], 0
+
+    def flush():
+        frames = np.stack(chunk)
+        sl = slice(start, start + len(chunk))
+        store.append(crop_frames(frames, crop_boxes[sl], crop_size))
+        if boxes is not None:
+            lms.append(np.asarray(landmarker(frames, boxes[sl]), np.float64))
+
+    for _, rgb in iter_model_frames(info):
+        chunk.append(rgb)
+        if len(chunk) == CHUNK:
+            flush()
+            start += len(chunk)
+            chunk = []
+    if chunk:
+        flush()
+    return np.concatenate(lms) if boxes is not None else None

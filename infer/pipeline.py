@@ -4,16 +4,23 @@ The pipeline owns the sampling loop; the network (:mod:`lipforge.infer.models`) 
 scheduler (:mod:`lipforge.infer.scheduler`) is weight-free math. One call:
 
 1. check the inputs (messages name the argument and its value);
-2. CPU: decode, normalize to 25 fps / 16 kHz, length rules, face track, crops, masks, reference
-   (:func:`lipforge.infer.prepare.prepare_job`);
+2. CPU, streamed (:func:`lipforge.infer.prepare.prepare_job`): probe, a detection + shot-cut pass
+   and a landmark + crop pass over the 25 fps timeline, crops spooled to a FrameStore file;
+   face track, gap filling and crop smoothing per shot; length rules; one reference per shot;
 3. model: VAE-encode the masked crops (each distinct source frame once, cached per source video
-   with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); per segment, Whisper features and per-frame windows and
-   the ID-Guider residuals (built as the trainer's loader builds them), then EDM Euler sampling
-   over 16-frame segments overlapping by 4 frames; at every step the segments' network outputs
-   are blended with linear cross-fade weights, so neighbouring segments agree on their shared
-   frames; classifier-free guidance (scale 3.0) or KeySync's separate
-   identity / audio scales; VAE decode in chunks;
-4. CPU: composite into the full frames and mux the new audio (:func:`lipforge.infer.prepare.finish_job`).
+   with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); Whisper once over the job's audio,
+   per-frame windows and the ID-Guider residuals per segment (built as the trainer's loader
+   builds them); EDM Euler sampling over 16-frame segments overlapping by 4 frames, never across
+   a shot cut (:func:`lipforge.infer.shots.plan_shot_segments`); at every step the segments'
+   network outputs are blended with linear cross-fade weights, so neighbouring segments agree on
+   their shared frames; classifier-free guidance (scale 3.0) or KeySync's separate identity /
+   audio scales; VAE decode in chunks that leave the device as uint8 at once;
+4. CPU, streamed (:func:`lipforge.infer.prepare.finish_job`): composite each frame at the
+   source's fps and colour and encode it with the driving audio at its own rate and channels.
+
+Memory does not grow with the video: full frames exist one chunk at a time; crops, generated
+crops and (in the loop case) the decoded source live in scratch files beside the output
+(``benchmarks/infer_speed.py`` measures it).
 
 >>> pipe = LipSyncPipeline.from_pretrained("export/")                  # doctest: +SKIP
 >>> pipe("talk.mp4", "new_speech.wav", "out.mp4", num_inference_steps=15)  # doctest: +SKIP
@@ -29,7 +36,7 @@ import numpy as np
 import torch
 
 from lipforge.infer.prepare import PreparedJob, finish_job, prepare_job
-from lipforge.infer.video import plan_segments, segment_weights
+from lipforge.infer.video import SAMPLES_PER_FRAME, blend_segments
 
 
 def masked_video(frames: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
@@ -156,77 +163,109 @@ class LipSyncPipeline:
                  guidance_scale: float = 3.0, audio_guidance_scale: float | None = None,
                  identity_guidance_scale: float | None = None, segment_length: int = 16, overlap: int = 4,
                  crop_size: int | None = None, seed: int = 0, cache_dir: str | Path | None = None,
-                 decode_chunk: int = 16, progress: bool = True) -> Path:
+                 decode_chunk: int = 16, progress: bool = True, fps: float | None = None) -> Path:
+        """One job, streamed: the crops and generated crops go to a scratch folder beside ``output``
+        (removed afterwards), the full frames are decoded and encoded one at a time.
+
+        ``fps``: output frame rate (default: the source's; the model always works at 25 fps).
+        """
+        import shutil
+        import tempfile
+
         crop_size = crop_size or self.resolution
         self.check_inputs(video, audio, num_inference_steps, guidance_scale, audio_guidance_scale,
                           identity_guidance_scale, segment_length, overlap, crop_size)
-        from lipforge.infer.prepare import load_source
-
-        t0 = time.perf_counter()
-        frames = load_source(video)
-        prep = self.prepare(video, audio, crop_size, cache_dir=cache_dir, seed=seed, frames=frames)
-        t1 = time.perf_counter()
-        gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale, identity_guidance_scale,
-                            segment_length, overlap, seed=seed, decode_chunk=decode_chunk, progress=progress,
-                            latent_cache_dir=cache_dir)
-        t2 = time.perf_counter()
-        out = finish_job(prep, gen, output, frames=frames)
-        timings = dict(self.last_timings)
-        timings.update(prepare=t1 - t0, composite=time.perf_counter() - t2, n_frames=len(prep.crops))
-        self.last_timings = timings
-        return out
+        if fps is not None and not fps > 0:
+            raise ValueError(f"fps must be > 0 (or None for the source's), got {fps}")
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f".{Path(output).stem}.lipforge-", dir=Path(output).parent))
+        try:
+            t0 = time.perf_counter()
+            prep = self.prepare(video, audio, crop_size, cache_dir=cache_dir, seed=seed, work_dir=scratch)
+            t1 = time.perf_counter()
+            gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale,
+                                identity_guidance_scale, segment_length, overlap, seed=seed, decode_chunk=decode_chunk,
+                                progress=progress, latent_cache_dir=cache_dir, out_store=scratch / "generated.u8")
+            t2 = time.perf_counter()
+            out = finish_job(prep, gen, output, fps=fps, work_dir=scratch)
+            timings = dict(self.last_timings)
+            timings.update(prepare=t1 - t0, composite=time.perf_counter() - t2, n_frames=len(prep.positions))
+            self.last_timings = timings
+            return out
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def prepare(self, video: str | Path, audio: str | Path, crop_size: int | None = None,
-                cache_dir: str | Path | None = None, seed: int = 0, frames: np.ndarray | None = None) -> PreparedJob:
+                cache_dir: str | Path | None = None, seed: int = 0, work_dir: str | Path | None = None) -> PreparedJob:
         """CPU half before sampling, with this model's recipe (crop margin, smoothing, mask type)."""
-        return prepare_job(video, audio, crop_size or self.resolution, cache_dir=cache_dir, seed=seed, frames=frames,
-                           recipe=self.recipe)
+        return prepare_job(video, audio, crop_size or self.resolution, cache_dir=cache_dir, seed=seed,
+                           work_dir=work_dir, recipe=self.recipe)
 
     @torch.no_grad()
     def generate(self, prep: PreparedJob, num_inference_steps: int = 15, guidance_scale: float = 3.0,
                  audio_guidance_scale: float | None = None, identity_guidance_scale: float | None = None,
                  segment_length: int = 16, overlap: int = 4, seed: int = 0, decode_chunk: int = 16,
-                 progress: bool = True, latent_cache_dir: str | Path | None = None) -> np.ndarray:
+                 progress: bool = True, latent_cache_dir: str | Path | None = None,
+                 out_store: str | Path | None = None):
         """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8.
 
+        Segments never cross a shot cut and take their shot's reference frame
+        (:func:`lipforge.infer.shots.plan_shot_segments`). Whisper runs once over the job's real
+        audio. Decoded frames leave the device chunk by chunk; with ``out_store`` they are
+        appended to that :class:`~lipforge.infer.framestore.FrameStore` file (returned) instead of
+        being gathered in memory.
         ``latent_cache_dir``: keep the masked crops' VAE latents there, per source video
         (:mod:`lipforge.infer.latent_cache`), so later jobs over the same video skip their encoding.
         """
+        from lipforge.infer.framestore import FrameStore
+        from lipforge.infer.shots import plan_shot_segments
+
         m, dev = self.model, self.device
         timings: dict[str, float] = {}
         t = time.perf_counter()
-        n = len(prep.crops)
-        segments = plan_segments(n, segment_length, overlap)
+        n = len(prep.positions)
+        segments, seg_w = plan_shot_segments(np.asarray(prep.shots), segment_length, overlap)
         masked_lat = self.encode_masked(prep, decode_chunk, latent_cache_dir)  # (1, T, 4, h, w)
+        timings["vae_encode"] = time.perf_counter() - t
+        t = time.perf_counter()
         with self._autocast():
-            ref_rgb = to_model_frames(prep.reference[None]).to(dev)  # (1, 3, S, S)
-            conds = [self._segment_conditions(prep, seg, ref_rgb) for seg in segments]  # (windows, residuals)
-        timings["encode"] = time.perf_counter() - t
+            feats = m.audio_features(np.asarray(prep.audio, np.float32)).to(dev)  # (1, A, C): once per job
+            valid = torch.tensor([-(-int(prep.n_audio) // SAMPLES_PER_FRAME)], device=dev)
+            conds = _SegmentConditions(self, prep, segments, feats, valid)
+        timings["conditions"] = time.perf_counter() - t
         t = time.perf_counter()
         sched = self.scheduler
         sched.set_timesteps(num_inference_steps, device=dev)
         g = torch.Generator().manual_seed(seed)
         x = (torch.randn(masked_lat.shape, generator=g) * sched.init_noise_sigma).to(dev)  # (1, T, 4, h, w)
-        weights = [torch.tensor(w, dtype=torch.float32, device=dev) for w in segment_weights(segments, n)]
+        weights = [torch.tensor(w, dtype=torch.float32, device=dev) for w in seg_w]
         bar = _progress(num_inference_steps * len(segments), progress)
         for i, c_noise in enumerate(sched.timesteps):
             x_in = sched.scale_model_input(x, i)
-            out = torch.zeros_like(x)
-            for seg, w, (wins, res) in zip(segments, weights, conds):
+            parts = []
+            for k, seg in enumerate(segments):
                 sl = slice(seg.start, seg.end)
-                f = self._guided(x_in[:, sl], c_noise, masked_lat[:, sl], wins, res, guidance_scale,
-                                 audio_guidance_scale, identity_guidance_scale)
-                out[:, sl] += f * w[None, :, None, None, None]
+                wins, res = conds[k]
+                parts.append(self._guided(x_in[:, sl], c_noise, masked_lat[:, sl], wins, res, guidance_scale,
+                                          audio_guidance_scale, identity_guidance_scale))  # (1, L, 4, h, w)
                 bar.update(1)
+            out = blend_segments(parts, segments, n, axis=1, weights=weights)  # the tested blend, per step
             x = sched.step(out, i, x).prev_sample
         bar.close()
         timings["sample"] = time.perf_counter() - t
         t = time.perf_counter()
-        with self._autocast():
-            frames = m.decode_latents(x, chunk=decode_chunk)[0]  # (T, 3, S, S)
-        timings["decode"] = time.perf_counter() - t
+        store, parts = None, []
+        with self._vae_autocast():
+            for s in range(0, n, decode_chunk):  # each chunk leaves the device as uint8 at once
+                frames = from_model_frames(m.decode_latents(x[:, s:s + decode_chunk], chunk=decode_chunk)[0])
+                if out_store is not None:
+                    store = store or FrameStore.create(out_store, frames.shape[1:])
+                    store.append(frames)
+                else:
+                    parts.append(frames)
+        timings["vae_decode"] = time.perf_counter() - t
         self.last_timings = timings
-        return from_model_frames(frames)
+        return store if out_store is not None else np.concatenate(parts)
 
     def vae_id(self) -> str:
         """Identity of the encoder as used here: VAE config + weights, compute dtype and device type."""
@@ -262,7 +301,7 @@ class LipSyncPipeline:
                 sel = idx[s:s + chunk]
                 crops = to_model_frames(prep.crops[sel]).to(dev)  # (t, 3, S, S)
                 masks = torch.from_numpy(np.asarray(prep.masks[sel], np.float32)).to(dev)  # (t, S, S)
-                with self._autocast():
+                with self._vae_autocast():
                     outs.append(m.encode_video(masked_video(crops, masks)[None])[0].float().cpu())  # (t, 4, h, w)
             return torch.cat(outs).numpy()
 
@@ -274,31 +313,6 @@ class LipSyncPipeline:
         lat, n_new = encode_with_cache(frame_keys(prep.positions), frame_digests(prep.crops, prep.masks), encode, cache)
         self.last_encode_stats = {"frames": len(lat), "encoded": n_new}
         return torch.from_numpy(lat)[None].to(dev)  # (1, T, 4, h, w)
-
-    def _segment_conditions(self, prep: PreparedJob, seg, ref_rgb: torch.Tensor):
-        """Audio windows and ID-Guider residuals of one segment, built exactly as the trainer's loader does.
-
-        Whisper runs on the segment's audio plus k frames of context on each side (zero-padded
-        buffer), and the reference's mask indicator is the union of the segment's mask rectangles
-        (train/data.py). Both are computed once per segment, not per step.
-        """
-        from lipforge.pipeline.faces.masks import render_masks
-
-        m, dev = self.model, self.device
-        spf, k = 640, int(m.config.audio_context_k)  # 16 kHz audio, 25 fps
-        n_audio = -(-len(prep.audio) // spf)
-        a, b = max(0, seg.start - k), min(n_audio, seg.end + k)
-        buf = np.zeros((seg.length + 2 * k) * spf, np.float32)
-        chunk = prep.audio[a * spf:b * spf]
-        buf[:len(chunk)] = chunk
-        feats = m.audio_features(buf).to(dev)  # (1, A, C)
-        centers = torch.arange(seg.start - a, seg.start - a + seg.length, device=dev)[None]  # (1, L)
-        wins = m.audio_windows(feats, centers, torch.tensor([max(0, b - a)], device=dev))  # (1, L, W, C)
-        r = np.asarray(prep.mask_rects[seg.start:seg.end], np.float64)
-        union = np.concatenate([r[:, :2].min(0), r[:, 2:].max(0)])[None]  # (1, 4)
-        indicator = torch.from_numpy(render_masks(union, ref_rgb.shape[-1])).to(dev)  # (1, S, S)
-        res = m.id_guider(reference_input(ref_rgb, indicator).to(self.dtype))
-        return wins, res
 
     def _guided(self, x_in, c_noise, masked_lat, wins, res, scale, w_aud, w_id) -> torch.Tensor:
         """Network output with guidance, the branches batched into one forward.
@@ -329,13 +343,78 @@ class LipSyncPipeline:
         return f[1:2] + scale * (f[0:1] - f[1:2])
 
     def _autocast(self):
-        """Half-precision compute for the fp32 weights (CUDA's default bf16; on the CPU only when asked,
-        which runs the very path a GPU runs). The scheduler step and the latents x stay fp32."""
+        """Half-precision compute (bf16 / fp16; on the CPU only when asked, which runs the very path a
+        GPU runs). The scheduler step and the latents x stay fp32."""
         if self.device.type in ("cuda", "cpu") and self.dtype in (torch.bfloat16, torch.float16):
             return torch.autocast(self.device.type, dtype=self.dtype)
         import contextlib
 
         return contextlib.nullcontext()
+
+    def _vae_autocast(self):
+        """The VAE runs in fp32 under fp16 (SVD's VAE overflows in fp16; diffusers upcasts it too),
+        in the compute dtype otherwise."""
+        if self.dtype == torch.float16:
+            import contextlib
+
+            return contextlib.nullcontext()
+        return self._autocast()
+
+    def cast_weights(self) -> "LipSyncPipeline":
+        """Cast the networks' weights to the compute dtype (UNet, ID-Guider, Whisper, projections);
+        the VAE stays fp32 under fp16. Only for a pipeline that owns its model (``from_pretrained``):
+        the trainer's validation pipeline keeps the fp32 weights it trains."""
+        if self.dtype != torch.float32:
+            for name, mod in self.model.named_children():
+                if not (name == "vae" and self.dtype == torch.float16):
+                    mod.to(self.dtype)
+            self._vae_id = None
+        return self
+
+
+class _SegmentConditions:
+    """Audio windows and ID-Guider residuals of every segment, built as the trainer's loader builds them.
+
+    The windows cut the job's Whisper features around each frame (zero outside the real audio);
+    the reference is the segment's own shot's, with the mask indicator the union of the segment's
+    mask rectangles (train/data.py). Windows and residuals are kept for all segments while they
+    fit in ``budget`` bytes and recomputed at every step beyond that (one ID-Guider pass per
+    segment and step, about 5% of a full-size UNet step), so a long video's conditions do not
+    grow with its length.
+    """
+
+    def __init__(self, pipe, prep, segments, feats: torch.Tensor, valid: torch.Tensor,
+                 budget: int = 64 << 20) -> None:
+        self.pipe, self.prep, self.segments, self.feats, self.valid = pipe, prep, segments, feats, valid
+        self._cache: dict[int, tuple] = {}
+        first = self._build(0)
+        per = sum(r.numel() * r.element_size() for r in first[1]) + first[0].numel() * first[0].element_size()
+        self.keep = per * len(segments) <= budget
+        self._cache[0] = first
+
+    def _build(self, k: int):
+        from lipforge.pipeline.faces.masks import render_masks
+
+        pipe, prep, seg = self.pipe, self.prep, self.segments[k]
+        m, dev = pipe.model, pipe.device
+        with pipe._autocast():
+            centers = torch.arange(seg.start, seg.end, device=dev)[None]  # (1, L)
+            wins = m.audio_windows(self.feats, centers, self.valid)  # (1, L, W, C)
+            ref = prep.references[int(prep.shots[seg.start])]
+            ref_rgb = to_model_frames(ref[None]).to(dev)  # (1, 3, S, S)
+            r = np.asarray(prep.mask_rects[seg.start:seg.end], np.float64)
+            union = np.concatenate([r[:, :2].min(0), r[:, 2:].max(0)])[None]  # (1, 4)
+            indicator = torch.from_numpy(render_masks(union, ref_rgb.shape[-1])).to(dev)  # (1, S, S)
+            res = m.id_guider(reference_input(ref_rgb, indicator).to(pipe.dtype))
+        return wins, res
+
+    def __getitem__(self, k: int):
+        if k in self._cache:
+            return self._cache[k]
+        c = self._build(k)
+        if self.keep:
+            self._cache[k] = c
+        return c
 
 
 class _NoBar:

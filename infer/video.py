@@ -1,4 +1,4 @@
-"""Pure frame-level helpers of inference: length rules, segment plan and blending, compositing, muxing.
+"""Pure frame-level helpers of inference: length rules, segment plan and blending, compositing.
 
 No model, no Ray: the pipeline, the batch runner and the tests all call these, so a single job
 and a batch of thousands treat lengths, overlaps and paste-back identically.
@@ -11,7 +11,6 @@ and a batch of thousands treat lengths, overlaps and paste-back identically.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -140,15 +139,20 @@ def segment_weights(segments: list[Segment], n_frames: int) -> list[np.ndarray]:
     return [w / total[s.start:s.end] for s, w in zip(segments, ws)]
 
 
-def blend_segments(parts: list, segments: list[Segment], n_frames: int, axis: int = 0):
-    """Weighted sum of per-segment arrays (numpy or torch) along the frame ``axis``."""
-    ws = segment_weights(segments, n_frames)
+def blend_segments(parts: list, segments: list[Segment], n_frames: int, axis: int = 0, weights: list | None = None):
+    """Weighted sum of per-segment arrays (numpy or torch) along the frame ``axis``.
+
+    ``weights``: per-segment weights (default :func:`segment_weights`; the pipeline passes the
+    shot-aware ones of :func:`lipforge.infer.shots.plan_shot_segments`). The sampling loop blends
+    the segments' network outputs with this function at every step.
+    """
+    ws = segment_weights(segments, n_frames) if weights is None else weights
     out = None
     for part, s, w in zip(parts, segments, ws):
         shape = [1] * part.ndim
         shape[axis] = s.length
         if hasattr(part, "new_tensor"):  # torch
-            wt = part.new_tensor(w).reshape(shape)
+            wt = (w.to(part) if hasattr(w, "to") else part.new_tensor(w)).reshape(shape)
             if out is None:
                 full = list(part.shape)
                 full[axis] = n_frames
@@ -237,27 +241,3 @@ def box_from_crop(crop_box_frame, box_in_crop, size: int) -> np.ndarray:
     s = (x1 - x0) / size
     b = np.asarray(box_in_crop, np.float64)
     return np.array([x0 + b[0] * s, y0 + b[1] * s, x0 + b[2] * s, y0 + b[3] * s])
-
-
-# ----------------------------------------------------------------------------- output
-def write_output(path: str | Path, frames: np.ndarray, audio: np.ndarray, fps: int = FPS,
-                 sample_rate: int = SAMPLE_RATE, crf: int = 18) -> Path:
-    """Encode frames + new audio to ``path`` atomically (temporary name in the same folder, renamed)."""
-    import os
-
-    from lipforge.pipeline.media import encode_video
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix or '.mp4'}")
-    try:
-        # mbtree kept (deterministic=False): with it the background around the pasted face keeps
-        # its quality (tests/infer: 99th-percentile error outside the paste 7.7 levels without it
-        # vs 4.0 for a plain re-encode); the final video is not compared by bytes.
-        encode_video(frames, fps=fps, crf=crf, audio=audio, sample_rate=sample_rate, path=tmp,
-                     deterministic=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path

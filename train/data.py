@@ -24,9 +24,7 @@ Per-sample randomness (window start, reference frame) comes from (seed, epoch, k
 from __future__ import annotations
 
 import heapq
-import tarfile
 import zlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np

@@ -1,11 +1,11 @@
-"""LPIPS and FID feature networks, loaded only from local files (nothing is ever downloaded).
+"""LPIPS network and the Frechet distance of FID / FVD, loaded only from local files (nothing is ever downloaded).
 
 LPIPS: the ``lpips`` wheel ships its learned linear heads (``lpips/weights/v0.1/alex.pth``) but
 builds its AlexNet backbone with torchvision's ``pretrained=True``, a download. We build it with
 ``pnet_rand=True`` and copy a local torchvision AlexNet state dict into the backbone slices.
 
-FID: torchvision's ``inception_v3(weights=None, aux_logits=True, init_weights=False)`` plus a
-local state dict; features are the 2048-d pool output (the standard FID layer).
+FID: the standard FID Inception network (:mod:`lipforge.infer.eval.fid_inception`); the Frechet
+distance here refuses rank-deficient covariances (:class:`FIDUnavailable`).
 """
 from __future__ import annotations
 
@@ -17,9 +17,6 @@ from lipforge.pipeline.models import require_model_file
 
 ALEXNET_HINT = ("torchvision's AlexNet ImageNet weights (alexnet-owt-7be5be79.pth, from "
                 "https://download.pytorch.org/models/ on a machine with internet)")
-INCEPTION_HINT = ("torchvision's Inception v3 ImageNet weights (inception_v3_google-0cc3c7bd.pth, from "
-                  "https://download.pytorch.org/models/ on a machine with internet), or any compatible state dict")
-
 
 
 def _require(path: str | Path | None, what: str, hint: str) -> Path:
@@ -77,46 +74,24 @@ def _to_tensor(frames: np.ndarray, device: str):
     return t / 127.5 - 1.0
 
 
-class InceptionFeatures:
-    """2048-d Inception v3 pool features for FID, from a local state dict."""
-
-    def __init__(self, weights_path: str | Path | None, device: str = "cpu"):
-        self.path = _require(weights_path, "FID Inception v3", INCEPTION_HINT)
-        self.device = device
-        self._model = None
-
-    def _build(self):
-        import torch
-        import torchvision
-
-        m = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False)
-        m.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True))
-        m.fc = torch.nn.Identity()
-        return m.eval().to(self.device)
-
-    def __call__(self, frames: np.ndarray, batch: int = 16) -> np.ndarray:
-        """(N, H, W, 3) uint8 -> (N, 2048) float64."""
-        import torch
-        import torch.nn.functional as F
-
-        if self._model is None:
-            self._model = self._build()
-        mean = torch.tensor([0.485, 0.456, 0.406], device=self.device).view(1, 3, 1, 1)
-        std = torch.tensor([0.229, 0.224, 0.225], device=self.device).view(1, 3, 1, 1)
-        out = []
-        with torch.no_grad():
-            for s in range(0, len(frames), batch):
-                x = _to_tensor(frames[s:s + batch], self.device) * 0.5 + 0.5
-                x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
-                out.append(self._model((x - mean) / std).double().cpu().numpy())
-        return np.concatenate(out)
+class FIDUnavailable(ValueError):
+    """Too few samples for a full-rank covariance: the Frechet distance would be a garbage number."""
 
 
-def fid(real: np.ndarray, fake: np.ndarray, features: InceptionFeatures) -> float:
-    """FID between two frame sets (N, H, W, 3) uint8 (use many frames; N >= 2 each)."""
+def frechet_of_features(fr: np.ndarray, ff: np.ndarray, name: str = "FID", unit: str = "frames") -> float:
+    """Frechet distance of two feature sets (N, D); refuses (:class:`FIDUnavailable`) unless each
+    set has more rows than dimensions, because a rank-deficient covariance makes sqrt(S1 S2)
+    meaningless (a video against itself once came out as -5.8e14)."""
     from lipforge.infer.eval.metrics import frechet_distance
 
-    fr, ff = features(real), features(fake)
-    if len(fr) < 2 or len(ff) < 2:
-        raise ValueError(f"FID needs at least 2 frames per set, got {len(fr)} and {len(ff)}")
+    d = fr.shape[1]
+    if len(fr) <= d or len(ff) <= d:
+        raise FIDUnavailable(f"{name} needs more than {d} {unit} per set for a full-rank {d}-d covariance, got "
+                             f"{len(fr)} real and {len(ff)} generated")
     return frechet_distance(fr.mean(0), np.cov(fr, rowvar=False), ff.mean(0), np.cov(ff, rowvar=False))
+
+
+def fid(real: np.ndarray, fake: np.ndarray, features) -> float:
+    """FID between two frame sets (N, H, W, 3) uint8 with ``features`` (the standard network:
+    :class:`lipforge.infer.eval.fid_inception.FIDInception`); :class:`FIDUnavailable` with N <= 2048."""
+    return frechet_of_features(features(real), features(fake), "FID", "frames")

@@ -56,7 +56,8 @@ def render_html(result: dict[str, Any]) -> str:
                   f"{leak['lipleak_lite']:.4f}</p>",
                   _plot({"silent audio": leak["mar_silent"], "speech audio": leak["mar_speech"]},
                         "MAR under silent vs speech audio", LIPLEAK_LITE_THRESHOLD)]
-    keys = ["n_frames", "ssim", "psnr", "lpips", "mar_mean", "mar_std", "sync_offset", "sync_conf"]
+    keys = ["n_frames", "frame_mapping", "ssim", "psnr", "lpips", "lmd", "mar_mean", "mar_std", "sync_offset",
+            "sync_conf", "sync_backend"]
     parts.append("<h2>Videos</h2><table><tr><th>video</th>" + "".join(f"<th>{k}</th>" for k in keys) + "</tr>")
     for v in result["videos"]:
         parts.append(f"<tr><td>{html.escape(Path(v['path']).name)}</td>"

@@ -32,7 +32,7 @@ def test_local_runner_error_row_skip_and_cache(tiny_checkpoint, infer_media, tmp
 
     jobs = _jobs_csv(tmp_path, infer_media, n_good=2)
     cfg = BatchConfig(checkpoint=str(tiny_checkpoint), work_dir=str(tmp_path / "work"), runner="local",
-                      num_inference_steps=1, crop_size=CROP)
+                      num_inference_steps=1, crop_size=CROP, device="cpu")
     rows = run_jobs(jobs, cfg, log=lambda s: None)
     status = {Path(r["output"]).name: r["status"] for r in rows}
     assert status == {"o0.mp4": "done", "o1.mp4": "done", "bad.mp4": "error"}

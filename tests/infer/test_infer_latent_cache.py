@@ -88,9 +88,9 @@ def test_crop_size_mask_change_and_corrupt_file_invalidate(tiny_pipeline, infer_
     assert len(list((tmp_path / "latents").iterdir())) == 2
     # a changed mask (other mask rule) on some frames: those frames miss, the others hit
     counter.clear()
-    masks = short.masks.copy()
-    masks[3:6] = 0
-    changed = dataclasses.replace(short, masks=masks)
+    rects = short.mask_rects.copy()
+    rects[3:6] = 0  # empty rectangles: all-zero masks on those frames
+    changed = dataclasses.replace(short, mask_rects=rects)
     lat = tiny_pipeline.encode_masked(changed, cache_dir=tmp_path)
     assert sum(counter) == 3
     torch.testing.assert_close(lat, _uncached_latents(tiny_pipeline, changed), rtol=1e-4, atol=1e-5)
@@ -127,7 +127,7 @@ def test_batch_jobs_share_latents(tiny_checkpoint, infer_media, tmp_path, monkey
             for a in ("long", "short")]
     pd.DataFrame(rows).to_csv(tmp_path / "jobs.csv", index=False)
     cfg = BatchConfig(checkpoint=str(tiny_checkpoint), work_dir=str(tmp_path / "work"), runner="local",
-                      num_inference_steps=1, crop_size=CROP)
+                      num_inference_steps=1, crop_size=CROP, device="cpu")
     res = run_jobs(tmp_path / "jobs.csv", cfg, log=lambda s: None)
     assert [r["status"] for r in res] == ["done", "done"], res
     long = prepare_job(infer_media["src"].path, infer_media["long"].path, CROP, cache_dir=cfg.cache)

@@ -36,3 +36,31 @@ def test_bf16_generate_keeps_sampler_fp32(tiny_checkpoint, infer_media):
     # bf16 rounding, not a different computation: most pixels within a few levels of the fp32 run
     diff = np.abs(out.astype(np.int16) - ref.astype(np.int16))
     assert np.median(diff) <= 8, float(np.median(diff))
+
+
+def test_fp16_casts_weights_and_upcasts_the_vae(tiny_checkpoint, infer_media):
+    """--dtype fp16: networks' weights in fp16, the VAE kept and run in fp32 (it overflows in fp16)."""
+    from lipforge.infer.models import LipSyncModel
+    from lipforge.infer.pipeline import LipSyncPipeline
+    from lipforge.infer.prepare import prepare_job
+
+    torch.set_num_threads(1)
+    pipe = LipSyncPipeline(LipSyncModel.from_pretrained(tiny_checkpoint), device="cpu", dtype=torch.float16)
+    pipe.cast_weights()
+    m = pipe.model
+    assert next(m.unet.parameters()).dtype == torch.float16
+    assert next(m.id_guider.parameters()).dtype == torch.float16
+    assert next(m.vae.parameters()).dtype == torch.float32
+    seen: list[torch.dtype] = []
+    decode = m.vae.decode
+
+    def spy(z, *a, **kw):
+        out = decode(z, *a, **kw)
+        seen.append(out.sample.dtype)
+        return out
+
+    m.vae.decode = spy
+    prep = prepare_job(infer_media["src"].path, infer_media["short"].path, pipe.resolution)
+    out = pipe.generate(prep, num_inference_steps=1, segment_length=8, overlap=2, progress=False)
+    assert out.shape == prep.crops.shape and seen and set(seen) == {torch.float32}
+    assert np.isfinite(np.asarray(out, np.float32)).all()

@@ -68,6 +68,17 @@ def test_overlap_blending_leaves_no_step():
 
     tb = blend_segments([torch.tensor(p)[None, :, None] for p in parts], segs, n, axis=1)
     np.testing.assert_allclose(tb[0, :, 0].numpy(), blended, atol=1e-12)
+    # the pipeline's call: shot-aware weights as tensors; a cut at 30 gets no cross-fade
+    from lipforge.infer.shots import plan_shot_segments
+
+    shots = (np.arange(n) >= 30).astype(int)
+    ssegs, sws = plan_shot_segments(shots, 16, 4)
+    sparts = [torch.tensor(truth[s.start:s.end] + bias * (k % 2))[None, :, None] for k, s in enumerate(ssegs)]
+    sb = blend_segments(sparts, ssegs, n, axis=1, weights=[torch.tensor(w) for w in sws])[0, :, 0].numpy()
+    assert all(s.end <= 30 or s.start >= 30 for s in ssegs)
+    first = [k for k, s in enumerate(ssegs) if s.end <= 30]
+    alone = blend_segments([sparts[k][0, :, 0].numpy() for k in first], [ssegs[k] for k in first], 30)
+    np.testing.assert_allclose(sb[:30], alone, atol=1e-12)  # shot 0 blends as if shot 1 did not exist
 
 
 def test_composite_changes_only_the_dilated_union():

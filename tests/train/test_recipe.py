@@ -51,7 +51,7 @@ def test_pipeline_uses_the_training_scheduler_and_mask(exported, face_video):
     assert np.all(prep.mask_rects[:, 3] == size)
     adaptive = LipSyncPipeline(pipe.model, pipe.scheduler, device="cpu").prepare(face_video.path, face_video.path)
     assert np.all(adaptive.mask_rects[:, 3] < size)
-    assert prep.masks.sum() > adaptive.masks.sum()
+    assert np.asarray(prep.masks).sum() > np.asarray(adaptive.masks).sum()  # masks render lazily
 
 
 def _copy(d, tmp_path):
