@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "talking_en_1080x1920_25fps.mp4"
 RUNS = ("decode1", "decode2", "ray", "ray1", "ray2", "local", "spine")
+FLAT = ("flat10", "flatlong")  # memory against source length: the default command on one source
 
 
 # ---- decode-only ---------------------------------------------------------------------------
@@ -103,8 +104,9 @@ def run_tree(cmd: list[str], env: dict) -> dict:
             kids = []
         for p in [root] + kids:
             s = _proc_sample(p.pid)
-            if s is not None:
-                seen[p.pid] = s
+            if s is not None:  # keep the maxima: an exiting (zombie) process reports no VmHWM
+                old = seen.get(p.pid, (0.0, 0, ""))
+                seen[p.pid] = (max(s[0], old[0]), max(s[1], old[1]), s[2] or old[2])
 
     import threading
 
@@ -171,7 +173,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input")
     ap.add_argument("--long-seconds", type=float, default=60.0)
-    ap.add_argument("--runs", default="all", help=f"comma list of {','.join(RUNS)} (default all)")
+    ap.add_argument("--runs", default="all", help=f"comma list of {','.join(RUNS + FLAT)} (default: all but flat*)")
+    ap.add_argument("--flat-seconds", type=float, default=600.0, help="length of the flatlong source")
     ap.add_argument("--decode-child", type=int)
     a = ap.parse_args()
     if a.decode_child:
@@ -197,6 +200,12 @@ def main() -> None:
         "local": curate_cmd(inp, tmp / "local", "--runner", "local"),
         "spine": curate_cmd(inp, tmp / "spine", "--config", str(spine_config(tmp / "spine.yaml"))),
     }
+    if any(r in FLAT for r in runs):
+        from lipforge.testing import make_talking_head
+
+        for name, secs in (("flat10", 10.0), ("flatlong", a.flat_seconds)):
+            make_talking_head(tmp / name / f"{name}.mp4", seconds=secs, seed=3)
+            cmds[name] = curate_cmd(tmp / name, tmp / f"{name}-out")
     for name in runs:
         print(f"running {name}: {' '.join(cmds[name][1:])}", flush=True)
         r = run_tree(cmds[name], env)
@@ -205,7 +214,9 @@ def main() -> None:
         else:
             out = Path(cmds[name][cmds[name].index("--output") + 1])
             s = json.loads((out / "summary.json").read_text())
+            shard_bytes = sum(p.stat().st_size for p in (out / "shards").glob("*.tar"))
             r.update(video_s=s["sources"]["hours_in"] * 3600, kept=s["clips"]["kept"], rows=s["clips"]["rows"],
+                     kept_s=s["clips"]["hours_kept"] * 3600, shard_bytes=shard_bytes,
                      flow=dataflow(out), stages=s["stages"],
                      mem_warning="Ray only requests" in r["stderr"], spilled="Spilled" in r["stderr"])
         res[name] = r
@@ -241,6 +252,16 @@ def report(res: dict[str, dict]) -> None:
         print(f"--num-cpus 2 / --num-cpus 1 wall throughput: {res['ray1']['wall_s'] / res['ray2']['wall_s']:.2f}x")
     if "ray1" in res and "local" in res:
         print(f"--num-cpus 1 wall / local wall: {res['ray1']['wall_s'] / res['local']['wall_s']:.2f}")
+    for name, r in res.items():
+        if r.get("kept_s"):
+            print(f"{name}: {r['kept_s']:.1f} s kept of {r['video_s']:.1f} s; shards {r['shard_bytes'] / 1e6:.1f} MB = "
+                  f"{r['shard_bytes'] / 1e9 / (r['kept_s'] / 3600):.2f} GB per kept hour")
+    print("stage work (the stages' own timers, summed) against what the run cost:")
+    for name, r in res.items():
+        if r.get("stages"):
+            work = sum(st["seconds"] for st in r["stages"])
+            print(f"  {name:6s} stage work {work:7.1f} s, wall {r['wall_s']:6.1f} s, CPU {r['cpu_s']:6.1f} s: "
+                  f"stage work / CPU-s = {work / max(r['cpu_s'], 1e-9):.2f}")
     ref = res.get("local") or res.get("ray")
     if ref and ref.get("stages"):
         print("per stage (seconds of stage work per video-second that entered the stage):")

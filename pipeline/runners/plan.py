@@ -34,9 +34,10 @@ from lipforge.pipeline.stage import Stage
 SOURCE_NAME = "decode"
 WRITER_NAME = "write"
 COMPACT_STAGE = "crop"  # after it, item.frames are the square face crops
-# Interpreter, numpy/cv2/av, torch, dlib and the default CPU models, measured with
-# benchmarks/curate_throughput.py (peak RSS of a worker minus its frames); see docs/scaling.md.
-BASE_MEMORY = 1 << 30
+# Interpreter, numpy/cv2/av, torch, dlib, the default CPU models and allocator slack: a decode
+# worker on 384 px sources peaks at about 1.5 GB (benchmarks/curate_throughput.py); see
+# docs/scaling.md.
+BASE_MEMORY = 3 << 29  # 1.5 GiB
 ASPECT = 9 / 16  # frame area assumed for memory: 16:9 or 9:16 sources (square ones use 1.78x)
 
 
@@ -108,14 +109,16 @@ def frame_bytes(cfg: RunConfig) -> int:
 def operator_memory_bytes(cfg: RunConfig, op: Operator, compact_input: bool) -> int:
     """What one worker of ``op`` holds at its peak, derived from the config.
 
-    Source operator: the segmenter's buffer ((max_clip_s + min_clip_s) x fps frames) plus one
-    clip-sized working copy (a face track split slices the clip). Other operators: ``batch_size``
-    clips of ``max_clip_s``, as crops when a ``crop`` ran upstream, else working frames.
+    Source operator: the segmenter's buffer ((max_clip_s + min_clip_s) x fps frames) plus two
+    clip-sized copies (the clip moved out of the buffer, and a face-track split or the
+    allocator's not yet reused memory of the previous clip; measured: 3.15 GB peak for 720x1280
+    working frames against 3.8 GB declared). Other operators: ``batch_size`` clips of
+    ``max_clip_s`` in and out, as crops when a ``crop`` ran upstream, else working frames.
     """
     seg = cfg.segment
     clip_frames = int(seg.max_clip_s * seg.fps)
     if op.source:
-        frames = int((seg.max_clip_s + seg.min_clip_s) * seg.fps) + 1 + clip_frames
+        frames = int((seg.max_clip_s + seg.min_clip_s) * seg.fps) + 1 + 2 * clip_frames
         return BASE_MEMORY + frames * frame_bytes(cfg)
     if compact_input:
         crop = cfg.stage_config(COMPACT_STAGE)

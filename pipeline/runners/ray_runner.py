@@ -204,6 +204,7 @@ class RayRunner:
         totals: dict[str, StageStats] = {}
         seen: dict[str, int] = {}
         expected: dict[str, int] = {}
+        done: set[str] = set()
         xbytes, video_s, saved = 0, 0.0, time.time()
         try:
             for row in ds.iter_rows():
@@ -217,10 +218,11 @@ class RayRunner:
                     seen[sid] = seen.get(sid, 0) + 1
                     video_s += float(row["video_s"])
                     prog.group(int(row["judged"]), int(row["kept"]), float(row["video_s"]), float(row["kept_s"]))
-                if sid in expected and seen.get(sid, 0) == expected[sid]:
+                # >=: a source retried after a lost worker re-sends only its unfinished groups
+                if sid in expected and sid not in done and seen.get(sid, 0) >= expected[sid]:
                     store.try_complete_source(sid)
                     prog.source_done()
-                    expected[sid] = -1  # counted
+                    done.add(sid)
                 if time.time() - saved > 30:  # one stats file per run, refreshed
                     store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
                     saved = time.time()

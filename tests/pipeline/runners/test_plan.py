@@ -52,7 +52,7 @@ def test_crop_disabled_keeps_every_stage_with_the_decoder():
 def test_memory_follows_clip_length_and_working_size():
     cfg, ops = plan({})
     seg = cfg.segment
-    frames = int((seg.max_clip_s + seg.min_clip_s) * seg.fps) + 1 + int(seg.max_clip_s * seg.fps)
+    frames = int((seg.max_clip_s + seg.min_clip_s) * seg.fps) + 1 + 2 * int(seg.max_clip_s * seg.fps)
     assert ops[0].memory == BASE_MEMORY + frames * frame_bytes(cfg)
     _, short = plan({"segment": {"max_clip_s": 5.0}})
     _, small = plan({"segment": {"work_max_side": 640}})
