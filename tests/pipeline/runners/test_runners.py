@@ -147,15 +147,12 @@ def test_kill_and_rerun_equals_uninterrupted(local_run, inputs, tmp_path):
 @pytest.mark.ray
 @pytest.mark.slow
 def test_separately_started_local_cluster(local_run, inputs, tmp_path):
-    ray_bin = Path(sys.executable).parent / "ray"
-    port = "6391"
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+    from tests.pipeline.runners.local_cluster import free_port, start_node, stop_cluster
+
+    port = free_port()
     try:
-        subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=1",
-                        "--include-dashboard=false", "--disable-usage-stats"], check=True, env=env,
-                       capture_output=True, timeout=120)
-        subprocess.run([str(ray_bin), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1"], check=True,
-                       env=env, capture_output=True, timeout=120)
+        start_node(port, head=True, num_cpus=1)
+        start_node(port, head=False, num_cpus=1)
         _, cfg = local_run
         r = curate(inputs, tmp_path / "out", cfg, "--address", f"127.0.0.1:{port}")
         assert "clips kept" in r.stdout
@@ -163,4 +160,4 @@ def test_separately_started_local_cluster(local_run, inputs, tmp_path):
         assert a[0].equals(b[0])
         assert_same_shards(a[2], b[2])
     finally:
-        subprocess.run([str(ray_bin), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        stop_cluster(port)  # this cluster's processes only; `ray stop` would end everyone's
