@@ -88,7 +88,8 @@ def plan_operators(cfg: RunConfig, stages: list[Stage]) -> list[Operator]:
     if last.num_gpus == 0.0:  # encoding shards on a CPU worker that is there anyway
         last.writer = True
     else:
-        ops.append(Operator(writer=True, num_cpus=cfg.shards.num_cpus, concurrency=1))
+        # as many writers as decoders: the encoding work follows the decoding rate
+        ops.append(Operator(writer=True, num_cpus=cfg.shards.num_cpus, concurrency=src.concurrency))
     compact = False
     for op in ops:
         op.memory = operator_memory_bytes(cfg, op, compact)
@@ -128,11 +129,15 @@ def operator_memory_bytes(cfg: RunConfig, op: Operator, compact_input: bool) -> 
     return BASE_MEMORY + 2 * op.batch_size * clip_frames * per_frame  # input and output batch
 
 
-def auto_concurrency(op: Operator, cluster_cpus: float, cluster_gpus: float, n_sources: int) -> int:
+def auto_concurrency(op: Operator, cluster_cpus: float, cluster_gpus: float, n_sources: int,
+                     source_actors: int | None = None) -> int:
     """``concurrency: 0`` -> as many workers as the cluster's CPUs (and GPUs) allow, at most
-    one per source for the source operator."""
+    one per source for the source operator; a writer of its own gets as many as the source
+    operator (``source_actors``)."""
     if op.concurrency > 0:
         return op.concurrency
+    if op.writer and not op.stages and source_actors:
+        return source_actors
     n = int(cluster_cpus // op.num_cpus) if op.num_cpus > 0 else n_sources
     if op.num_gpus > 0:
         n = min(n, int(cluster_gpus // op.num_gpus))

@@ -172,7 +172,8 @@ class RayRunner:
         res = ray.cluster_resources()
         cpus, gpus = float(res.get("CPU", 1.0)), float(res.get("GPU", 0.0))
         ops = self.operators
-        sizes = [auto_concurrency(op, cpus, gpus, len(todo)) for op in ops]
+        n_src = auto_concurrency(ops[0], cpus, gpus, len(todo))
+        sizes = [auto_concurrency(op, cpus, gpus, len(todo), source_actors=n_src) for op in ops]
         # Pools hold their CPUs for the whole run: on a small machine scale the logical
         # requests down so every pool can start (requests are for scheduling only).
         want = sum(op.num_cpus * n for op, n in zip(ops, sizes))

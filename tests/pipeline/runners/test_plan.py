@@ -44,6 +44,15 @@ def test_gpu_detector_runs_where_frames_are_decoded():
     assert [op.name for op in ops[1:]] == ["quality+asd+sync+write"] and ops[1].num_gpus == 0.0
 
 
+def test_writer_after_a_gpu_operator_scales_with_the_decoders(tmp_path):
+    w = tmp_path / "asd.model"
+    w.write_bytes(b"x")
+    _, ops = plan({"stages": {"asd": {"weights": str(w), "num_gpus": 0.1}, "sync": {"num_gpus": 0.1}}})
+    assert [op.name for op in ops] == ["decode+speech+faces+landmarks+crop+quality", "asd+sync", "write"]
+    src = auto_concurrency(ops[0], 16, 2, 100)
+    assert src == 16 and auto_concurrency(ops[-1], 16, 2, 100, source_actors=src) == 16
+
+
 def test_crop_disabled_keeps_every_stage_with_the_decoder():
     _, ops = plan({"stages": {"crop": {"enabled": False}, "sync": {"num_gpus": 0.5}}})
     assert ops[0].name == "decode+speech+faces+landmarks+quality+asd+sync"
