@@ -1,17 +1,28 @@
-"""Curation throughput: video-seconds per core-second of the pipeline vs decode-only, same files,
-same run, plus the peak memory of the worker process.
+"""Curation throughput of the command users run, beside decode-only on the same files, one run.
 
-    python benchmarks/curate_throughput.py [--input DIR] [--stages all|none] [--seconds 20]
+    python benchmarks/curate_throughput.py [--input DIR] [--long-seconds 60] [--runs all]
 
-Without --input it makes synthetic talking heads (and adds the real fixture video when
-../shared/fixtures is present). Each measurement runs in its own subprocess so peak RSS is
-per worker. Prints figures only; targets are never asserted.
+Without --input it makes synthetic talking heads (four 10 s ones and one long source) and adds
+the real fixture video when ../shared/fixtures is present. Every pipeline figure is
+``lipforge curate`` as a user types it (a subprocess; no --runner means Ray in-process):
+
+* ``decode1`` / ``decode2``: PyAV decode to RGB frames + 16 kHz mono, largest file first, in one
+  process and in two (the files shared out, largest first);
+* ``ray``: the default command (Ray in-process, all default CPU stages, CPUs auto-detected);
+  ``ray1`` / ``ray2``: the same with ``--num-cpus 1`` / ``2``; ``local``: ``--runner local``;
+  ``spine``: the default command with every clip stage disabled.
+
+CPU-seconds are those of the whole process tree (the driver, Ray's own processes and every
+worker), read from /proc every 0.2 s; peak RSS is each process's high-water mark (VmHWM).
+Bytes crossing operators come from the run's ``work/dataflow/*.json``. Prints figures only;
+targets are never asserted. The machine may be shared: say so when quoting the figures.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import multiprocessing as mp
+import os
 import subprocess
 import sys
 import tempfile
@@ -19,99 +30,245 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "talking_en_1080x1920_25fps.mp4"
+RUNS = ("decode1", "decode2", "ray", "ray1", "ray2", "local", "spine")
+FLAT = ("flat10", "flatlong")  # memory against source length: the default command on one source
 
 
-def _decode_only(paths: list[str]) -> dict:
+# ---- decode-only ---------------------------------------------------------------------------
+def decode_file(path: str) -> float:
+    """Decode every frame to RGB and the audio to 16 kHz mono; returns the video seconds."""
     import av
 
-    secs = 0.0
-    for p in paths:
-        with av.open(p) as c:
-            for _ in c.decode(video=0):
-                pass
-            secs += float(c.duration or 0) / 1e6
-        with av.open(p) as c:
-            if c.streams.audio:
-                for _ in c.decode(audio=0):
-                    pass
-    return {"video_s": secs}
+    n, fps = 0, 25.0
+    with av.open(path) as c:
+        if c.streams.video:
+            fps = float(c.streams.video[0].average_rate or 25)
+            for f in c.decode(video=0):
+                f.to_ndarray(format="rgb24")
+                n += 1
+    with av.open(path) as c:
+        if c.streams.audio:
+            rs = av.AudioResampler(format="flt", layout="mono", rate=16000)
+            for f in c.decode(audio=0):
+                for g in rs.resample(f):
+                    g.to_ndarray()
+    return n / fps
 
 
-def _pipeline(inp: str, out: str, stages: str) -> dict:
+def decode_child(paths: list[str], procs: int) -> None:
+    paths = sorted(paths, key=lambda p: -os.path.getsize(p))  # largest first
+    if procs == 1:
+        secs = sum(decode_file(p) for p in paths)
+    else:
+        with mp.get_context("spawn").Pool(procs) as pool:
+            secs = sum(pool.imap_unordered(decode_file, paths))
+    print("RESULT " + json.dumps({"video_s": secs}))
+
+
+# ---- process-tree accounting ---------------------------------------------------------------
+def _proc_sample(pid: int) -> tuple[float, int, str] | None:
+    """(CPU seconds, VmHWM bytes, name) of one process, or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2:].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    hwm = 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            hwm = int(line.split()[1]) * 1024
+    return cpu, hwm, cmd
+
+
+def run_tree(cmd: list[str], env: dict) -> dict:
+    """Run ``cmd``; CPU-s of it and every descendant, peak RSS per process, wall time."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: dict[int, tuple[float, int, str]] = {}
+    root = psutil.Process(proc.pid)
+
+    def sample() -> None:
+        try:
+            kids = root.children(recursive=True)
+        except psutil.Error:
+            kids = []
+        for p in [root] + kids:
+            s = _proc_sample(p.pid)
+            if s is not None:  # keep the maxima: an exiting (zombie) process reports no VmHWM
+                old = seen.get(p.pid, (0.0, 0, ""))
+                seen[p.pid] = (max(s[0], old[0]), max(s[1], old[1]), s[2] or old[2])
+
+    import threading
+
+    out: dict = {}
+
+    def pump() -> None:
+        out["stdout"], out["stderr"] = proc.communicate()
+
+    th = threading.Thread(target=pump)
+    th.start()
+    while th.is_alive():
+        sample()
+        th.join(0.2)
+    wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"failed ({proc.returncode}): {' '.join(cmd)}\n{out['stderr'][-3000:]}")
+    workers = [(h, c) for pid, (_, h, c) in seen.items() if pid != proc.pid]
+    # Ray's workers are "ray::<actor>" processes; a decode pool's are plain children
+    ray_workers = [h for h, c in workers if c.startswith("ray::")]
+    any_workers = [h for h, c in workers if "gcs_server" not in c and "raylet" not in c]
+    return {"wall_s": wall, "cpu_s": sum(c for c, _, _ in seen.values()), "n_procs": len(seen),
+            "driver_rss": seen.get(proc.pid, (0, 0, ""))[1],
+            "worker_rss": max(ray_workers or any_workers or [0]), "stdout": out["stdout"], "stderr": out["stderr"]}
+
+
+# ---- the runs ------------------------------------------------------------------------------
+def make_inputs(d: Path, long_s: float) -> Path:
+    from lipforge.testing import make_talking_head
+
+    d.mkdir(parents=True, exist_ok=True)
+    for i in range(4):  # two square 384 px, two 640x360 talking heads of 10 s
+        make_talking_head(d / f"synth_{i}.mp4", seconds=10.0, seed=i, size=(384, 384) if i < 2 else (640, 360))
+    make_talking_head(d / "synth_long.mp4", seconds=long_s, seed=9)
+    if FIXTURE.exists():
+        os.symlink(FIXTURE, d / "real_fixture.mp4")
+    else:
+        print(f"(real fixture {FIXTURE} absent: synthetic inputs only)")
+    return d
+
+
+def curate_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out), *extra]
+
+
+def spine_config(path: Path) -> Path:
     import yaml
 
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import list_inputs
-    from lipforge.pipeline.finalize import finalize
     from lipforge.pipeline.registry import stage_classes
-    from lipforge.pipeline.runners.local import LocalRunner
 
-    d = {} if stages == "all" else {"stages": {n: {"enabled": False} for n in stage_classes()}}
-    cfg = RunConfig.from_dict(d)
-    srcs = list_inputs(inp)
-    LocalRunner(cfg, progress=False).run(srcs, out)
-    s = finalize(srcs, out, cfg)
-    _ = yaml
-    return {"video_s": s["sources"]["hours_in"] * 3600, "kept": s["clips"]["kept"], "stages": s["stages"]}
+    path.write_text(yaml.safe_dump({"stages": {n: {"enabled": False} for n in stage_classes()}}))
+    return path
 
 
-def child(mode: str, inp: str, out: str, stages: str) -> None:
-    from lipforge.env import apply_offline_env
-
-    apply_offline_env()
-    paths = [str(p) for p in sorted(Path(inp).iterdir())]
-    t0, c0 = time.perf_counter(), time.process_time()
-    res = _decode_only(paths) if mode == "decode" else _pipeline(inp, out, stages)
-    res.update(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0,
-               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print("RESULT " + json.dumps(res))
+def dataflow(out: Path) -> dict:
+    files = sorted((out / "work" / "dataflow").glob("*.json"))
+    return json.loads(files[-1].read_text()) if files else {}
 
 
-def run_child(mode: str, inp: str, out: str, stages: str) -> dict:
-    r = subprocess.run([sys.executable, __file__, "--child", mode, "--input", inp, "--out", out, "--stages", stages],
-                       capture_output=True, text=True, cwd=REPO, check=True)
-    line = [ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")][-1]
-    return json.loads(line[len("RESULT "):])
+def stage_rates(out: Path) -> list[dict]:
+    return json.loads((out / "summary.json").read_text())["stages"]
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input")
-    ap.add_argument("--out")
-    ap.add_argument("--stages", default="all", choices=("all", "none"))
-    ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--child")
+    ap.add_argument("--long-seconds", type=float, default=60.0)
+    ap.add_argument("--runs", default="all", help=f"comma list of {','.join(RUNS + FLAT)} (default: all but flat*)")
+    ap.add_argument("--flat-seconds", type=float, default=600.0, help="length of the flatlong source")
+    ap.add_argument("--decode-child", type=int)
     a = ap.parse_args()
-    if a.child:
-        return child(a.child, a.input, a.out, a.stages)
-    tmp = Path(tempfile.mkdtemp(prefix="lipforge-bench-"))
-    inp = a.input
-    if inp is None:
-        from lipforge.env import apply_offline_env
+    if a.decode_child:
+        return decode_child([str(p) for p in Path(a.input).iterdir()], a.decode_child)
 
-        apply_offline_env()
+    from lipforge.env import apply_offline_env
+
+    apply_offline_env()
+    env = dict(os.environ)
+    runs = RUNS if a.runs == "all" else tuple(a.runs.split(","))
+    tmp = Path(tempfile.mkdtemp(prefix="lipforge-bench-"))
+    inp = Path(a.input) if a.input else make_inputs(tmp / "in", a.long_seconds)
+    files = [p for p in sorted(inp.iterdir())]
+    print(f"input: {inp}: {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB; "
+          f"machine: {os.cpu_count()} CPUs (shared with other jobs: figures are indicative)")
+    res: dict[str, dict] = {}
+    cmds = {
+        "decode1": [sys.executable, __file__, "--input", str(inp), "--decode-child", "1"],
+        "decode2": [sys.executable, __file__, "--input", str(inp), "--decode-child", "2"],
+        "ray": curate_cmd(inp, tmp / "ray"),
+        "ray1": curate_cmd(inp, tmp / "ray1", "--num-cpus", "1"),
+        "ray2": curate_cmd(inp, tmp / "ray2", "--num-cpus", "2"),
+        "local": curate_cmd(inp, tmp / "local", "--runner", "local"),
+        "spine": curate_cmd(inp, tmp / "spine", "--config", str(spine_config(tmp / "spine.yaml"))),
+    }
+    if any(r in FLAT for r in runs):
         from lipforge.testing import make_talking_head
 
-        inp = str(tmp / "in")
-        make_talking_head(Path(inp) / "synth_a.mp4", seconds=a.seconds / 2, seed=0)
-        make_talking_head(Path(inp) / "synth_b.mp4", seconds=a.seconds / 2, seed=1, size=(640, 360))
-        real = REPO.parent / "shared" / "fixtures" / "real" / "talking_en_1080x1920_25fps.mp4"
-        if real.exists():
-            import os
+        for name, secs in (("flat10", 10.0), ("flatlong", a.flat_seconds)):
+            make_talking_head(tmp / name / f"{name}.mp4", seconds=secs, seed=3)
+            cmds[name] = curate_cmd(tmp / name, tmp / f"{name}-out")
+    for name in runs:
+        print(f"running {name}: {' '.join(cmds[name][1:])}", flush=True)
+        r = run_tree(cmds[name], env)
+        if name.startswith("decode"):
+            r["video_s"] = json.loads([ln for ln in r["stdout"].splitlines() if ln.startswith("RESULT ")][-1][7:])["video_s"]
+        else:
+            out = Path(cmds[name][cmds[name].index("--output") + 1])
+            s = json.loads((out / "summary.json").read_text())
+            shard_bytes = sum(p.stat().st_size for p in (out / "shards").glob("*.tar"))
+            r.update(video_s=s["sources"]["hours_in"] * 3600, kept=s["clips"]["kept"], rows=s["clips"]["rows"],
+                     kept_s=s["clips"]["hours_kept"] * 3600, shard_bytes=shard_bytes,
+                     flow=dataflow(out), stages=s["stages"],
+                     mem_warning="Ray only requests" in r["stderr"], spilled="Spilled" in r["stderr"])
+        res[name] = r
+    report(res)
 
-            os.symlink(real, Path(inp) / "real_fixture.mp4")
-    dec = run_child("decode", inp, str(tmp / "o1"), a.stages)
-    pipe = run_child("pipeline", inp, str(tmp / "o2"), a.stages)
-    vs = dec["video_s"]
-    d_rate = vs / dec["cpu_s"]
-    p_rate = vs / pipe["cpu_s"]
-    print(f"input: {inp} ({vs:.1f} s of video), stages: {a.stages}")
-    print(f"decode-only : {d_rate:8.2f} video-s per core-s  (cpu {dec['cpu_s']:.1f} s, peak RSS {dec['peak_rss_mb']:.0f} MB)")
-    print(f"pipeline    : {p_rate:8.2f} video-s per core-s  (cpu {pipe['cpu_s']:.1f} s, peak RSS {pipe['peak_rss_mb']:.0f} MB, "
-          f"{pipe['kept']} clips kept)")
-    print(f"ratio pipeline/decode-only: {p_rate / d_rate:.3f}")
-    for s in pipe["stages"]:
-        print(f"  stage {s['stage']:10s} {s['items_in']:4d} items {s['seconds']:8.2f} s  {s['items_per_s']:7.2f} items/s")
+
+def report(res: dict[str, dict]) -> None:
+    d1, d2 = res.get("decode1"), res.get("decode2")
+    print()
+    print(f"{'run':8s} {'wall s':>7s} {'CPU s':>7s} {'vs/wall-s':>9s} {'x dec2':>7s} {'vs/CPU-s':>9s} {'x dec1':>7s} "
+          f"{'driver MB':>9s} {'worker MB':>9s} {'B/video-s':>10s}  notes")
+    for name, r in res.items():
+        vw, vc = r["video_s"] / r["wall_s"], r["video_s"] / max(r["cpu_s"], 1e-9)
+        xw = f"{vw / (d2['video_s'] / d2['wall_s']):.3f}" if d2 else "-"
+        xc = f"{vc / (d1['video_s'] / d1['cpu_s']):.3f}" if d1 else "-"
+        flow = r.get("flow") or {}
+        bps = flow.get("bytes_per_video_s")
+        notes = []
+        if "kept" in r:
+            notes.append(f"{r['kept']}/{r['rows']} clips kept")
+        if flow:
+            notes.append("operators: " + " | ".join(f"{o['name']} x{o['actors']} ({o['memory'] / 2**30:.1f} GiB)"
+                                                    for o in flow["operators"]))
+        if r.get("mem_warning"):
+            notes.append("Ray memory warning")
+        if r.get("spilled"):
+            notes.append("object store spilled")
+        print(f"{name:8s} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {vw:9.2f} {xw:>7s} {vc:9.2f} {xc:>7s} "
+              f"{r['driver_rss'] / 2**20:9.0f} {r['worker_rss'] / 2**20:9.0f} "
+              f"{bps if bps is not None else '-':>10}  {'; '.join(notes)}")
+    print(f"video: {next(iter(res.values()))['video_s']:.1f} s per run")
+    if "ray1" in res and "ray2" in res:
+        print(f"--num-cpus 2 / --num-cpus 1 wall throughput: {res['ray1']['wall_s'] / res['ray2']['wall_s']:.2f}x")
+    if "ray1" in res and "local" in res:
+        print(f"--num-cpus 1 wall / local wall: {res['ray1']['wall_s'] / res['local']['wall_s']:.2f}")
+    for name, r in res.items():
+        if r.get("kept_s"):
+            print(f"{name}: {r['kept_s']:.1f} s kept of {r['video_s']:.1f} s; shards {r['shard_bytes'] / 1e6:.1f} MB = "
+                  f"{r['shard_bytes'] / 1e9 / (r['kept_s'] / 3600):.2f} GB per kept hour")
+    print("stage work (the stages' own timers, summed) against what the run cost:")
+    for name, r in res.items():
+        if r.get("stages"):
+            work = sum(st["seconds"] for st in r["stages"])
+            print(f"  {name:6s} stage work {work:7.1f} s, wall {r['wall_s']:6.1f} s, CPU {r['cpu_s']:6.1f} s: "
+                  f"stage work / CPU-s = {work / max(r['cpu_s'], 1e-9):.2f}")
+    ref = res.get("local") or res.get("ray")
+    if ref and ref.get("stages"):
+        print("per stage (seconds of stage work per video-second that entered the stage):")
+        for s in ref["stages"]:
+            if s["video_seconds"]:
+                print(f"  {s['stage']:10s} {s['seconds'] / s['video_seconds']:.4f} s/video-s  "
+                      f"({s['items_in']} clips, {s['video_seconds']:.1f} video-s in, {s['kept_seconds']:.1f} kept)")
 
 
 if __name__ == "__main__":

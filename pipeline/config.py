@@ -39,9 +39,13 @@ class SegmentConfig:
     scene_detector: str = "content"  # content | histogram | none
     scene_threshold: float = 27.0
     num_cpus: float = 1.0
-    concurrency: int = 1
+    # Ray: decode workers (each runs the stages up to the face crop on what it decoded);
+    # 0 = one per CPU of the cluster, at most one per source.
+    concurrency: int = 0
 
     def __post_init__(self) -> None:
+        if self.concurrency < 0:
+            raise ValueError(f"SegmentConfig.concurrency must be >= 0 (0: one per CPU), got {self.concurrency}")
         if self.fps != 25:
             raise ValueError(f"SegmentConfig.fps: lipforge normalizes to 25 fps, got {self.fps}")
         if self.sample_rate != 16000:

@@ -36,7 +36,7 @@ class StageConfig:
     num_cpus: float = 1.0
     num_gpus: float = 0.0  # a fraction packs several small GPU models on one device
     batch_size: int = 1  # items per call of process()
-    concurrency: int = 1  # Ray actors (or tasks) for this stage
+    concurrency: int = 1  # Ray actors of the operator this stage starts (see pipeline.runners.plan)
 
     def __post_init__(self) -> None:
         if self.num_cpus < 0:
@@ -161,6 +161,12 @@ class Stage:
             raise TypeError(f"{type(self).__name__} wants a {self.Config.__qualname__}, got {type(self.config).__name__}")
         self.stats = StageStats(self.name)
         self._ready = False
+
+    @property
+    def has_work(self) -> bool:
+        """False when the stage would keep every clip and record nothing (no weights configured):
+        the Ray runner then gives it no pool of its own (it runs where the previous stage ran)."""
+        return True
 
     def setup(self) -> None:
         """Load models; override in stages that have any."""

@@ -7,8 +7,9 @@ forehead-to-chin convention of :mod:`lipforge.pipeline.faces.boxes`.
 * :class:`DlibHogDetector`: dlib's HOG frontal face detector, on a frame downscaled so its
   longer side is at most ``max_side`` (HOG finds faces from about 80 px, and lipforge keeps only
   faces above 228 px, so 640 is enough for 1280 px working frames). No weights file.
-* :class:`UltralyticsDetector`: a YOLO face model (.pt) from a local path, batched predict;
-  never downloads (``YOLO_OFFLINE`` and sync off before ultralytics is imported).
+* :class:`UltralyticsDetector`: a YOLO face model (.pt) from a local path, batched predict on
+  frames downscaled to ``imgsz``; never downloads (``YOLO_OFFLINE`` and sync off before
+  ultralytics is imported) and never unpickles code (ultralytics' weights-only safe load).
 
 Model files are checked by :func:`lipforge.pipeline.models.require_model_file` when a stage is constructed.
 """
@@ -71,19 +72,39 @@ class DlibHogDetector:
 
 
 def _quiet_ultralytics_env() -> None:
-    """Keep ultralytics off the network and its settings file out of the user's home."""
+    """Keep ultralytics off the network and its settings file out of the user's home, and make
+    it load checkpoints weights-only (see :func:`_require_safe_load`)."""
     os.environ.setdefault("YOLO_OFFLINE", "true")
+    # Not setdefault: loading a .pt without unpickling code is not a preference a user's
+    # environment may turn off.
+    os.environ["ULTRALYTICS_SAFE_LOAD"] = "1"
     cfg = os.path.join(tempfile.gettempdir(), "lipforge-runtime", "ultralytics")
     os.makedirs(cfg, exist_ok=True)
     os.environ.setdefault("YOLO_CONFIG_DIR", cfg)
+
+
+def _require_safe_load() -> None:
+    """Ultralytics' safe-load switch: ``torch.load(weights_only=True)`` with an allow-list of its
+    own model classes, never a fallback to a full unpickle. The switch is read when ultralytics is
+    imported (``ULTRALYTICS_SAFE_LOAD``); set it on the loader module too in case ultralytics was
+    imported before :func:`_quiet_ultralytics_env` ran."""
+    import ultralytics.nn.tasks as tasks
+
+    if not getattr(tasks._SafeLoad, "SUPPORTED", False):
+        raise RuntimeError("ultralytics' weights-only loading needs torch >= 2.6; refusing to unpickle a YOLO .pt")
+    tasks.SAFE_LOAD = True
 
 
 class UltralyticsDetector:
     """A YOLO face model from a local .pt file; the largest box per frame.
 
     ``calibration`` defaults to identity: YOLO face models (WIDER FACE style) already draw
-    forehead-to-chin boxes. ``imgsz`` is the detection resolution (letterboxed by ultralytics,
-    boxes come back in the frame's pixels).
+    forehead-to-chin boxes. ``imgsz`` is the detection resolution: frames are downscaled to it
+    on the CPU (the same :func:`downscale` as the dlib backend, so only detection-size frames go to
+    the device), ultralytics letterboxes them, and boxes are mapped back to the frame's pixels.
+
+    The .pt is loaded weights-only (ultralytics' safe load, :func:`_require_safe_load`): a
+    checkpoint that would need code unpickled is refused with a ValueError naming the file.
     """
 
     name = "ultralytics"
@@ -97,7 +118,13 @@ class UltralyticsDetector:
 
         if SETTINGS.get("sync", False):
             SETTINGS.update(sync=False)
-        self.model = YOLO(str(weights), task="detect")
+        _require_safe_load()
+        try:
+            self.model = YOLO(str(weights), task="detect")
+        except TypeError as e:  # ultralytics' error for globals outside its weights-only allow-list
+            raise ValueError(f"stages.faces (ultralytics): {weights} cannot be loaded weights-only, so it is "
+                             f"not loaded ({str(e).splitlines()[0]}); use a checkpoint saved by ultralytics "
+                             "(YOLO(...).save) that holds only its own model classes") from e
         self.imgsz, self.conf, self.device = imgsz, conf, device
         self.batch_size = batch_size
         self.classes = list(classes) if classes else None
@@ -106,12 +133,13 @@ class UltralyticsDetector:
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         out = np.full((len(frames), 4), np.nan)
         for s in range(0, len(frames), self.batch_size):
-            batch = [np.ascontiguousarray(f[..., ::-1]) for f in frames[s:s + self.batch_size]]  # RGB -> BGR
+            small = [downscale(np.ascontiguousarray(f), self.imgsz) for f in frames[s:s + self.batch_size]]
+            batch = [np.ascontiguousarray(f[..., ::-1]) for f, _ in small]  # RGB -> BGR, detection size
             results = self.model.predict(batch, imgsz=self.imgsz, conf=self.conf, device=self.device,
                                          classes=self.classes, verbose=False)
             for j, r in enumerate(results):
                 xyxy = r.boxes.xyxy.cpu().numpy() if r.boxes is not None else np.zeros((0, 4))
                 best = largest_box(xyxy)
                 if best is not None:
-                    out[s + j] = calibrate_boxes(best, self.calibration)
+                    out[s + j] = calibrate_boxes(best / small[j][1], self.calibration)  # frame px
         return out

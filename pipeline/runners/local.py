@@ -1,17 +1,21 @@
 """Run a curation in-process: the same stages and store as the Ray runner, one item at a time.
 
-Used by tests and small jobs; its manifests equal the Ray runner's for the same input.
+Used by tests and small jobs; its manifests equal the Ray runner's for the same input. Shows the
+same live progress line as the Ray runner (:class:`lipforge.pipeline.runners.progress.CurateProgress`).
 """
 from __future__ import annotations
 
-import sys
-import time
 import uuid
 
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput, SourceOutcome, build_stages, group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.runners.progress import CurateProgress
 from lipforge.pipeline.stage import StageStats
 from lipforge.pipeline.store import WorkStore
+
+
+def _duration(items) -> float:
+    return sum(it.n_frames / it.fps for it in items)
 
 
 class LocalRunner:
@@ -24,22 +28,20 @@ class LocalRunner:
         store = WorkStore(output)
         run_id = uuid.uuid4().hex[:8]
         todo = [s for s in sources if not store.source_done(s.source_id)]
-        t0 = time.time()
-        n_groups = 0
         seg_stats = StageStats("segment")
+        prog = CurateProgress(len(todo), enabled=self.progress, desc="curate/local")
         try:
-            for i, src in enumerate(todo):
+            for src in todo:
                 outcome = SourceOutcome(record=None)  # type: ignore[arg-type]
                 for group in iter_source_groups(src, self.config, store, outcome, seg_stats):
+                    video_s = _duration(group)
                     out = run_stages(self.stages, group)
                     for parent, items in group_by_parent(out).items():
                         store.write_group(parent, src.source_id, items, self.config.shards.video_crf)
-                    n_groups += 1
-                    if self.progress:
-                        print(f"\r[curate] source {i + 1}/{len(todo)} {src.source_id}: {n_groups} clips "
-                              f"judged, {time.time() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+                    kept = [it for it in out if it.kept]
+                    prog.group(len(out), len(kept), video_s, _duration(kept))
                 store.try_complete_source(src.source_id)
+                prog.source_done()
         finally:
             store.write_stats([seg_stats] + [s.stats for s in self.stages], run_id)
-            if self.progress:
-                print(file=sys.stderr)
+            prog.close()

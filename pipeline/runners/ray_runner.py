@@ -1,18 +1,27 @@
 """Run a curation on Ray Data: the only module of pipeline/ that imports Ray.
 
-The same stage list as the local runner, mapped onto Ray Data operators: sources are probed
-and segmented by tasks that stream one candidate group per row (a pickled list of ClipItems,
-bounded by the segmenter's maximum clip length), each stage runs in its own actor pool with
-the CPUs, GPU fraction, batch size and concurrency of its config (so a GPU detector and a CPU
-scene splitter get different pools), and a writer persists each group through the same
-:class:`lipforge.pipeline.store.WorkStore`. The output directory must be on storage every node sees.
+The stage list is mapped onto a few Ray Data operators by :func:`lipforge.pipeline.runners.plan.plan_operators`:
+the source operator probes, decodes and segments a source and runs every stage up to the face
+crop in that same process, so full-resolution frames never cross an operator boundary (what
+crosses is the compact clip, or, in a CPU-only run, nothing but counts: the whole run is one
+operator that also writes the shards' inputs). Operators are named after their stages, request
+the CPUs, GPU fraction and ``memory`` of their config, and stream: one row per candidate group.
+A writer persists each group through the same :class:`lipforge.pipeline.store.WorkStore` as the
+local runner, so both give the same manifests and shards. The output directory must be on
+storage every node sees.
+
+An in-process Ray (no ``address``) listens on 127.0.0.1 only (Ray's single-node mode, the one it
+uses on macOS/Windows): nothing of it is reachable from the network. Clusters: see README
+("Dataflow / cluster") for token authentication and the ports that are open.
 
 >>> RayRunner(RunConfig(), address=None).run(sources, "out")  # doctest: +SKIP
 """
 from __future__ import annotations
 
+import json
+import logging
+import os
 import pickle
-import sys
 import time
 import uuid
 
@@ -20,62 +29,93 @@ import numpy as np
 
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
-from lipforge.pipeline.stage import Stage, StageStats
-from lipforge.pipeline.store import WorkStore
+from lipforge.pipeline.runners.plan import Operator, auto_concurrency, plan_operators
+from lipforge.pipeline.runners.progress import CurateProgress
+from lipforge.pipeline.stage import ClipItem, StageStats
+from lipforge.pipeline.store import WorkStore, atomic_write_bytes
+
+# Ray's single-node switch: with it off, Ray takes 127.0.0.1 as the node address and every
+# gRPC server, the object manager and the workers bind to loopback (checked with `ss -ltnp`).
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+log = logging.getLogger(__name__)
 
 
-def _pack(groups) -> dict:
-    return {"payload": np.array([pickle.dumps(g, protocol=5) for g in groups], dtype=object)}
+def _duration(items: list[ClipItem]) -> float:
+    return sum(it.n_frames / it.fps for it in items)
 
 
-def _unpack(batch) -> list:
-    return [pickle.loads(b) for b in batch["payload"]]
+class _OperatorBase:
+    """Shared by the operators: run the fused stages on groups, write or pack the result."""
 
+    def __init__(self, op: Operator, cfg: RunConfig, output: str) -> None:
+        self.op, self.cfg, self.store = op, cfg, WorkStore(output)
 
-class _SegmentFn:
-    """Probe + decode + segment one source; yields one row per candidate group (streaming)."""
-
-    def __init__(self, cfg: RunConfig, output: str) -> None:
-        self.cfg, self.store = cfg, WorkStore(output)
-
-    def __call__(self, batch):
-        for js in batch["input"]:  # the whole SourceInput (a range, its dataset and box travel with it)
-            stats = StageStats("segment")
-            for group in iter_source_groups(SourceInput.from_json(str(js)), self.cfg, self.store, stats=stats):
-                row = _pack([group])
-                row["stats"] = np.array([pickle.dumps([stats.take()])], dtype=object)
-                yield row
-            if stats.seconds:  # a source that yielded no clip (dropped at probe)
-                self.store.write_stats([stats.take()], "segment")
-
-
-class _StageActor:
-    def __init__(self, stage: Stage) -> None:
-        self.stage = stage
-
-    def __call__(self, batch):
-        groups = _unpack(batch)
-        out = run_stages([self.stage], [it for g in groups for it in g])
-        by_parent = group_by_parent(out)
-        packed = _pack([by_parent.get(g[0].parent_id, []) for g in groups])
-        # This batch's stats ride along with its first row to the driver, which sums them.
-        stats = [pickle.loads(p) for p in batch["stats"]]
-        stats[0].append(self.stage.stats.take())
-        packed["stats"] = np.array([pickle.dumps(x) for x in stats], dtype=object)
-        return packed
-
-
-class _WriterFn:
-    def __init__(self, cfg: RunConfig, output: str) -> None:
-        self.cfg, self.store = cfg, WorkStore(output)
-
-    def __call__(self, batch):
-        groups = _unpack(batch)
+    def _finish(self, groups: list[list[ClipItem]]) -> tuple[list[bytes], list[dict]]:
+        """Persist (writer) or pickle (otherwise) each group; returns payloads and row counts."""
+        payloads, counts = [], []
         for g in groups:
-            if g:
+            if self.op.writer and g:
                 self.store.write_group(g[0].parent_id, g[0].source_id, g, self.cfg.shards.video_crf)
-        return {"kept": np.array([sum(it.kept for it in g) for g in groups], dtype=np.int64),
-                "stats": batch["stats"]}
+            kept = [it for it in g if it.kept]
+            counts.append({"judged": len(g), "kept": len(kept), "kept_s": _duration(kept)})
+            payloads.append(b"" if self.op.writer else pickle.dumps(g, protocol=5))
+        return payloads, counts
+
+    def _stats(self, extra: list[StageStats] = ()) -> bytes:
+        return pickle.dumps(list(extra) + [s.stats.take() for s in self.op.stages])
+
+
+def _row(sid, payload: bytes, stats: bytes, counts: dict, video_s: float, n_groups: int, xbytes: int) -> dict:
+    return {"source_id": np.array([sid], dtype=object), "payload": np.array([payload], dtype=object),
+            "stats": np.array([stats], dtype=object), "n_groups": np.array([n_groups], np.int64),
+            "video_s": np.array([video_s]), "judged": np.array([counts["judged"]], np.int64),
+            "kept": np.array([counts["kept"]], np.int64), "kept_s": np.array([counts["kept_s"]]),
+            "xbytes": np.array([xbytes + len(payload) + len(stats)], np.int64)}
+
+
+class _SourceOperator(_OperatorBase):
+    """Probe + decode + segment one source and run the fused stages; one row per candidate group,
+    then one marker row (``n_groups`` = how many groups the source had) that ends the source."""
+
+    def __call__(self, batch):
+        for js in batch["input"]:  # the whole SourceInput: a range, its dataset and box travel with it
+            src = SourceInput.from_json(str(js))
+            sid = src.source_id
+            seg = StageStats("segment")
+            n = 0
+            for group in iter_source_groups(src, self.cfg, self.store, stats=seg):
+                video_s = _duration(group)
+                out = run_stages(self.op.stages, group)
+                payloads, counts = self._finish([out])
+                yield _row(sid, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0)
+                n += 1
+            empty = {"judged": 0, "kept": 0, "kept_s": 0.0}
+            yield _row(sid, b"", pickle.dumps([seg.take()]), empty, 0.0, n, 0)
+
+
+class _GroupOperator(_OperatorBase):
+    """Fused stages after the source operator: a batch of groups in, the same rows out."""
+
+    def __call__(self, batch):
+        groups = [pickle.loads(p) if p else [] for p in batch["payload"]]
+        live = [g for g in groups if g]
+        out = group_by_parent(run_stages(self.op.stages, [it for g in live for it in g])) if live else {}
+        new = [out.get(g[0].parent_id, []) if g else [] for g in groups]
+        payloads, counts = self._finish(new)
+        mine = [s.stats.take() for s in self.op.stages]  # this batch's stats ride on its first row
+        rows = []
+        for i, sid in enumerate(batch["source_id"]):
+            stats = pickle.dumps(pickle.loads(batch["stats"][i]) + (mine if i == 0 else []))
+            c = counts[i] if groups[i] else {"judged": int(batch["judged"][i]), "kept": int(batch["kept"][i]),
+                                              "kept_s": float(batch["kept_s"][i])}
+            rows.append(_row(sid, payloads[i] if groups[i] else b"", stats, c, float(batch["video_s"][i]),
+                             int(batch["n_groups"][i]), int(batch["xbytes"][i])))
+        return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+
+
+def _named(base: type, op: Operator) -> type:
+    """A subclass named after the operator's stages: Ray shows ``MapBatches(decode+speech+...)``."""
+    return type(op.name, (base,), {"__module__": base.__module__})
 
 
 def _scaled(cpus: float, scale: float) -> float:
@@ -83,7 +123,8 @@ def _scaled(cpus: float, scale: float) -> float:
 
 
 class RayRunner:
-    """``address=None`` starts a local Ray in-process; ``"auto"`` or ``"ray://host:10001"`` joins a cluster."""
+    """``address=None`` starts a local Ray in-process (loopback only); ``"auto"`` or
+    ``"ray://host:10001"`` joins a cluster."""
 
     def __init__(self, config: RunConfig, address: str | None = None, num_cpus: int | None = None,
                  progress: bool = True) -> None:
@@ -91,77 +132,123 @@ class RayRunner:
         self.address = address
         self.num_cpus = num_cpus
         self.progress = progress
-        build_stages(config)  # fail on bad configs / missing model files before Ray starts
+        self.operators = plan_operators(config, build_stages(config))  # bad configs / model files fail now
 
     def run(self, sources: list[SourceInput], output: str) -> None:
-        import os
-
         # Ray's usage-stats code probes a cloud metadata address unless this is set before import.
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        restore = os.environ.get(LOOPBACK_ENV)
+        if self.address is None:
+            os.environ[LOOPBACK_ENV] = "0"
         import ray
         from ray.data import ActorPoolStrategy
 
         store = WorkStore(output)
         todo = [s for s in sources if not store.source_done(s.source_id)]
         started = False
-        if not ray.is_initialized():
-            kw = {"include_dashboard": False, "log_to_driver": True}
-            if self.address is None:
-                # "local" always starts a private in-process Ray; address=None would silently join
-                # any cluster already running on this machine (`ray start`).
-                kw["num_cpus"] = self.num_cpus
-            ray.init(address=self.address or "local", **kw)
-            started = True
         try:
+            if not ray.is_initialized():
+                kw = {"include_dashboard": False, "log_to_driver": True}
+                if self.address is None:
+                    # "local" always starts a private in-process Ray; address=None would silently
+                    # join any cluster already running on this machine (`ray start`).
+                    kw["num_cpus"] = self.num_cpus
+                    import ray._private.ray_constants as rc
+
+                    rc.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the env was set
+                ray.init(address=self.address or "local", **kw)
+                started = True
             if todo:
                 self._run(ray, ActorPoolStrategy, todo, output)
         finally:
             if started:
                 ray.shutdown()
+            if self.address is None:
+                if restore is None:
+                    os.environ.pop(LOOPBACK_ENV, None)
+                else:
+                    os.environ[LOOPBACK_ENV] = restore
 
     def _run(self, ray, ActorPoolStrategy, todo: list[SourceInput], output: str) -> None:
         cfg = self.config
-        stages = build_stages(cfg)
-        total = float(ray.cluster_resources().get("CPU", 1.0))
+        res = ray.cluster_resources()
+        cpus, gpus = float(res.get("CPU", 1.0)), float(res.get("GPU", 0.0))
+        ops = self.operators
+        n_src = auto_concurrency(ops[0], cpus, gpus, len(todo))
+        sizes = [auto_concurrency(op, cpus, gpus, len(todo), source_actors=n_src) for op in ops]
         # Pools hold their CPUs for the whole run: on a small machine scale the logical
         # requests down so every pool can start (requests are for scheduling only).
-        want = cfg.segment.num_cpus * cfg.segment.concurrency + cfg.shards.num_cpus + sum(
-            s.config.num_cpus * s.config.concurrency for s in stages)
-        scale = min(1.0, total / want) if want > 0 else 1.0
+        want = sum(op.num_cpus * n for op, n in zip(ops, sizes))
+        scale = min(1.0, cpus / want) if want > 0 else 1.0
+        # The same for memory: a request no node can meet would leave a pool waiting forever.
+        # Declared, then scaled to what the cluster has (a warning says by how much).
+        mem, want_mem = float(res.get("memory", 0.0)), sum(op.memory * n for op, n in zip(ops, sizes))
+        mscale = min(1.0, mem / want_mem) if mem > 0 and want_mem > 0 else 1.0
+        if mscale < 1.0:
+            log.warning("curate/ray: operators declare %.1f GiB, the cluster has %.1f GiB of memory; "
+                        "requests scaled by %.2f (clips may not fit: lower segment.max_clip_s or work_max_side)",
+                        want_mem / 2**30, mem / 2**30, mscale)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = self.progress
         ctx.execution_options.preserve_order = False
         run_id = uuid.uuid4().hex[:8]
-        ds = ray.data.from_items([{"path": s.path, "source_id": s.source_id, "input": s.to_json()} for s in todo],
-                                 override_num_blocks=len(todo))
-        ds = ds.map_batches(_SegmentFn, fn_constructor_args=(cfg, output), batch_size=1,
-                            num_cpus=_scaled(cfg.segment.num_cpus, scale),
-                            compute=ActorPoolStrategy(size=cfg.segment.concurrency))
-        for st in stages:
-            c = st.config
-            ds = ds.map_batches(_StageActor, fn_constructor_args=(st,), batch_size=c.batch_size,
-                                num_cpus=_scaled(c.num_cpus, scale), num_gpus=c.num_gpus,
-                                compute=ActorPoolStrategy(size=c.concurrency))
-        ds = ds.map_batches(_WriterFn, fn_constructor_args=(cfg, output), batch_size=1,
-                            num_cpus=_scaled(cfg.shards.num_cpus, scale), compute=ActorPoolStrategy(size=1))
+        # Largest file first: the longest source starts at once instead of ending the run alone.
+        order = sorted(todo, key=lambda s: -_size(s.path))
+        ds = ray.data.from_items([{"path": s.path, "source_id": s.source_id, "input": s.to_json()} for s in order],
+                                 override_num_blocks=len(order))
+        for op, n in zip(ops, sizes):
+            base = _SourceOperator if op.source else _GroupOperator
+            ds = ds.map_batches(_named(base, op), fn_constructor_args=(op, cfg, output),
+                                batch_size=op.batch_size, num_cpus=_scaled(op.num_cpus, scale),
+                                num_gpus=op.num_gpus, memory=int(op.memory * mscale),
+                                compute=ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1))
         store = WorkStore(output)
-        t0, n, kept, saved = time.time(), 0, 0, time.time()
+        prog = CurateProgress(len(todo), enabled=self.progress, desc="curate/ray")
         totals: dict[str, StageStats] = {}
+        seen: dict[str, int] = {}
+        expected: dict[str, int] = {}
+        done: set[str] = set()
+        xbytes, video_s, saved = 0, 0.0, time.time()
         try:
             for row in ds.iter_rows():
-                n += 1
-                kept += int(row["kept"])
                 for st in pickle.loads(row["stats"]):
                     totals[st.name] = totals[st.name] + st if st.name in totals else st
+                xbytes += int(row["xbytes"])
+                sid = row["source_id"]
+                if row["n_groups"] >= 0:
+                    expected[sid] = int(row["n_groups"])
+                else:
+                    seen[sid] = seen.get(sid, 0) + 1
+                    video_s += float(row["video_s"])
+                    prog.group(int(row["judged"]), int(row["kept"]), float(row["video_s"]), float(row["kept_s"]))
+                # >=: a source retried after a lost worker re-sends only its unfinished groups
+                if sid in expected and sid not in done and seen.get(sid, 0) >= expected[sid]:
+                    store.try_complete_source(sid)
+                    prog.source_done()
+                    done.add(sid)
                 if time.time() - saved > 30:  # one stats file per run, refreshed
                     store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
                     saved = time.time()
-                if self.progress:
-                    print(f"\r[curate/ray] {n} clips judged, {kept} kept, {time.time() - t0:.0f} s", end="",
-                          file=sys.stderr, flush=True)
         finally:
             store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
-            if self.progress:
-                print(file=sys.stderr)
+            prog.close()
+            self._write_dataflow(store, run_id, ops, sizes, scale, mscale, xbytes, video_s)
         for s in todo:
             store.try_complete_source(s.source_id)
+
+    @staticmethod
+    def _write_dataflow(store: WorkStore, run_id: str, ops, sizes, scale, mscale, xbytes: int, video_s: float) -> None:
+        """What ran where and how many bytes crossed operators (read by benchmarks/curate_throughput.py)."""
+        body = {"run_id": run_id, "bytes_crossing": xbytes, "video_s": round(video_s, 3),
+                "bytes_per_video_s": round(xbytes / video_s, 1) if video_s else None, "cpu_scale": round(scale, 3), "memory_scale": round(mscale, 3),
+                "operators": [{"name": op.name, "num_cpus": op.num_cpus, "num_gpus": op.num_gpus,
+                               "memory": int(op.memory * mscale), "actors": n, "batch_size": op.batch_size}
+                              for op, n in zip(ops, sizes)]}
+        atomic_write_bytes(store.work / "dataflow" / f"{run_id}.json", json.dumps(body, indent=1).encode())
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0

@@ -53,6 +53,10 @@ class ActiveSpeakerStage(Stage):
         if self.config.weights is None and self.config.enabled:
             log.warning("asd: no Light-ASD weights configured; the active speaker check is skipped")
 
+    @property
+    def has_work(self) -> bool:  # without weights every clip is kept and nothing is recorded
+        return self.config.weights is not None
+
     def setup(self) -> None:
         self._net = None
         if self.config.weights is not None:

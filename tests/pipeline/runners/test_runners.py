@@ -146,58 +146,13 @@ def test_kill_and_rerun_equals_uninterrupted(local_run, inputs, tmp_path):
 
 @pytest.mark.ray
 @pytest.mark.slow
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _stop_node(proc: subprocess.Popen) -> None:
-    """Stop one ``ray start --block`` node and the processes it started (its process group) and
-    nothing else: ``ray stop`` would kill every Ray on the machine."""
-    import signal
-
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)  # the node drains, then stops its raylet / GCS
-        try:
-            proc.wait(timeout=45)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_for_nodes(ray_bin: Path, address: str, n: int, env: dict, timeout: float = 90) -> None:
-    import time
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = subprocess.run([str(ray_bin), "status", f"--address={address}"], env=env, capture_output=True, text=True)
-        active = r.stdout.split("Active:", 1)[-1].split("Pending:", 1)[0] if r.returncode == 0 else ""
-        if active.count("node_") >= n:
-            return
-        time.sleep(1)
-    raise TimeoutError(f"Ray at {address} did not show {n} nodes in {timeout} s")
-
-
 def test_separately_started_local_cluster(local_run, inputs, tmp_path):
-    ray_bin = Path(sys.executable).parent / "ray"
-    port = str(_free_port())
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
-    nodes = []
+    from tests.pipeline.runners.local_cluster import free_port, start_node, stop_cluster
+
+    port = free_port()
     try:
-        nodes.append(subprocess.Popen([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=1",
-                                       "--include-dashboard=false", "--disable-usage-stats", "--block"], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True))
-        _wait_for_nodes(ray_bin, f"127.0.0.1:{port}", 1, env)
-        nodes.append(subprocess.Popen([str(ray_bin), "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
-                                       "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                      start_new_session=True))
-        _wait_for_nodes(ray_bin, f"127.0.0.1:{port}", 2, env)
+        start_node(port, head=True, num_cpus=1)
+        start_node(port, head=False, num_cpus=1)
         _, cfg = local_run
         r = curate(inputs, tmp_path / "out", cfg, "--address", f"127.0.0.1:{port}")
         assert "clips kept" in r.stdout
@@ -205,5 +160,4 @@ def test_separately_started_local_cluster(local_run, inputs, tmp_path):
         assert a[0].equals(b[0])
         assert_same_shards(a[2], b[2])
     finally:
-        for p in reversed(nodes):
-            _stop_node(p)
+        stop_cluster(port)  # this cluster's processes only; `ray stop` would end everyone's

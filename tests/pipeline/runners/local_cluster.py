@@ -1,0 +1,76 @@
+"""Start and stop a Ray cluster of several nodes on this machine for tests, by port.
+
+Never ``ray stop``: it ends every Ray process on the machine, other people's too. The processes
+of the cluster on ``port`` are found by the GCS address in their command lines (workers are the
+children of those processes) and ended by pid.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def ray_bin() -> str:
+    p = Path(sys.executable).parent / "ray"
+    if p.exists():
+        return str(p)
+    import shutil
+
+    return shutil.which("ray") or "ray"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cluster_env() -> dict:
+    return dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled")
+
+
+def start_node(port: int, head: bool, num_cpus: int) -> None:
+    args = ["--head", f"--port={port}", "--disable-usage-stats", "--include-dashboard=false"] if head \
+        else [f"--address=127.0.0.1:{port}"]
+    subprocess.run([ray_bin(), "start", *args, f"--num-cpus={num_cpus}", "--object-store-memory=100000000"],
+                   check=True, env=cluster_env(), capture_output=True, timeout=180)
+
+
+def _mine(port: int):
+    import psutil
+
+    keys = (f":{port} ", f"port={port} ", f"port={port}\0")
+    for p in psutil.process_iter(["cmdline", "name", "create_time"]):
+        cmd = " ".join(p.info["cmdline"] or []) + " "
+        if any(k in cmd for k in keys):
+            yield p
+
+
+def raylets(port: int) -> list[int]:
+    """Raylet pids of the cluster, oldest (the head's) first."""
+    return [p.pid for p in sorted((p for p in _mine(port) if p.info["name"] == "raylet"),
+                                  key=lambda p: p.info["create_time"])]
+
+
+def stop_cluster(port: int) -> None:
+    import psutil
+
+    procs = list(_mine(port))
+    for p in list(procs):
+        try:
+            procs += p.children(recursive=True)
+        except psutil.Error:
+            pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for p in procs:
+            try:
+                p.send_signal(sig)
+            except psutil.Error:
+                pass
+        psutil.wait_procs(procs, timeout=10)
+        time.sleep(0.2)
