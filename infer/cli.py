@@ -32,10 +32,6 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return (FileNotFoundError, NotADirectoryError, ValueError, MediaDecodeError, NoFaceError)
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
-
-
 def _infer_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lipforge infer", description="Lip-sync videos to new audio.")
     p.add_argument("--video", help="source video (one job)")
@@ -86,11 +82,8 @@ def main_infer(argv: list[str] | None = None) -> int:
     if not args.jobs and not all(single):
         raise SystemExit("lipforge infer: one job needs --video, --audio and --out "
                          f"(got --video {args.video}, --audio {args.audio}, --out {args.out})")
-    try:
-        return _run_batch(args) if args.jobs else _run_one(args)
-    except user_errors() as e:
-        print(f"lipforge infer: {_one_line(e)}", file=sys.stderr)
-        return 2
+    # a user error (user_errors()) propagates to lipforge.cli: one line, exit 2 (--debug: the traceback)
+    return _run_batch(args) if args.jobs else _run_one(args)
 
 
 def _run_one(args) -> int:
@@ -158,24 +151,21 @@ def _eval_parser() -> argparse.ArgumentParser:
 
 def main_eval(argv: list[str] | None = None) -> int:
     a = _eval_parser().parse_args(argv)
-    try:
-        from lipforge.infer.eval.evaluate import EvalConfig, evaluate
-        from lipforge.infer.eval.report import write_report
+    from lipforge.infer.eval.evaluate import EvalConfig, evaluate
+    from lipforge.infer.eval.report import write_report
 
-        for p in [*a.generated, *(a.reference or []), *(x for x in (a.silent, a.speech) if x)]:
-            if not Path(p).is_file():
-                raise FileNotFoundError(f"{p}: no such file")
-        cfg = EvalConfig(lpips_alexnet=a.lpips_alexnet, fid_inception=a.fid_inception, sync=not a.no_sync,
-                         syncnet=a.syncnet, device=a.device, fvd_i3d=a.fvd_i3d)
-        result = evaluate(a.generated, a.reference, silent=a.silent, speech=a.speech, config=cfg)
-        js, html = write_report(result, a.out_dir)
-    except user_errors() as e:
-        print(f"lipforge eval: {_one_line(e)}", file=sys.stderr)
-        return 2
+    # a user error propagates to lipforge.cli: one line, exit 2 (--debug: the traceback)
+    for p in [*a.generated, *(a.reference or []), *(x for x in (a.silent, a.speech) if x)]:
+        if not Path(p).is_file():
+            raise FileNotFoundError(f"{p}: no such file")
+    cfg = EvalConfig(lpips_alexnet=a.lpips_alexnet, fid_inception=a.fid_inception, sync=not a.no_sync,
+                     syncnet=a.syncnet, device=a.device, fvd_i3d=a.fvd_i3d)
+    result = evaluate(a.generated, a.reference, silent=a.silent, speech=a.speech, config=cfg)
+    js, html = write_report(result, a.out_dir)
     print(f"lipforge eval: {js} and {html}")
     return 0
 
 
-if __name__ == "__main__":  # python -m lipforge.infer.cli infer|eval ...
+if __name__ == "__main__":  # python -m lipforge.infer.cli infer|eval ... (`lipforge infer` reports user errors)
     cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("infer", [])
     sys.exit(main_eval(rest) if cmd == "eval" else main_infer(rest))

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as e:
         if debug:
             raise
-        print(f"lipforge {cmd}: {e}", file=sys.stderr)
+        print(f"lipforge {cmd}: {' '.join(str(e).split()) or type(e).__name__}", file=sys.stderr)  # one line
         return 2
     except KeyboardInterrupt:
         print(f"lipforge {cmd}: interrupted", file=sys.stderr)

@@ -102,7 +102,7 @@ def test_version():
     (["train", "--config", "{bad_key}"], "nonsense_key"),
     (["train", "--config", "{no_model}"], "svd_dir"),
     (["infer", "--video", "{missing}", "--audio", "{missing}", "--out", "{tmp}/o.mp4", "--checkpoint", "{tmp}/nockpt"],
-     "nockpt"),
+     "{missing}"),
     (["eval", "--generated", "{missing}", "--out-dir", "{tmp}/ev"], "{missing}"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, argv, needle):

@@ -25,9 +25,9 @@ def bad_inputs(tmp_path_factory, infer_media):
 
 
 def _infer(argv, capsys):
-    from lipforge.infer.cli import main_infer
+    from lipforge.cli import main  # the command users run: it turns user errors into one line
 
-    code = main_infer(argv)
+    code = main(["infer", *argv])
     err = capsys.readouterr().err.strip().splitlines()
     return code, err
 
@@ -58,7 +58,7 @@ def test_missing_checkpoint_and_bad_audio(tiny_checkpoint, infer_media, bad_inpu
 
 
 def test_eval_errors_one_line(infer_media, bad_inputs, tmp_path, capsys):
-    from lipforge.infer.cli import main_eval
+    from lipforge.cli import main
     from lipforge.pipeline.media import encode_video
 
     small = tmp_path / "small.mp4"
@@ -67,7 +67,7 @@ def test_eval_errors_one_line(infer_media, bad_inputs, tmp_path, capsys):
                          (["--generated", str(bad_inputs["corrupt"])], "corrupt.mp4"),
                          (["--generated", str(tmp_path / "none.mp4")], "none.mp4"),
                          (["--generated", str(small), "--fid-inception", str(tmp_path / "w.pth")], "w.pth")):
-        code = main_eval(argv + ["--out-dir", str(tmp_path / "rep"), "--no-sync"])
+        code = main(["eval", *argv, "--out-dir", str(tmp_path / "rep"), "--no-sync"])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and len(err) == 1 and needle in err[0] and err[0].startswith("lipforge eval:"), err
 

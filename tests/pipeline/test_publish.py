@@ -8,39 +8,22 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from lipforge.manifests.schema import SourceRecord
 from lipforge.pipeline import shards as shards_mod
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.finalize import finalize
-from lipforge.pipeline.stage import ClipItem
-from lipforge.pipeline.store import WorkStore
 
 N_CLIPS = {"a": 3, "b": 2, "c": 2, **{f"s{i:02d}": 6 for i in range(0, 40, 2)}, "s17": 6}
 
 
-def _clip(sid: str, k: int) -> ClipItem:
-    rng = np.random.default_rng([*map(ord, sid), k])
-    cid = f"{sid}-{k * 1000:08d}-00"
-    it = ClipItem(cid, sid, cid, k * 25, k * 25 + 4, frames=rng.integers(0, 255, (4, 16, 16, 3), dtype=np.uint8),
-                  audio=(rng.standard_normal(4 * 640) * 0.1).astype(np.float32))
-    it.arrays["detected.npy"] = np.ones(4, np.uint8)
-    return it
-
-
 def commit_source(out: Path, sid: str) -> SourceInput:
-    """What a finished curation leaves in the work store for one source."""
-    st = WorkStore(out)
-    cands = [f"{sid}-{k * 1000:08d}-00" for k in range(N_CLIPS[sid])]
-    st.write_source(SourceRecord(sid, f"/in/{sid}.mp4", n_candidates=len(cands)), cands)
-    for k, cid in enumerate(cands):
-        st.write_group(cid, sid, [_clip(sid, k)], crf=23)
-    assert st.try_complete_source(sid)
-    return SourceInput(f"/in/{sid}.mp4", sid)
+    """What a finished curation leaves in the work store for one source (the testing factory)."""
+    from lipforge.testing.corpus import commit_source as commit
+
+    return commit(out, sid, N_CLIPS[sid])
 
 
 def cfg(max_samples: int = 2, boundaries: str = "fill") -> RunConfig:
