@@ -3,7 +3,7 @@
 A stage opts in by declaring ``THRESHOLDS`` (config fields that only decide verdicts),
 ``MEASURES`` (the measurement columns it writes; declaring them also promises the stage never
 splits or trims a clip) and ``judge(measurements)`` (its verdict rule, which its ``process``
-also uses, so the two cannot disagree). Only the speech stage declares them so far; a change
+also uses, so the two cannot disagree). Speech and quality declare them so far; a change
 at any other stage recomputes the candidates that reach it. When only such fields changed at
 the stages a stored clip went through, the clip's verdict is recomputed from its row:
 

@@ -29,6 +29,10 @@ HYPERIQA_HINT = ("HyperIQA weights are pyiqa's release file HyperIQA_resnet50-ko
 
 class QualityStage(Stage):
     name = "quality"
+    # Re-judging from stored scores (lipforge.pipeline.rejudge): thresholds only decide verdicts,
+    # the measures are what this stage writes (it never splits or trims a clip).
+    THRESHOLDS = ("hyperiqa_threshold", "laplacian_threshold")
+    MEASURES = ("iqa_measure", "iqa_score", "iqa_scores")
 
     @dataclass(frozen=True)
     class Config(StageConfig):
@@ -76,11 +80,26 @@ class QualityStage(Stage):
             return items
         allc = np.concatenate(crops)  # (9B, 224, 224, 3): one network call per batch
         scores = hyperiqa_scores(self._net, allc, c.device) if self._net is not None else laplacian_variance(allc)
-        thr = c.hyperiqa_threshold if self._net is not None else c.laplacian_threshold
         for i, it in enumerate(items):
             s = scores[9 * i: 9 * i + 9]
             it.measurements.update(iqa_measure=self.measure, iqa_score=float(s.mean()),
                                    iqa_scores=[float(v) for v in s])
-            if s.mean() < thr:
-                it.drop("low_quality", by=self.name)
+            reason = self.rule(float(s.mean()))
+            if reason:
+                it.drop(reason, by=self.name)
         return items
+
+    def rule(self, iqa_score: float) -> str | None:
+        """The verdict rule, shared by :meth:`process` and :meth:`judge`."""
+        c = self.config
+        thr = c.hyperiqa_threshold if self.measure == "hyperiqa" else c.laplacian_threshold
+        return "low_quality" if iqa_score < thr else None
+
+    def judge(self, measurements: dict):
+        """This config's verdict on a stored row (``UNKNOWN`` when it was measured otherwise)."""
+        from lipforge.pipeline.rejudge import UNKNOWN
+
+        score = measurements.get("iqa_score")
+        if score is None or measurements.get("iqa_measure") != self.measure:
+            return UNKNOWN
+        return self.rule(float(score))

@@ -64,6 +64,38 @@ def test_threshold_and_measurement_changes_equal_a_fresh_run(media, tmp_path, mo
     assert (s["candidates_recomputed"], s["candidates_rejudged"]) == (0, 0), s
 
 
+def test_a_tightened_quality_threshold_is_rejudged_without_decoding(media, tmp_path, monkeypatch):
+    import yaml
+
+    from lipforge.pipeline.runners.local import LocalRunner
+
+    files = [media["a"], media["b"]]
+    lst = path_list(tmp_path / "lists", files)
+    out = tmp_path / "out"
+
+    def config(name: str, quality: dict) -> Path:
+        cfg = write_config(tmp_path / f"{name}.yaml", speech={"min_speech_ratio": 0.0})
+        body = yaml.safe_load(cfg.read_text())
+        body["stages"]["quality"] = {"enabled": True, **quality}
+        cfg.write_text(yaml.safe_dump(body))
+        return cfg
+
+    base_cfg = config("base", {"laplacian_threshold": 0.0})
+    assert curate(out, "--input", str(lst), cfg=base_cfg) == 0
+    base = published(out)
+    scores = sorted(r["iqa_score"] for r in base["clips"] if r["status"] == "kept")
+    assert len(scores) >= 2 and scores[0] < scores[-1]
+    tight_cfg = config("tight", {"laplacian_threshold": (scores[0] + scores[-1]) / 2})
+    with monkeypatch.context() as m:  # re-judging reads stored scores: no source may be decoded
+        m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail("a source was decoded"))
+        assert curate(out, "--input", str(lst), cfg=tight_cfg) == 0
+    got = published(out)
+    assert got == fresh(tmp_path, files, tight_cfg)
+    assert any(r["reason"] == "low_quality" for r in got["clips"])
+    s = store_summary(out)
+    assert s["candidates_recomputed"] == 0 and s["candidates_rejudged"] == len({r["parent_id"] for r in base["clips"]})
+
+
 def test_a_new_stage_recomputes_only_candidates_that_reach_it(media, tmp_path):
     """Adding a stage after speech: candidates speech dropped are kept as stored."""
     files = [media["c"]]
