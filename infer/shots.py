@@ -3,8 +3,8 @@
 A hard cut ends one face track and starts another: boxes are gap-filled and smoothed within a
 shot only (a crop never glides across a cut), every shot gets its own reference frame, and the
 sampling segments never straddle a cut (frames of two shots are never denoised or cross-faded
-together). Cuts are found with curation's detector settings (PySceneDetect's ContentDetector, see
-:class:`ShotDetector`) on the frames inference decodes anyway.
+together). Cuts are found by curation's own scene-cut detector (PySceneDetect's ContentDetector,
+see :class:`ShotDetector`) on the frames inference decodes anyway.
 
 >>> shot_runs(np.array([0, 0, 1, 1, 1, 0]))
 [(0, 2), (2, 5), (5, 6)]
@@ -16,38 +16,20 @@ import numpy as np
 from lipforge.infer.video import Segment, plan_segments, segment_weights
 
 
-# curation's defaults (pipeline.config.SegmentConfig / pipeline.source.scenes, which infer may
-# not import: they belong to the stage layer): ContentDetector, threshold 27, min 15 frames,
-# flash filter in SUPPRESS mode, frames shrunk to 256 px
-CONTENT_THRESHOLD = 27.0
-MIN_SHOT_FRAMES = 15
-DETECT_MAX_SIDE = 256
-
-
 class ShotDetector:
-    """``feed(rgb)`` frame by frame; ``ids`` is the shot number of every frame fed (25 fps timeline)."""
+    """``feed(rgb)`` frame by frame; ``ids`` is the shot number of every frame fed (25 fps timeline).
+    The cuts are curation's own detector (:class:`lipforge.pipeline.source.scenes.SceneCuts`) at
+    its default settings."""
 
-    def __init__(self, threshold: float = CONTENT_THRESHOLD, min_frames: int = MIN_SHOT_FRAMES) -> None:
-        try:
-            from scenedetect.detector import FlashFilter
-            from scenedetect.detectors import ContentDetector
-        except ImportError as e:  # pragma: no cover - pinned dependency
-            raise ImportError("shot detection needs PySceneDetect: pip install 'scenedetect==0.7.2'") from e
-        self._det = ContentDetector(threshold=threshold, min_scene_len=min_frames,
-                                    filter_mode=FlashFilter.Mode.SUPPRESS)
+    def __init__(self, detector: str = "content", threshold: float | None = None) -> None:
+        from lipforge.pipeline.source.scenes import CONTENT_THRESHOLD, SceneCuts
+
+        self._cuts = SceneCuts(detector, CONTENT_THRESHOLD if threshold is None else threshold, fps=25.0)
         self._ids: list[int] = []
 
     def feed(self, rgb: np.ndarray) -> None:
-        import cv2
-        from scenedetect.common import FrameTimecode
-
         i = len(self._ids)
-        h, w = rgb.shape[:2]
-        s = DETECT_MAX_SIDE / max(h, w)
-        small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
-            if s < 1 else rgb
-        cuts = self._det.process_frame(FrameTimecode(i, 25.0), cv2.cvtColor(small, cv2.COLOR_RGB2BGR))
-        cut = i > 0 and any(int(c.frame_num) == i for c in cuts)
+        cut = self._cuts.feed(i, rgb) and i > 0
         self._ids.append((self._ids[-1] + (1 if cut else 0)) if self._ids else 0)
 
     @property

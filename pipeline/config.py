@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from lipforge.pipeline.source.scenes import CONTENT_THRESHOLD
 from lipforge.pipeline.stage import StageConfig
 
 
@@ -37,7 +38,7 @@ class SegmentConfig:
     max_clip_s: float = 10.0  # bounds the memory of one clip row
     work_max_side: int = 1280  # frames larger than this are downscaled for the stages
     scene_detector: str = "content"  # content | histogram | none
-    scene_threshold: float = 27.0
+    scene_threshold: float = CONTENT_THRESHOLD
     num_cpus: float = 1.0
     # Ray: decode workers (each runs the stages up to the face crop on what it decoded);
     # 0 = one per CPU of the cluster, at most one per source.

@@ -10,7 +10,10 @@ Frames are shrunk to at most ``DETECT_MAX_SIDE`` pixels for detection: the conte
 histogram scores are means over pixels, so a hard cut scores the same, at a fraction of the
 cost.
 
->>> cuts = SceneCuts(SegmentConfig())
+Pure (no config or stage imports): curation's segmenter and inference's shot splitter both use
+it, so a cut is a cut in both.
+
+>>> cuts = SceneCuts()
 >>> cuts.feed(0, np.zeros((64, 64, 3), np.uint8))
 False
 """
@@ -18,23 +21,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipforge.pipeline.config import SegmentConfig
-
 DETECT_MAX_SIDE = 256
 MIN_SCENE_FRAMES = 15  # PySceneDetect's default minimum scene length (frames)
+CONTENT_THRESHOLD = 27.0  # PySceneDetect's ContentDetector default
+DETECTORS = ("content", "histogram", "none")
 
 
 class SceneCuts:
     """``feed(i, rgb)`` returns True when frame ``i`` starts a new scene."""
 
-    def __init__(self, cfg: SegmentConfig) -> None:
-        self.cfg = cfg
-        kind = cfg.scene_detector
-        if kind == "histogram" and not 0.0 < cfg.scene_threshold <= 1.0:
+    def __init__(self, detector: str = "content", threshold: float = CONTENT_THRESHOLD, fps: float = 25.0) -> None:
+        if detector not in DETECTORS:
+            raise ValueError(f"scene_detector must be one of {'|'.join(DETECTORS)}, got {detector!r}")
+        if detector == "histogram" and not 0.0 < threshold <= 1.0:
             raise ValueError("SegmentConfig.scene_threshold for scene_detector='histogram' is a histogram "
-                             f"difference in (0, 1] (e.g. 0.2), got {cfg.scene_threshold}")
+                             f"difference in (0, 1] (e.g. 0.2), got {threshold}")
+        self.kind, self.threshold = detector, float(threshold)
         self._detector = None
-        self._fps = float(cfg.fps)
+        self._fps = float(fps)
         self.n_cuts = 0
 
     def _make(self):
@@ -43,14 +47,14 @@ class SceneCuts:
             from scenedetect.detectors import ContentDetector, HistogramDetector
         except ImportError as e:  # pragma: no cover - pinned dependency
             raise ImportError("scene split needs PySceneDetect: pip install 'scenedetect==0.7.2'") from e
-        if self.cfg.scene_detector == "content":
-            return ContentDetector(threshold=self.cfg.scene_threshold, min_scene_len=MIN_SCENE_FRAMES,
+        if self.kind == "content":
+            return ContentDetector(threshold=self.threshold, min_scene_len=MIN_SCENE_FRAMES,
                                    filter_mode=FlashFilter.Mode.SUPPRESS)
-        return HistogramDetector(threshold=self.cfg.scene_threshold, min_scene_len=MIN_SCENE_FRAMES)
+        return HistogramDetector(threshold=self.threshold, min_scene_len=MIN_SCENE_FRAMES)
 
     def feed(self, index: int, rgb: np.ndarray) -> bool:
         """Process frame ``index`` (RGB, any size); True if a cut lies just before it."""
-        if self.cfg.scene_detector == "none":
+        if self.kind == "none":
             return False
         import cv2
         from scenedetect.common import FrameTimecode

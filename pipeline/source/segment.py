@@ -75,7 +75,7 @@ class Segmenter:
         self.cfg = cfg or SegmentConfig()
         self.min_f = math.ceil(self.cfg.min_clip_s * self.cfg.fps - 1e-9)
         self.max_f = math.floor(self.cfg.max_clip_s * self.cfg.fps + 1e-9)
-        SceneCuts(self.cfg)  # validate the detector settings now, not mid-run
+        SceneCuts(self.cfg.scene_detector, self.cfg.scene_threshold, self.cfg.fps)  # validate the detector settings now, not mid-run
         self.spf = self.cfg.sample_rate // self.cfg.fps  # audio samples per frame (640)
         self._reset()
 
@@ -90,7 +90,7 @@ class Segmenter:
         """Yield candidates in time order; raises MediaDecodeError when the source fails to decode."""
         self._reset()
         fs = FrameStream(path, self.cfg.fps, self.cfg.work_max_side, source.start_s, source.end_s)
-        cuts = SceneCuts(self.cfg)
+        cuts = SceneCuts(self.cfg.scene_detector, self.cfg.scene_threshold, self.cfg.fps)
         audio: AudioStream | None = None
         buf: deque[np.ndarray] = deque()
         buf_start = fs.first_index  # frame index of buf[0] (0 unless the source is a range)
