@@ -40,7 +40,7 @@ def counter(tiny_pipeline, monkeypatch):
 
 def _uncached_latents(pipe, prep) -> torch.Tensor:
     """The encoding without any cache or dedup: every output frame, in order. (1, T, 4, h, w)"""
-    from lipforge.infer.pipeline import masked_video, to_model_frames
+    from lipforge.infer.conditioning import masked_video, to_model_frames
 
     x = masked_video(to_model_frames(prep.crops), torch.from_numpy(np.asarray(prep.masks, np.float32)))
     with torch.no_grad():
