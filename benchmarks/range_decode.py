@@ -18,41 +18,19 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
 
 def write_long(path: Path, seconds: float, w: int = 480, h: int = 270, fps: int = 25, gop: int = 50) -> None:
-    import av
+    from lipforge.testing.media import write_gop
 
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
-    n = int(seconds * fps)
-    sr = 16000
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=Fraction(fps))
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": "23", "preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
-        ast = out.add_stream("aac", rate=sr)
-        ast.layout = "mono"
-        for i in range(n):
-            vf = av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="rgb24")
-            vf.pts, vf.time_base = i, Fraction(1, fps)
-            for p in vs.encode(vf):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
-        t = np.arange(int(seconds * sr)) / sr
-        audio = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
-        for s in range(0, len(audio), 1024):
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, s:s + 1024]), format="fltp", layout="mono")
-            af.sample_rate, af.pts, af.time_base = sr, s, Fraction(1, sr)
-            for p in ast.encode(af):
-                out.mux(p)
-        for p in ast.encode():
-            out.mux(p)
+    base = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+    n, sr = int(seconds * fps), 16000
+    t = np.arange(int(seconds * sr)) / sr
+    write_gop(path, (np.roll(base, i, axis=1) for i in range(n)), fps, (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32),
+              sr=sr, gop=gop, crf=23)
 
 
 def main() -> None:

@@ -2,7 +2,6 @@
 the frames a whole-file decode shows there, and nothing outside it is judged."""
 from __future__ import annotations
 
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -21,34 +20,7 @@ from lipforge.pipeline.source.ranges import probe_input  # noqa: E402
 
 from _source_media import counter_frames, read_counter, tone  # noqa: E402
 
-
-def write_gop(path, frames: np.ndarray, fps: int, audio: np.ndarray, sr: int = 16000, gop: int = 25) -> str:
-    """H.264 with a keyframe every ``gop`` frames (B-frames on) + AAC: a file a range can seek in."""
-    import av
-
-    t, h, w, _ = frames.shape
-    with av.open(str(path), "w") as out:
-        vs = out.add_stream("libx264", rate=Fraction(fps))
-        vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-        vs.options = {"crf": "18", "preset": "veryfast", "threads": "1",
-                      "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
-        ast = out.add_stream("aac", rate=sr)
-        ast.layout = "mono"
-        for i in range(t):
-            vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
-            vf.pts, vf.time_base = i, Fraction(1, fps)
-            for p in vs.encode(vf):
-                out.mux(p)
-        for p in vs.encode():
-            out.mux(p)
-        for s in range(0, len(audio), 1024):
-            af = av.AudioFrame.from_ndarray(np.ascontiguousarray(audio[None, s:s + 1024]), format="fltp", layout="mono")
-            af.sample_rate, af.pts, af.time_base = sr, s, Fraction(1, sr)
-            for p in ast.encode(af):
-                out.mux(p)
-        for p in ast.encode():
-            out.mux(p)
-    return str(path)
+from lipforge.testing.media import write_gop  # noqa: E402
 
 
 def chirp(seconds: float, sr: int = 16000) -> np.ndarray:
