@@ -98,7 +98,9 @@ class LipSyncPipeline:
         recipe.check_model(LipSyncModelConfig.from_dict(json.loads((d / CONFIG_NAME).read_text())), str(d / RECIPE_NAME))
         scheduler = EDMScheduler.from_pretrained(d / cls.SCHEDULER_DIR)
         if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+            from lipforge.infer.devices import resolve_device
+
+            device = resolve_device("auto")
         model = LipSyncModel.from_pretrained(d)
         return cls(model, scheduler, device=device, dtype=dtype, recipe=recipe)
 

@@ -269,6 +269,7 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     prep = PreparedJob(store.spec(), references, fit_audio(wav, n_out), pos, crop_boxes, boxes, t.mask_rects,
                        t.shots, t.has_face, len(wav), str(video), str(audio), digest,
                        {"probe": t1 - t0, "faces+crops": t2 - t1})
+    prep.info = info  # finish_job reuses the probe in this process (not saved: a loaded job probes again)
     if own:
         weakref.finalize(prep, shutil.rmtree, str(wd), True)
     return prep
@@ -340,7 +341,7 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
     from lipforge.infer.video import box_from_crop
     from lipforge.infer.writer import OutputVideo, read_audio_native
 
-    info = probe(prep.video)
+    info = getattr(prep, "info", None) or probe(prep.video)
     fps_out, m, q, turn = output_plan(prep, info, fps)
     size = prep.store.frame_shape[0]
     if generated_boxes is None:

@@ -29,19 +29,7 @@ from lipforge.manifests.corpus import current_generation, shards_dir
 from lipforge.pipeline import generations as gens
 from lipforge.pipeline.release import candidate_refs, release_published
 from lipforge.pipeline.shards import ShardPlan, ShardPublisher
-from lipforge.pipeline.store import WorkStore
-
-
-def _write_parquet(table: pa.Table, path: Path) -> None:
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        pq.write_table(table, f, row_group_size=10_000)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
+from lipforge.pipeline.store import WorkStore, atomic_write_bytes, atomic_write_parquet
 
 
 def _published_records(path: Path) -> dict[str, list[ShardRecord]]:
@@ -115,11 +103,11 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     clips = clips.set_column(clips.schema.get_field_index("shard"), "shard",
                              pa.array([shard_of.get(c) for c in clips["clip_id"].to_pylist()], pa.string()))
     staged = gens.stage_generation(out)
-    _write_parquet(pa.Table.from_pylist(sorted(src_rows, key=lambda r: r["source_id"]),
+    atomic_write_parquet(pa.Table.from_pylist(sorted(src_rows, key=lambda r: r["source_id"]),
                                         schema=arrow_schema(SOURCE_COLUMNS)), staged / "sources.parquet")
-    _write_parquet(clips, staged / "clips.parquet")
+    atomic_write_parquet(clips, staged / "clips.parquet")
     shard_rows = [dict(r.__dict__, shard=f"shards/{r.shard}") for r in recs]
-    _write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), staged / "shards.parquet")
+    atomic_write_parquet(pa.Table.from_pylist(shard_rows, schema=arrow_schema(SHARD_COLUMNS)), staged / "shards.parquet")
     cfg.save(staged / "run_config.yaml")
     gen = gens.seal(out, staged)  # None: the same manifests as the current generation
     if gen is not None:
@@ -133,15 +121,14 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     gens.collect(out)
 
     stats = store.read_stats()
-    summary = build_summary(src_rows, clips.to_pylist(), stats, recs)
+    clip_rows = clips.to_pylist()
+    summary = build_summary(src_rows, clip_rows, stats, recs)
     summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused), released_now=n_released)
     add_provenance(summary, cfg, sources, stats)  # per stage: ran / fallback / skipped, measure, weights, rule
     if extra_stats:
         summary.update(extra_stats)
-    tmp = out / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    tmp.replace(out / "summary.json")
-    write_report(out, summary, clips.to_pylist(), store, cfg.report_thumbnails_per_reason)
+    atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True).encode())
+    write_report(out, summary, clip_rows, store, cfg.report_thumbnails_per_reason)
     return summary
 
 

@@ -123,9 +123,10 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
             else:
                 stale, rejudged = [], []
                 for c in sorted(store.intact_candidates(sid, repair=False)):
-                    if candidate_is_current(store.candidate_rows(sid, c), recorded, current_fps):
+                    stored = store.candidate_rows(sid, c, None)  # read once: path check and re-judging
+                    if candidate_is_current(stored, recorded, current_fps):
                         continue
-                    rows = rejudge(store.candidate_rows(sid, c, None), recorded, current_fps, stages or {})
+                    rows = rejudge(stored, recorded, current_fps, stages or {})
                     if rows is None:
                         stale.append(c)
                     else:

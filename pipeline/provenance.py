@@ -216,7 +216,9 @@ def run_provenance(cfg, sources, stats: dict) -> dict[str, Any]:
         d["dropped"] = dict(sorted(s.dropped.items())) if s else {}
         d["judged"] = 0 if p.status == SKIPPED else d["items_in"]
         stages.append(d)
-    paths = sorted(os.path.abspath(s.path) if "://" not in s.path else s.path for s in sources)
+    from lipforge.pipeline.plan import is_url
+
+    paths = sorted(s.path if is_url(s.path) else os.path.abspath(s.path) for s in sources)
     listing = hashlib.sha256("\n".join(f"{s.source_id}\t{s.path}" for s in sorted(sources, key=lambda s: s.source_id))
                              .encode()).hexdigest()[:16]
     try:

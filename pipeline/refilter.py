@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from lipforge.manifests.corpus import manifest_path, manifests_dir, shard_path, shards_dir
 from lipforge.manifests.query import check_where, kept_ids_where
 from lipforge.manifests.schema import STATUS_DROPPED, STATUS_KEPT
+from lipforge.pipeline.store import atomic_write_bytes, atomic_write_parquet
 
 REASON = "refilter_where"
 BY = "refilter"
@@ -53,13 +54,6 @@ def _check_output(corpus: Path, output: Path) -> None:
         raise ValueError(f"--output {output}: must not be the corpus or inside it (a view never changes the corpus)")
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         raise FileExistsError(f"--output {output}: exists and is not empty; give a new directory")
-
-
-def _write(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp, row_group_size=10_000)
-    tmp.replace(path)
 
 
 def _hours(rows: list[dict]) -> float:
@@ -115,9 +109,9 @@ def refilter(corpus: str | Path, where: str, output: str | Path, republish: bool
                 r["shard"] = shard_of[r["clip_id"]]
             else:
                 r.update(status=STATUS_DROPPED, reason=REASON, dropped_by=BY, shard=None)
-    _write(pq.read_table(files["sources"]), manifest_path(output, "sources"))
-    _write(pa.Table.from_pylist(rows, schema=clips.schema), manifest_path(output, "clips"))
-    _write(pa.Table.from_pylist(shard_rows, schema=pq.read_schema(files["shards"])), manifest_path(output, "shards"))
+    atomic_write_parquet(pq.read_table(files["sources"]), manifest_path(output, "sources"))
+    atomic_write_parquet(pa.Table.from_pylist(rows, schema=clips.schema), manifest_path(output, "clips"))
+    atomic_write_parquet(pa.Table.from_pylist(shard_rows, schema=pq.read_schema(files["shards"])), manifest_path(output, "shards"))
     (output / "run_config.yaml").write_bytes(files["config"].read_bytes())
     shard_files = sorted({r["shard"] for r in shard_rows})
     (output / "shards.txt").write_text("".join(f"{s}\n" for s in shard_files))
@@ -139,9 +133,7 @@ def refilter(corpus: str | Path, where: str, output: str | Path, republish: bool
         "sources_changed": [{"source_id": s, "kept_before": b, "kept_after": a}
                             for s, (b, a) in sorted(per_source.items()) if a != b],
     }
-    tmp = output / "summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    tmp.replace(output / "summary.json")
+    atomic_write_bytes(output / "summary.json", json.dumps(summary, indent=2, sort_keys=True).encode())
     return summary
 
 

@@ -237,13 +237,8 @@ class ShardPublisher:
             if p.name not in live and (p.suffix == ".tar" or p.name.endswith(".tmp")):
                 p.unlink()
                 deleted.append(p.name)
+        from lipforge.pipeline.store import atomic_write_bytes  # store imports this module
+
         body = {"naming": self.NAMING, "shards": self._state}
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
-        with open(tmp, "w") as f:
-            f.write(json.dumps(body, sort_keys=True))
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(self.state_path)
-        fsync_dir(self.state_path.parent)
+        atomic_write_bytes(self.state_path, json.dumps(body, sort_keys=True).encode())
         return deleted

@@ -56,6 +56,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     fsync_dir(path.parent)
 
 
+def atomic_write_parquet(table: pa.Table, path: Path, row_group_size: int = 10_000) -> None:
+    """A Parquet file written whole: temp name, fsync, rename, fsync of the directory."""
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, row_group_size=row_group_size)
+    atomic_write_bytes(Path(path), buf.getvalue().to_pybytes())
+
+
 TAR_SIZE_KEY = b"lipforge.tar_size"  # candidate parquet metadata: bytes of its tar (-1: no tar)
 TAR_SHA_KEY = b"lipforge.tar_sha256"
 

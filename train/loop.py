@@ -13,6 +13,7 @@ A sample that cannot be read is left out of its batch and counted; past
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -264,7 +265,7 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
                 # micro-batch i of optimizer step s draws from (seed, s * accum + i, rank): accum=1 is (seed, s, rank)
                 gen = step_generator(cfg.seed, step * accum + micro, rank)
                 sync = micro == accum - 1 or not distributed
-                with (ddp_model.no_sync() if not sync else _null()):
+                with (ddp_model.no_sync() if not sync else contextlib.nullcontext()):
                     loss, stats = compute_loss(ddp_model, model, batch, scheduler, gen, cfg.loss.p_drop_audio,
                                                cfg.loss.p_drop_ref, cfg.loss.pixel_loss_weight, device, amp_dtype)
                     scaler.scale(loss / accum).backward()
@@ -328,14 +329,6 @@ def _resolved(old_config: dict[str, Any]) -> dict[str, Any]:
         return TrainConfig.from_dict(old_config).to_dict()
     except (ValueError, TypeError):
         return old_config
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 class _Interval:

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lipforge.pipeline.models import require_model_file
 
 FID_WEIGHTS_HINT = ("pytorch-fid's FID Inception weights pt_inception-2015-12-05-6726825d.pth (from "
                     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/ on a machine with "
@@ -91,9 +90,9 @@ class FIDInception:
     """2048-d pool3 features of the FID Inception network from a local state dict."""
 
     def __init__(self, weights_path: str | Path | None, device: str = "cpu") -> None:
-        if weights_path is None:
-            raise FileNotFoundError(f"FID Inception: no weights path given; pass the local file of {FID_WEIGHTS_HINT}")
-        self.path = require_model_file(weights_path, None, "FID Inception", f"it is {FID_WEIGHTS_HINT}")
+        from lipforge.infer.eval.networks import _require
+
+        self.path = _require(weights_path, "FID Inception", FID_WEIGHTS_HINT)
         self.device = device
         self._net = None
 

