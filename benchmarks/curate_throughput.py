@@ -2,8 +2,9 @@
 
     python benchmarks/curate_throughput.py [--input DIR] [--long-seconds 60] [--runs all]
 
-Without --input it makes synthetic talking heads (four 10 s ones and one long source) and adds
-the real fixture video when ../shared/fixtures is present. Every pipeline figure is
+Without --input it makes synthetic talking heads (four 10 s ones and one long source, at 720p
+landscape and portrait; ``--sizes small`` for 384/640 px ones) and adds the real fixture video
+(1080x1920) when ../shared/fixtures is present. Every pipeline figure is
 ``lipforge curate`` as a user types it (a subprocess; no --runner means Ray in-process):
 
 * ``decode1`` / ``decode2``: PyAV decode to RGB frames + 16 kHz mono, largest file first, in one
@@ -133,13 +134,22 @@ def run_tree(cmd: list[str], env: dict) -> dict:
 
 
 # ---- the runs ------------------------------------------------------------------------------
-def make_inputs(d: Path, long_s: float) -> Path:
+SIZES = {  # synthetic talking heads: (width, height) of the four 10 s ones and of the long one
+    "real": [(1280, 720), (1280, 720), (720, 1280), (720, 1280)], "real_long": (1280, 720),
+    "small": [(384, 384), (384, 384), (640, 360), (640, 360)], "small_long": (384, 384),
+}
+
+
+def make_inputs(d: Path, long_s: float, sizes: str = "real") -> Path:
+    """The real fixture plus synthetic heads. ``real`` sizes are those of the talking videos
+    corpora are built from (720p landscape and portrait); ``small`` ones (384 px) decode about
+    ten times cheaper than real video, so every per-frame stage weighs more against decode-only."""
     from lipforge.testing import make_talking_head
 
     d.mkdir(parents=True, exist_ok=True)
-    for i in range(4):  # two square 384 px, two 640x360 talking heads of 10 s
-        make_talking_head(d / f"synth_{i}.mp4", seconds=10.0, seed=i, size=(384, 384) if i < 2 else (640, 360))
-    make_talking_head(d / "synth_long.mp4", seconds=long_s, seed=9)
+    for i, size in enumerate(SIZES[sizes]):
+        make_talking_head(d / f"synth_{i}.mp4", seconds=10.0, seed=i, size=size)
+    make_talking_head(d / "synth_long.mp4", seconds=long_s, seed=9, size=SIZES[f"{sizes}_long"])
     if FIXTURE.exists():
         os.symlink(FIXTURE, d / "real_fixture.mp4")
     else:
@@ -175,6 +185,8 @@ def main() -> None:
     ap.add_argument("--long-seconds", type=float, default=60.0)
     ap.add_argument("--runs", default="all", help=f"comma list of {','.join(RUNS + FLAT)} (default: all but flat*)")
     ap.add_argument("--flat-seconds", type=float, default=600.0, help="length of the flatlong source")
+    ap.add_argument("--sizes", choices=("real", "small"), default="real",
+                    help="synthetic heads at 720p (real) or at 384/640 px (small, the earlier default)")
     ap.add_argument("--decode-child", type=int)
     a = ap.parse_args()
     if a.decode_child:
@@ -186,7 +198,7 @@ def main() -> None:
     env = dict(os.environ)
     runs = RUNS if a.runs == "all" else tuple(a.runs.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="lipforge-bench-"))
-    inp = Path(a.input) if a.input else make_inputs(tmp / "in", a.long_seconds)
+    inp = Path(a.input) if a.input else make_inputs(tmp / "in", a.long_seconds, a.sizes)
     files = [p for p in sorted(inp.iterdir())]
     print(f"input: {inp}: {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB; "
           f"machine: {os.cpu_count()} CPUs (shared with other jobs: figures are indicative)")

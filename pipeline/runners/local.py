@@ -25,6 +25,9 @@ class LocalRunner:
         self.progress = progress
 
     def run(self, sources: list[SourceInput], output: str) -> None:
+        from lipforge.pipeline.threads import limit_native_threads
+
+        limit_native_threads(1)  # one process does what a 1-CPU Ray worker does (plan.py)
         store = WorkStore(output)
         run_id = uuid.uuid4().hex[:8]
         todo = [s for s in sources if not store.source_done(s.source_id)]

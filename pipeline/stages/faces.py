@@ -41,7 +41,7 @@ class FaceDetectConfig(StageConfig):
     conf: float = 0.4  # ultralytics confidence threshold
     predict_batch: int = 16  # frames per ultralytics predict call
     calibration: tuple[float, ...] | None = None  # (dx0/w, dy0/h, dx1/w, dy1/h); None: backend's own
-    detect_every: int = 1  # detect on every k-th frame, interpolate between
+    detect_every: int = 2  # detect on every k-th frame, interpolate between (see benchmarks/detect_every.py)
     max_gap: int = 8  # frames without a face that are filled; a longer gap splits
     jump_threshold: float = 0.35  # box_jump (edge move / box height) that splits the clip
     min_face_px: float = 228.0  # drop face_too_small unless the face box height ever exceeds this
@@ -138,7 +138,8 @@ class FaceDetectStage(Stage):
         from lipforge.pipeline.faces.tracks import sample_indices, scatter_samples
 
         idx = sample_indices(len(frames), self.config.detect_every)
-        boxes = self.detector(frames[idx]) / work_scale  # (k, 4) source px
+        # a list of views, not frames[idx]: that fancy index would copy every sampled frame
+        boxes = self.detector([frames[i] for i in idx]) / work_scale  # (k, 4) source px
         return scatter_samples(idx, boxes, len(frames))
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:

@@ -55,7 +55,7 @@ def test_ultralytics_backend_loads_from_path_batches_and_maps_boxes(tiny_yolo, m
 
     torch.set_num_threads(1)
     cfg = FaceDetectStage.Config(backend="ultralytics", weights=tiny_yolo, models_dir=str(models_dir),
-                                 detect_max_side=64, conf=0.0, predict_batch=2)
+                                 detect_max_side=64, conf=0.0, predict_batch=2, detect_every=1)
     stage = FaceDetectStage(cfg)
     stage.setup()
     calls = []
