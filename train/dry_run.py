@@ -116,8 +116,10 @@ def dry_run(cfg: TrainConfig) -> str:
     counts = {k: _count(v) for k, v in parts.items()}
     g = model.id_guider
     guider = {"downsampler": _count(g.downsampler), "stem + stem_block": _count(g.stem) + _count(g.stem_block),
-              "level blocks (ResnetBlock2D)": _count(g.blocks), "level downsamplers": _count(g.downs),
-              "zero convs": _count(g.zero_convs)}
+              "level blocks (ResnetBlock2D)": _count(g.blocks),
+              f"level downsamplers ({g.config.downsample})": _count(g.downs),
+              "mid block (ResnetBlock2D)": _count(g.mid) if g.mid is not None else 0,
+              "zero convs (1x1)": _count(g.zero_convs)}
     trainable = counts["unet"] + counts["id_guider"] + counts["audio_proj"]
     frozen = counts["vae (frozen)"] + counts["whisper encoder (frozen)"]
     opt_bytes = 2 if cfg.optim.optimizer == "adamw8bit" else 8
@@ -131,12 +133,12 @@ def dry_run(cfg: TrainConfig) -> str:
              "# parameters (built on the meta device: no weights read, no memory used)"]
     lines += [f"{k:28s} {v / 1e6:10.1f} M" for k, v in counts.items()]
     lines += [f"{'trainable total':28s} {trainable / 1e6:10.1f} M", "", "# ID-Guider by part"]
-    lines += [f"  {k:26s} {v / 1e6:10.2f} M" for k, v in guider.items()]
-    lines += ["  SayAnything reports about 98 M; lipforge's guider (downsampler channels "
-              f"{list(cfg.model.id_guider_channels)}, one ResnetBlock2D per UNet level, 1x1 zero convs) has "
-              f"{counts['id_guider'] / 1e6:.1f} M. The paper gives no layer list, so the gap of "
-              f"{98 - counts['id_guider'] / 1e6:.1f} M is not explained; for scale, one more ResnetBlock2D at "
-              "1280 channels is 29.5 M and timestep projections on every level block about 4.9 M.", "",
+    lines += [f"  {k:30s} {v / 1e6:8.2f} M" for k, v in guider.items()]
+    lines += [f"  {'total':30s} {counts['id_guider'] / 1e6:8.2f} M ({counts['id_guider']:,d})",
+              "  SayAnything reports about 98 M and names the parts, not the layers: the default reading "
+              "(one ResBlock per UNet level, 2x2 average between levels, a mid-block ResBlock, a 1x1 zero "
+              "conv per residual) is 97.26 M at SVD's channels, lipforge's first (downsample: conv, no mid "
+              "block) 85.48 M; every reading: python benchmarks/id_guider_readings.py", "",
              f"# memory per GPU (bf16 autocast, {cfg.optim.optimizer}, EMA, gradient checkpointing "
              f"{'on' if cfg.model.gradient_checkpointing else 'OFF in this config'}; batch {b} x "
              f"{cfg.model.num_frames} frames at {cfg.model.resolution} px)"]

@@ -27,7 +27,7 @@ import torch
 import torch.distributed as dist
 
 from lipforge.errors import UserError
-from lipforge.infer.models import LipSyncModel
+from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
 from lipforge.infer.scheduler import EDMScheduler
 from lipforge.train.checkpoint import CheckpointManager, rng_states, set_rng_states
 from lipforge.train.config import TrainConfig
@@ -324,9 +324,11 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
 
 
 def _resolved(old_config: dict[str, Any]) -> dict[str, Any]:
-    """A checkpoint's saved config with this version's defaults filled in (new fields are no change)."""
+    """A checkpoint's saved config with this version's defaults filled in (new fields are no change),
+    except the model's, which get the values the run really had (a layout change is a change)."""
     try:
-        return TrainConfig.from_dict(old_config).to_dict()
+        model = LipSyncModelConfig.saved_before_fields(old_config.get("model") or {})
+        return TrainConfig.from_dict({**old_config, "model": model}).to_dict()
     except (ValueError, TypeError):
         return old_config
 

@@ -32,6 +32,10 @@ def sample_path(cfg: TrainConfig, step: int) -> Path:
 
 def check_validation_inputs(vc: ValidationConfig) -> None:
     """Fail at startup, not hours later at the first validation step."""
+    try:
+        import PIL  # noqa: F401 - encodes the tensorboard video (train/tb_video.py)
+    except ImportError:
+        raise ImportError("validation videos in tensorboard need Pillow: pip install 'lipforge[train]'") from None
     for name in ("video", "audio"):
         p = Path(getattr(vc, name))
         if not p.is_file():
@@ -86,27 +90,18 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
         set_rng_states(states)
 
 
-def log_sample_to_tensorboard(writer, path: Path, step: int, max_frames: int = 16) -> str:
-    """The sample as a tensorboard video (``validation/video``, needs moviepy for tensorboard's GIF
-    encoder) or, without moviepy, as a strip of evenly spaced frames (``validation/frames``).
+def log_sample_to_tensorboard(writer, path: Path, step: int, max_frames: int = 250) -> str:
+    """The sample as a playing tensorboard video at ``validation/video``: the first ``max_frames``
+    frames (10 s at 25 fps) as an animated GIF, no moviepy needed (:mod:`lipforge.train.tb_video`).
     Returns the tag written; a sample that cannot be decoded is logged and skipped."""
-    import numpy as np
-
     from lipforge.infer.prepare import load_source
+    from lipforge.infer.recipe import FPS
+    from lipforge.train.tb_video import add_gif_video
 
     try:
-        frames = load_source(path)  # (T, H, W, 3) uint8
+        frames = load_source(path)  # (T, H, W, 3) uint8 on the 25 fps timeline
     except Exception:  # noqa: BLE001 - a progress picture must not stop training
         log.exception("validation sample %s could not be read back for tensorboard", path)
         return ""
-    idx = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).round().astype(int)
-    x = torch.from_numpy(np.ascontiguousarray(frames[idx])).permute(0, 3, 1, 2)  # (t, 3, H, W) uint8
-    try:
-        import moviepy  # noqa: F401 - tensorboard's add_video encodes with it
-    except ImportError:
-        writer.add_images("validation/frames", x, step, dataformats="NCHW")
-        return "validation/frames"
-    clip = torch.from_numpy(np.ascontiguousarray(frames[:250])).permute(0, 3, 1, 2)  # up to 10 s, every frame
-    writer.add_video("validation/video", clip[None], step, fps=25)
+    add_gif_video(writer, "validation/video", frames[:max_frames], step, fps=FPS)
     return "validation/video"
-

@@ -6,6 +6,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+# fields added after the first exports, with the behaviour a model saved without them has
+LEGACY_VALUES: dict[str, Any] = {
+    "unscaled_condition_latents": False,  # trained on scaled masked-video latents
+    "id_guider_downsample": "conv", "id_guider_mid_block": False,  # the first ID-Guider layout (85.5 M)
+}
+
+
 @dataclass(frozen=True)
 class LipSyncModelConfig:
     """What to build: pretrained local directories, or architecture dicts (random init, tests).
@@ -27,6 +34,10 @@ class LipSyncModelConfig:
     vae_config: dict[str, Any] = field(default_factory=dict)  # AutoencoderKLTemporalDecoder kwargs
     whisper_config: dict[str, Any] = field(default_factory=dict)  # transformers WhisperConfig kwargs
     id_guider_channels: tuple[int, ...] = (32, 64, 128, 64)  # SayAnything's conv downsampler
+    # the ID-Guider's layout (infer.models.id_guider): "pool" + mid block is the 97.3 M reading of
+    # the paper; "conv" without mid block lipforge's first (85.5 M; exports before these fields)
+    id_guider_downsample: str = "pool"
+    id_guider_mid_block: bool = True
     audio_context_k: int = 2  # frame t sees audio features of frames t-k .. t+k
     audio_features_per_frame: int = 2  # Whisper gives 50 features/s, video is 25 fps
     num_frames: int = 16  # frames per training window / inference segment
@@ -49,6 +60,12 @@ class LipSyncModelConfig:
             raise ValueError(f"LipSyncModelConfig.resolution must be a multiple of 8 >= 8, got {self.resolution}")
         if len(self.id_guider_channels) < 1 or any(c < 1 for c in self.id_guider_channels):
             raise ValueError(f"LipSyncModelConfig.id_guider_channels must be positive ints, got {self.id_guider_channels}")
+        if self.id_guider_downsample not in ("pool", "conv"):
+            raise ValueError(f"LipSyncModelConfig.id_guider_downsample must be 'pool' or 'conv', got "
+                             f"{self.id_guider_downsample!r}")
+        if not isinstance(self.id_guider_mid_block, bool):
+            raise ValueError(f"LipSyncModelConfig.id_guider_mid_block must be true or false, got "
+                             f"{self.id_guider_mid_block!r}")
         if len(self.added_time_ids) != 3:
             raise ValueError(f"LipSyncModelConfig.added_time_ids must have 3 values, got {self.added_time_ids}")
         if self.svd_dir is None and not self.unet_config:
@@ -93,6 +110,13 @@ class LipSyncModelConfig:
         for k in ("id_guider_channels", "added_time_ids"):
             d[k] = list(d[k])
         return d
+
+    @staticmethod
+    def saved_before_fields(d: dict[str, Any]) -> dict[str, Any]:
+        """A config dict saved by an export or checkpoint, with the values that fields added since
+        had *before* they existed (not today's defaults): what that model was really built and
+        trained with."""
+        return {**LEGACY_VALUES, **d}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LipSyncModelConfig":

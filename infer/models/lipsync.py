@@ -124,7 +124,8 @@ class LipSyncModel(nn.Module):
             whisper = WhisperEncoder(WhisperConfig(**config.whisper_config))
         vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
         id_guider = IDGuider(block_out_channels=tuple(unet.config.block_out_channels),
-                             downsample_channels=tuple(config.id_guider_channels), vae_scale_factor=vae_scale)
+                             downsample_channels=tuple(config.id_guider_channels), vae_scale_factor=vae_scale,
+                             downsample=config.id_guider_downsample, mid_block=config.id_guider_mid_block)
         audio_proj = AudioProjection(in_dim=whisper.config.d_model, out_dim=_cross_dim(unet),
                                      window_tokens=config.window_tokens)
         return cls(config, unet, vae, whisper, id_guider, audio_proj)
@@ -150,13 +151,15 @@ class LipSyncModel(nn.Module):
                          "or `lipforge train --export`")
         if not (d / CONFIG_NAME).is_file():
             raise FileNotFoundError(f"LipSyncModel: no {CONFIG_NAME} in {d} (not a lipforge model export)")
-        saved = json.loads((d / CONFIG_NAME).read_text())
-        saved.setdefault("unscaled_condition_latents", False)  # older exports were trained on scaled latents
-        config = LipSyncModelConfig.from_dict(saved)
+        # an older export was trained on scaled latents with the first ID-Guider layout
+        config = LipSyncModelConfig.from_dict(LipSyncModelConfig.saved_before_fields(
+            json.loads((d / CONFIG_NAME).read_text())))
         unet = LipSyncUNet.from_pretrained(str(d / "unet"))
         vae = AutoencoderKLTemporalDecoder.from_pretrained(str(d / "vae"))
         whisper = load_whisper_encoder(d / "whisper")
-        id_guider = IDGuider.from_pretrained(str(d / "id_guider"))
+        # the layout from lipsync_config.json (an older id_guider/config.json does not name it)
+        id_guider = IDGuider.from_pretrained(str(d / "id_guider"), downsample=config.id_guider_downsample,
+                                             mid_block=config.id_guider_mid_block)
         audio_proj = AudioProjection.from_pretrained(str(d / "audio_proj"))
         return cls(config, unet, vae, whisper, id_guider, audio_proj)
 

@@ -7,7 +7,8 @@ subclasses it and overrides only ``forward`` with the same steps, changed in two
 
 1. ``encoder_hidden_states`` is (B*T, L, C): each frame attends to its own audio window;
 2. ``down_residuals`` (from the ID-Guider, one per level, (B, C, h, w)) are added to the hidden
-   state after ``conv_in`` and after each down block, and so reach the skip connections too.
+   state after ``conv_in`` and after each down block, and so reach the skip connections too; an
+   optional last one is added to the mid block's output (as ControlNet's mid residual).
 
 The module tree and parameter names are the parent's, so a pretrained SVD UNet loads as is
 (``LipSyncUNet.from_pretrained(svd_dir, subfolder="unet")``); :func:`widen_conv_in` adds zero
@@ -27,6 +28,10 @@ class LipSyncUNet(UNetSpatioTemporalConditionModel):
         """sample (B, T, 8, h, w), timestep (B,) c_noise, encoder_hidden_states (B*T, L, C),
         added_time_ids (B, 3), down_residuals [(B, C_i, h_i, w_i)] -> (B, T, 4, h, w)."""
         b, t = sample.shape[:2]
+        n_levels = len(self.down_blocks)
+        if down_residuals is not None and len(down_residuals) not in (n_levels + 1, n_levels + 2):
+            raise ValueError(f"LipSyncUNet: {len(down_residuals)} down_residuals for {n_levels} down blocks "
+                             f"(want {n_levels + 1}, or {n_levels + 2} with the mid block's)")
         up_factor = 2 ** self.num_upsamplers
         forward_upsample_size = any(s % up_factor for s in sample.shape[-2:])
         upsample_size = None
@@ -57,6 +62,8 @@ class LipSyncUNet(UNetSpatioTemporalConditionModel):
 
         h = self.mid_block(hidden_states=h, temb=emb, encoder_hidden_states=encoder_hidden_states,
                            image_only_indicator=indicator)
+        if down_residuals is not None and len(down_residuals) == n_levels + 2:
+            h = add_res(h, n_levels + 1)
 
         for i, block in enumerate(self.up_blocks):
             res = res_all[-len(block.resnets):]

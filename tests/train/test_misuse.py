@@ -61,6 +61,28 @@ def test_changed_config_on_resume_is_refused_then_really_applied(shards, tmp_pat
     assert all(g["lr"] == 0.5 for g in st["optimizer"]["param_groups"])
 
 
+def test_resuming_a_checkpoint_saved_before_the_id_guider_layout_fields(shards, tmp_path):
+    """Such a checkpoint has the first layout: resumed with today's default it is refused naming the
+    fields (not a state-dict traceback), and with the old values it continues."""
+    import dataclasses
+
+    from lipforge.infer.models import LipSyncModelConfig
+    from lipforge.train.checkpoint import CheckpointManager
+
+    torch.set_num_threads(1)
+    first = LipSyncModelConfig.tiny(id_guider_downsample="conv", id_guider_mid_block=False)
+    old = dataclasses.replace(_cfg(tmp_path, shards, max_steps=3), model=first)
+    train(old, stop_at_step=2)
+    saved = CheckpointManager(tmp_path / "checkpoints").latest() / "config.yaml"
+    d = yaml.safe_load(saved.read_text())
+    del d["model"]["id_guider_downsample"], d["model"]["id_guider_mid_block"]  # as an older version wrote it
+    saved.write_text(yaml.safe_dump(d))
+    with pytest.raises(RunDirError, match="model.id_guider_downsample: 'conv' -> 'pool'.*model.id_guider_mid_block: "
+                                          "False -> True"):
+        train(_cfg(tmp_path, shards, max_steps=3), resume=True)
+    assert [h["step"] for h in train(old, resume=True)] == [3]
+
+
 @pytest.fixture(scope="module")
 def shards_with_bad(tmp_path_factory):
     """2 shards x 4 clips; 2 of the 8 samples lack their wav (or have a broken one)."""

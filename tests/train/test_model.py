@@ -10,9 +10,61 @@ from lipforge.infer.scheduler import EDMScheduler
 
 def test_id_guider_shapes_match_unet_levels():
     g = IDGuider(block_out_channels=(32, 64, 128), downsample_channels=(32, 64, 128, 64), vae_scale_factor=8)
-    res = g(torch.randn(2, 4, 64, 64))  # pixels -> latents at /8
-    assert [tuple(r.shape) for r in res] == [(2, 32, 8, 8), (2, 32, 4, 4), (2, 64, 2, 2), (2, 128, 2, 2)]
+    res = g(torch.randn(2, 4, 64, 64))  # pixels -> latents at /8; the last residual is the mid block's
+    assert [tuple(r.shape) for r in res] == [(2, 32, 8, 8), (2, 32, 4, 4), (2, 64, 2, 2), (2, 128, 2, 2),
+                                             (2, 128, 2, 2)]
     assert all(r.abs().max() == 0 for r in res)  # zero-init: a pretrained UNet starts unchanged
+    first = IDGuider(block_out_channels=(32, 64, 128), downsample_channels=(32, 64, 128, 64), vae_scale_factor=8,
+                     downsample="conv", mid_block=False)
+    assert [tuple(r.shape) for r in first(torch.randn(2, 4, 72, 72))] == [  # odd latent sizes round up
+        (2, 32, 9, 9), (2, 32, 5, 5), (2, 64, 3, 3), (2, 128, 3, 3)]
+    assert [tuple(r.shape) for r in g(torch.randn(2, 4, 72, 72))][1:3] == [(2, 32, 5, 5), (2, 64, 3, 3)]
+    with pytest.raises(ValueError, match="downsample must be one of"):
+        IDGuider(downsample="stride")
+
+
+def test_full_size_id_guider_has_the_documented_parameter_count():
+    """The counts in README "The model" (SVD's channels, built on the meta device: no weights)."""
+    with torch.device("meta"):
+        default, first = IDGuider(), IDGuider(downsample="conv", mid_block=False)
+    assert sum(p.numel() for p in default.parameters()) == 97_258_208  # the paper: about 98 M
+    assert sum(p.numel() for p in first.parameters()) == 85_475_488
+
+
+def test_unet_adds_the_mid_block_residual_and_refuses_a_wrong_count():
+    torch.manual_seed(0)
+    m = LipSyncModel.from_config(LipSyncModelConfig.tiny())
+    x = torch.randn(1, 4, 4, 16, 16)
+    ref, win = torch.randn(1, 4, 32, 32), torch.randn(1, 4, 6, 32)
+    res = [torch.zeros_like(r) for r in m.id_guider(ref)]
+    assert len(res) == len(m.unet.down_blocks) + 2
+    with torch.no_grad():
+        base = m(x, torch.zeros(1), x, None, win, id_residuals=res)
+        bumped = m(x, torch.zeros(1), x, None, win, id_residuals=res[:-1] + [torch.ones_like(res[-1])])
+        without_mid = m(x, torch.zeros(1), x, None, win, id_residuals=res[:-1])
+    assert not torch.allclose(base, bumped)  # the mid residual reaches the output
+    assert torch.allclose(base, without_mid)  # a zero mid residual is the same as none
+    with pytest.raises(ValueError, match="down_residuals"):
+        m(x, torch.zeros(1), x, None, win, id_residuals=res[:2])
+
+
+def test_an_export_without_the_layout_fields_loads_as_the_first_layout(tmp_path):
+    import json
+
+    torch.manual_seed(0)
+    m = LipSyncModel.from_config(LipSyncModelConfig.tiny(id_guider_downsample="conv", id_guider_mid_block=False))
+    m.save_pretrained(tmp_path / "old")
+    for p, keys in ((tmp_path / "old" / "lipsync_config.json", ("id_guider_downsample", "id_guider_mid_block")),
+                    (tmp_path / "old" / "id_guider" / "config.json", ("downsample", "mid_block"))):
+        d = json.loads(p.read_text())
+        for k in keys:
+            del d[k]  # as written before the fields existed
+        p.write_text(json.dumps(d))
+    m2 = LipSyncModel.from_pretrained(tmp_path / "old")
+    assert (m2.config.id_guider_downsample, m2.config.id_guider_mid_block, m2.id_guider.mid) == ("conv", False, None)
+    sd, sd2 = m.id_guider.state_dict(), m2.id_guider.state_dict()
+    assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
+    assert IDGuider.from_pretrained(tmp_path / "old" / "id_guider").mid is None  # standalone too
 
 
 def test_audio_windows_zero_padded_at_clip_ends():

@@ -35,8 +35,12 @@ def test_dry_run_builds_the_svd_model_on_meta_and_prints_sizes_and_memory(tmp_pa
     out = r.stdout
     counts = {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"^(\w[\w ()]*?)\s+([\d.]+) M$", out, re.M)}
     assert counts["unet"] == pytest.approx(1524.6, abs=0.1)  # SVD img2vid UNet, conv_in 8 channels
-    assert counts["id_guider"] == pytest.approx(85.5, abs=0.1)
+    assert counts["id_guider"] == pytest.approx(97.3, abs=0.1)  # the paper: about 98 M
     assert "SayAnything reports about 98 M" in out and "lr: 6.0e-05" in out
+    guider = {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"^  (\w[\w ()+,-]*?)\s+([\d.]+) M", out, re.M)}
+    assert guider["mid block (ResnetBlock2D)"] == pytest.approx(29.50, abs=0.01)
+    assert guider["level downsamplers (pool)"] == 0 and guider["total"] == pytest.approx(97.26, abs=0.01)
+    assert "97,258,208" in out
     gib = {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"^(\w[\w ()+-]*?)\s+([\d.]+) GiB", out, re.M)}
     assert gib["AdamW moments (fp32)"] == pytest.approx(2 * gib["trainable weights fp32"], rel=1e-3)
     assert gib["activations kept (checkpointing)"] > 0

@@ -52,7 +52,25 @@ def test_validation_samples_are_written_and_training_is_unchanged(shards, val_me
         assert (c.streams.video[0].width, c.streams.video[0].height) == (96, 96)
     events = b"".join(p.read_bytes() for p in (tmp_path / "val" / "tb").glob("events.*"))
     assert b"samples/step_0000004.mp4" in events and b"validation/sample" in events
-    assert b"validation/frames" in events or b"validation/video" in events  # the picture itself, not only its path
+    # the sample itself as a playing video: an animated GIF in an image summary at validation/video
+    import io
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import IMAGES, EventAccumulator
+
+    acc = EventAccumulator(str(tmp_path / "val" / "tb"), size_guidance={IMAGES: 0})
+    acc.Reload()
+    videos = acc.Images("validation/video")
+    assert [v.step for v in videos] == [2, 4]
+    v = videos[-1]
+    assert (v.width, v.height) == (96, 96)
+    gif = Image.open(io.BytesIO(v.encoded_image_string))
+    assert gif.format == "GIF" and gif.size == (96, 96) and gif.is_animated
+    durations = []
+    for i in range(gif.n_frames):
+        gif.seek(i)
+        durations.append(gif.info["duration"])
+    assert gif.n_frames == n == 15 and sum(durations) == 15 * 40  # every frame of the mp4, at 25 fps
 
 
 def test_missing_validation_video_fails_at_start(shards, tmp_path):
