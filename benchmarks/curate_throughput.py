@@ -60,7 +60,14 @@ def decode_file(path: str) -> float:
 def decode_child(paths: list[str], procs: int) -> None:
     paths = sorted(paths, key=lambda p: -os.path.getsize(p))  # largest first
     if procs == 1:
-        secs = sum(decode_file(p) for p in paths)
+        secs, per_file = 0.0, {}
+        for p in paths:
+            c0 = time.process_time()
+            v = decode_file(p)
+            secs += v
+            per_file[Path(p).name] = (v, time.process_time() - c0)
+        for name, (v, c) in per_file.items():  # what a video-second costs to decode, per input
+            print(f"  decode-only {name:22s} {v:6.1f} video-s, {c / max(v, 1e-9):.3f} CPU-s per video-s")
     else:
         with mp.get_context("spawn").Pool(procs) as pool:
             secs = sum(pool.imap_unordered(decode_file, paths))
@@ -221,6 +228,8 @@ def main() -> None:
     for name in runs:
         print(f"running {name}: {' '.join(cmds[name][1:])}", flush=True)
         r = run_tree(cmds[name], env)
+        if name == "decode1":
+            print("\n".join(ln for ln in r["stdout"].splitlines() if ln.startswith("  decode-only")), flush=True)
         if name.startswith("decode"):
             r["video_s"] = json.loads([ln for ln in r["stdout"].splitlines() if ln.startswith("RESULT ")][-1][7:])["video_s"]
         else:
