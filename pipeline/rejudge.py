@@ -1,20 +1,24 @@
 """Re-judge stored candidates under changed thresholds, from their stored scores, without decoding.
 
 A stage opts in by declaring ``THRESHOLDS`` (config fields that only decide verdicts),
-``MEASURES`` (the measurement columns it writes; declaring them also promises the stage never
-splits or trims a clip) and ``judge(measurements)`` (its verdict rule, which its ``process``
-also uses, so the two cannot disagree). Speech and quality declare them so far; a change
-at any other stage recomputes the candidates that reach it. When only such fields changed at
-the stages a stored clip went through, the clip's verdict is recomputed from its row:
+``MEASURES`` (the manifest columns it writes) and ``judge(row)`` (its verdict rule, which its
+``process`` also uses, so the two cannot disagree). Optional: ``PASS_ONLY`` (the measures it
+writes only on a clip it lets through, e.g. sync's ``audio_shift_s``) and ``SPLITS`` (it cuts a
+candidate into pieces: faces). A stage that drops for several reasons writes the same
+measurements whatever the reason. Speech, faces, quality, asd and sync judge; landmarks and
+crop only declare what they measure. When only such fields changed at the stages a stored clip
+went through, the clip's verdict is recomputed from its row:
 
 * it passed a stage and now fails it (a tightened threshold): dropped there with that stage's
-  reason; measurements of later stages are cleared (a fresh run would never have made them)
-  and its shard sample is no longer published;
-* it failed a stage and still fails: unchanged;
+  reason, its ``PASS_ONLY`` measures cleared; measurements and provenance of later stages are
+  cleared (a fresh run never makes them: it stops at the first failing stage) and its shard
+  sample is no longer published. When a later stage on its path split the candidate (faces) a
+  fresh run would drop the candidate whole, before the split: recomputed unless it was not split;
+* it failed a stage and still fails (maybe for another reason of that stage): that reason;
 * it failed a stage and now passes (a loosened threshold): it needs the later stages, which
-  never saw it, so its candidate is recomputed; likewise any change of what a stage measures
-  (other weights, parameters, an added or removed stage) on its path, or a judge that cannot
-  tell (``UNKNOWN``).
+  never saw it (and sync must shift its audio), so its candidate is recomputed; likewise any
+  change of what a stage measures (other weights, parameters, an added or removed stage) on its
+  path, or a judge that cannot tell (``UNKNOWN``).
 
 Either way the published corpus equals a fresh run with the new config.
 """
@@ -28,6 +32,10 @@ WRITER = "writer"
 
 def _entries(fps: dict) -> list[tuple]:
     return [(x[0], x[1], json.dumps(x[2] if len(x) > 2 else None, sort_keys=True)) for x in fps.get("stages", [])]
+
+
+def _splits(stages: dict, names: list[str]) -> bool:
+    return any(getattr(stages.get(n), "SPLITS", False) for n in names)
 
 
 def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> list[dict] | None:
@@ -72,13 +80,16 @@ def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> li
             if j == dropped_at:
                 if verdict is None:
                     return None  # now passes a stage it failed: the later stages must see it
-                if verdict != row["reason"]:
-                    return None
+                row["reason"] = verdict  # still fails, maybe for another of its reasons
                 break
             if verdict is not None:  # now fails a stage it passed
-                if len(rows) != 1 or row["clip_id"] != row["parent_id"]:
-                    return None  # a later stage split or trimmed it: a fresh run drops it whole
-                for later, _, _ in old[j + 1:]:
+                path = [e[0] for e in old[j + 1:dropped_at + 1]]  # the later stages this clip went through
+                if (len(rows) != 1 or row["clip_id"] != row["parent_id"]) and (
+                        _splits(stages, path) or not _splits(stages, old_names[:j + 1])):
+                    return None  # a later stage split it: a fresh run drops the candidate whole
+                for m in getattr(stage, "PASS_ONLY", ()):
+                    row[m] = None
+                for later in path:
                     measures = getattr(stages.get(later), "MEASURES", None)
                     if measures is None:
                         return None

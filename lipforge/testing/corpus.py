@@ -116,3 +116,15 @@ def fresh(tmp: Path, files: list[Path], cfg: Path) -> dict:
     out = tmp / f"fresh-{len(list(tmp.glob('fresh-*')))}"
     assert curate(out, "--input", str(path_list(tmp / "lists", files)), cfg=cfg) == 0
     return published(out)
+
+
+def stage_config(path: Path, stages: dict[str, dict], segment: dict | None = None) -> Path:
+    """A run config with only the given stages enabled (each with its fields), tiny clips."""
+    from lipforge.pipeline.registry import stage_classes
+
+    body = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0, **(segment or {})},
+            "stages": {n: {"enabled": False} for n in stage_classes()}}
+    for name, fields in stages.items():
+        body["stages"][name] = {"enabled": True, **fields}
+    path.write_text(yaml.safe_dump(body))
+    return path
