@@ -30,3 +30,17 @@ def tiny_av_weights(d: str | Path, seed: int = 0) -> dict[str, Path]:
         if not out["light_asd"].exists():
             torch.save(LightASD().state_dict(), out["light_asd"])
     return out
+
+
+def av_heads(d: str | Path) -> tuple[list[Path], dict[str, Path]]:
+    """Two 2 s talking heads at 64 px (the second silent after 1 s) and :func:`tiny_av_weights`:
+    inputs for runs of the gating asd and sync stages (1 s clips keep them a few seconds long)."""
+    import numpy as np
+
+    from lipforge.testing.synth import make_talking_head, speech_wav
+
+    d = Path(d)
+    quiet = np.concatenate([speech_wav(1.0, 16000, 5), np.zeros(16000, np.float32)])
+    files = [make_talking_head(d / "p.mp4", seconds=2.0, size=(64, 64), face_px=40, seed=3).path,
+             make_talking_head(d / "q.mp4", seconds=2.0, size=(64, 64), face_px=40, seed=4, audio=quiet).path]
+    return [Path(f) for f in files], tiny_av_weights(d / "weights")

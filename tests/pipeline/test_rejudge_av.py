@@ -15,16 +15,9 @@ from lipforge.testing.corpus import curate, fresh, path_list, published, stage_c
 
 @pytest.fixture(scope="module")
 def av_inputs(tmp_path_factory) -> tuple[list[Path], dict[str, Path]]:
-    import numpy as np
+    from lipforge.testing.av_models import av_heads
 
-    from lipforge.testing import make_talking_head, speech_wav
-    from lipforge.testing.av_models import tiny_av_weights
-
-    d = tmp_path_factory.mktemp("av-in")
-    quiet = np.concatenate([speech_wav(1.0, 16000, 5), np.zeros(16000, np.float32)])
-    files = [make_talking_head(d / "p.mp4", seconds=2.0, size=(64, 64), face_px=40, seed=3).path,
-             make_talking_head(d / "q.mp4", seconds=2.0, size=(64, 64), face_px=40, seed=4, audio=quiet).path]
-    return [Path(f) for f in files], tiny_av_weights(d / "weights")
+    return av_heads(tmp_path_factory.mktemp("av-in"))
 
 
 def store_summary(out: Path) -> dict:
