@@ -128,3 +128,16 @@ def stage_config(path: Path, stages: dict[str, dict], segment: dict | None = Non
         body["stages"][name] = {"enabled": True, **fields}
     path.write_text(yaml.safe_dump(body))
     return path
+
+
+def stage_counts(out: Path) -> list[dict]:
+    """summary.json's per-stage rows without this run's timings: what describes the corpus."""
+    import json
+
+    rows = json.loads((out / "summary.json").read_text())["stages"]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "items_per_s")} for r in rows]
+
+
+def last_fresh(tmp: Path) -> Path:
+    """The output of the latest :func:`fresh` run under ``tmp``."""
+    return max(tmp.glob("fresh-*"), key=lambda p: int(p.name[len("fresh-"):]))

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lipforge.pipeline.corpus_stats import corpus_stage_stats
 from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
-from lipforge.testing.corpus import curate, fresh, make_media, path_list, write_config
+from lipforge.testing.corpus import curate, fresh, last_fresh, make_media, path_list, write_config
+from lipforge.testing.corpus import stage_counts as counts
 
 
 class Cut(Stage):
@@ -78,12 +78,6 @@ def test_counts_from_rows_equal_the_stage_counters():
     assert sum(got["cut"].dropped.values()) and sum(got["post"].dropped.values()) and sum(got["pre"].dropped.values())
 
 
-def counts(out: Path) -> list[dict]:
-    """The per-stage rows of summary.json without the timings (this run's work)."""
-    rows = json.loads((out / "summary.json").read_text())["stages"]
-    return [{k: v for k, v in r.items() if k not in ("seconds", "items_per_s")} for r in rows]
-
-
 def test_summary_counts_describe_the_corpus_after_rejudging_and_recomputing(tmp_path, monkeypatch):
     media = make_media(tmp_path / "media")
     files = [media["a"], media["c"]]
@@ -94,7 +88,7 @@ def test_summary_counts_describe_the_corpus_after_rejudging_and_recomputing(tmp_
         cfg = write_config(tmp_path / f"{name}.yaml", speech={"min_speech_ratio": ratio})
         assert curate(out, "--input", str(lst), cfg=cfg) == 0
         fresh(tmp_path, files, cfg)
-        assert counts(out) == counts(sorted(tmp_path.glob("fresh-*"), key=lambda p: int(p.name[6:]))[-1]), name
+        assert counts(out) == counts(last_fresh(tmp_path)), name
         return json.loads((out / "summary.json").read_text())
 
     base = run("base", 0.3)

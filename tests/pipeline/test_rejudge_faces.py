@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.testing.corpus import curate, fresh, path_list, published, stage_config
+from lipforge.testing.corpus import curate, fresh, last_fresh, path_list, published, stage_config, stage_counts
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,11 @@ def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
                 m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
             assert curate(out, "--input", str(lst), cfg=cfg) == 0
         got = published(out)
-        if want is not None:
-            assert got == (fresh(tmp_path, heads, cfg) if want == "fresh" else want), name
+        if want == "fresh":
+            assert got == fresh(tmp_path, heads, cfg), name
+            assert stage_counts(out) == stage_counts(last_fresh(tmp_path)), name  # the corpus, counted once
+        elif want is not None:
+            assert got == want, name
         return got, json.loads((out / "summary.json").read_text())["store"]
 
     loose = {"min_face_px": 20.0, "min_clip_s": 1.0}
