@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.testing.corpus import curate, fresh, path_list, published, stage_config
+from lipforge.testing.corpus import curate, fresh, last_fresh, path_list, published, stage_config, stage_counts
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,11 @@ def test_asd_and_sync_thresholds_rejudge_without_decoding(av_inputs, tmp_path, m
                 m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
             assert curate(out, "--input", str(lst), cfg=cfg) == 0
         got = published(out)
-        if want is not None:
-            assert got == (fresh(tmp_path, files, cfg) if want == "fresh" else want), name
+        if want == "fresh":
+            assert got == fresh(tmp_path, files, cfg), name
+            assert stage_counts(out) == stage_counts(last_fresh(tmp_path)), name  # the corpus, counted once
+        elif want is not None:
+            assert got == want, name
         return got
 
     base = run("base", asd, sync, want=None)  # a fresh run itself
