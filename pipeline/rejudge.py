@@ -12,8 +12,8 @@ went through, the clip's verdict is recomputed from its row:
 * it passed a stage and now fails it (a tightened threshold): dropped there with that stage's
   reason, its ``PASS_ONLY`` measures cleared; measurements and provenance of later stages are
   cleared (a fresh run never makes them: it stops at the first failing stage) and its shard
-  sample is no longer published. When a later stage on its path split the candidate (faces) a
-  fresh run would drop the candidate whole, before the split: recomputed unless it was not split;
+  sample is no longer published. When a later stage on its path split the candidate (faces), a
+  fresh run drops the candidate whole, before the split: its pieces become that one row again;
 * it failed a stage and still fails (maybe for another reason of that stage): that reason;
 * it failed a stage and now passes (a loosened threshold): it needs the later stages, which
   never saw it (and sync must shift its audio), so its candidate is recomputed; likewise any
@@ -36,6 +36,28 @@ def _entries(fps: dict) -> list[tuple]:
 
 def _splits(stages: dict, names: list[str]) -> bool:
     return any(getattr(stages.get(n), "SPLITS", False) for n in names)
+
+
+IDENTITY = ("clip_id", "start_frame", "end_frame", "start_s", "end_s", "duration_s", "status", "reason",
+            "dropped_by", "shard")
+
+
+def _unsplit(rows: list[dict], judged: dict, cleared: set[str]) -> dict | None:
+    """The candidate row a fresh run writes when it drops the candidate before the stage that cut
+    it into ``rows`` (they tile it): ``judged`` (one piece, as re-judged so far) spanning them all.
+    None when a column that is not cleared differs between the pieces (it is not the candidate's)."""
+    for k in set().union(*rows):
+        if k not in cleared and k not in IDENTITY and len({repr(r.get(k)) for r in rows}) > 1:
+            return None
+    start, end = min(r["start_frame"] for r in rows), max(r["end_frame"] for r in rows)
+    r = rows[0]
+    fps = float(round((r["end_frame"] - r["start_frame"]) / r["duration_s"])) if r["duration_s"] else 0.0
+    if not fps or sum(x["end_frame"] - x["start_frame"] for x in rows) != end - start:
+        return None  # not a tiling
+    whole = dict(judged)
+    whole.update(clip_id=judged["parent_id"], start_frame=start, end_frame=end, start_s=start / fps,
+                 end_s=end / fps, duration_s=(end - start) / fps)
+    return whole
 
 
 def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> list[dict] | None:
@@ -84,19 +106,24 @@ def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> li
                 break
             if verdict is not None:  # now fails a stage it passed
                 path = [e[0] for e in old[j + 1:dropped_at + 1]]  # the later stages this clip went through
-                if (len(rows) != 1 or row["clip_id"] != row["parent_id"]) and (
-                        _splits(stages, path) or not _splits(stages, old_names[:j + 1])):
-                    return None  # a later stage split it: a fresh run drops the candidate whole
-                for m in getattr(stage, "PASS_ONLY", ()):
-                    row[m] = None
+                cleared = set(getattr(stage, "PASS_ONLY", ()))
                 for later in path:
                     measures = getattr(stages.get(later), "MEASURES", None)
                     if measures is None:
                         return None
-                    for m in measures:
-                        row[m] = None
-                    for k in [k for k in row if k.startswith(f"prov_{later}_")]:
-                        row[k] = None  # a fresh run never reaches that stage
+                    cleared |= set(measures) | {k for k in row if k.startswith(f"prov_{later}_")}
+                if len(rows) != 1 or row["clip_id"] != row["parent_id"]:
+                    if not _splits(stages, path):  # split, but not after this stage: pieces stay
+                        if not _splits(stages, old_names[:j + 1]):
+                            return None  # a stage that does not say it splits did
+                    else:  # a fresh run drops the candidate whole, before the split
+                        whole = _unsplit(rows, row, cleared)
+                        if whole is None:
+                            return None
+                        whole.update({m: None for m in cleared})
+                        whole.update(status="dropped", reason=verdict, dropped_by=name, shard=None)
+                        return [whole]
+                row.update({m: None for m in cleared})  # a fresh run never reaches those stages
                 row.update(status="dropped", reason=verdict, dropped_by=name, shard=None)
                 break
         else:  # went through every new stage: fine only if it passed every old one, and no more

@@ -75,3 +75,45 @@ def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
 
     _, s = run("max-gap", {**loose, "max_gap": 3})  # how tracks are cut: a measurement
     assert (s["candidates_recomputed"], s["candidates_rejudged"]) == (n, 0), s
+
+
+def test_a_candidate_faces_cut_is_rejudged_per_piece_or_dropped_whole(heads, tmp_path, monkeypatch):
+    """The face vanishes for 15 frames: faces cuts the candidate into three pieces. A tightened
+    face threshold judges each piece; a tightened speech threshold (before faces) drops the
+    candidate whole, as one row, as a fresh run does. Neither decodes."""
+    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.testing import make_talking_head
+
+    g = Path(make_talking_head(tmp_path / "in" / "g.mp4", seconds=3.0, size=(160, 160), face_px=130, seed=7,
+                               no_face=(30, 45)).path)
+    files = [g, heads[1]]
+    lst = path_list(tmp_path / "lists", files)
+    out = tmp_path / "out"
+
+    def run(name: str, speech: float, faces: dict, decode: bool = True) -> tuple[list[dict], dict]:
+        cfg = stage_config(tmp_path / f"{name}.yaml", {"speech": {"min_speech_ratio": speech}, "faces": faces,
+                                                       "landmarks": {}, "crop": {"crop_size": 256}},
+                           segment={"scene_detector": "none"})  # the grey frames are no scene cut
+        with monkeypatch.context() as m:
+            if not decode:
+                m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
+            assert curate(out, "--input", str(lst), cfg=cfg) == 0
+        got = published(out)
+        if decode is False:
+            assert got == fresh(tmp_path, files, cfg), name
+            assert stage_counts(out) == stage_counts(last_fresh(tmp_path)), name
+        return [r for r in got["clips"] if r["source_id"].startswith("g")], \
+            json.loads((out / "summary.json").read_text())["store"]
+
+    faces = {"min_face_px": 20.0, "min_clip_s": 1.0}
+    rows, _ = run("base", 0.0, faces)
+    assert [(r["start_frame"], r["end_frame"], r["reason"]) for r in rows] == [(0, 30, None), (30, 45, "face_missing"),
+                                                                               (45, 75, None)]
+    rows, s = run("pieces", 0.0, {**faces, "min_clip_s": 1.5}, decode=False)
+    assert [r["reason"] for r in rows] == ["too_short", "face_missing", "too_short"] and s["candidates_recomputed"] == 0
+    ratio = rows[0]["speech_ratio"]
+    assert ratio < 1.0
+    rows, s = run("speech", (ratio + 1.0) / 2, {**faces, "min_clip_s": 1.5}, decode=False)
+    assert [(r["clip_id"], r["start_frame"], r["end_frame"], r["dropped_by"], r["face_backend"]) for r in rows] == \
+        [(rows[0]["parent_id"], 0, 75, "speech", None)]
+    assert s["candidates_recomputed"] == 0

@@ -88,7 +88,7 @@ def test_asd_drop_clears_the_sync_columns(weights):
 
 def test_pieces_a_face_stage_cut_are_judged_one_by_one(weights):
     """faces split a candidate in two: a later threshold judges each piece; an earlier stage that
-    now failed would have dropped the candidate whole, before the split (recomputed)."""
+    now fails drops the candidate whole, before the split, as a fresh run does."""
     from lipforge.pipeline.stages.speech import SpeechStage
 
     old = _stages(weights)
@@ -106,7 +106,12 @@ def test_pieces_a_face_stage_cut_are_judged_one_by_one(weights):
         return {"speech": SpeechStage(SpeechStage.Config(min_speech_ratio=ratio)), **st}
 
     o, n = with_speech(old, 0.3), with_speech(old, 0.95)
-    assert rejudge([a, b], _fps(o), _fps(n), n) is None  # a fresh run never splits it
+    (one,) = rejudge([a, b], _fps(o), _fps(n), n)  # a fresh run never splits it: one candidate row
+    assert (one["clip_id"], one["start_frame"], one["end_frame"], one["duration_s"], one["dropped_by"]) == \
+        ("c", 0, 110, 4.4, "speech")
+    assert one["face_max_px"] is None and one["sync_conf"] is None and one["speech_ratio"] == 0.9
+    odd = {**b, "dataset": "other"}  # a column the pieces disagree on, that no later stage wrote
+    assert rejudge([a, odd], _fps(o), _fps(n), n) is None
     (whole,) = rejudge([a], _fps(o), _fps(n), n)  # not split: dropped by speech, later columns cleared
     assert (whole["dropped_by"], whole["face_max_px"], whole["face_backend"]) == ("speech", None, None)
 
