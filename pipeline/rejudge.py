@@ -34,6 +34,13 @@ def _entries(fps: dict) -> list[tuple]:
     return [(x[0], x[1], json.dumps(x[2] if len(x) > 2 else None, sort_keys=True)) for x in fps.get("stages", [])]
 
 
+def _reached(row: dict, names: list[str]) -> int:
+    """Index of the last stage a stored row went through (len - 1: all; -1: none)."""
+    if row["status"] == "kept" or row["dropped_by"] == WRITER:
+        return len(names) - 1
+    return names.index(row["dropped_by"]) if row["dropped_by"] in names else -1  # segment
+
+
 def _splits(stages: dict, names: list[str]) -> bool:
     return any(getattr(stages.get(n), "SPLITS", False) for n in names)
 
@@ -67,6 +74,8 @@ def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> li
         return None
     old, new = _entries(recorded), _entries(current)
     old_names = [e[0] for e in old]
+    if any(r["dropped_by"] not in (None, "segment", WRITER, *old_names) for r in rows):
+        return None  # dropped by a stage this record does not know
     out = []
     for row in rows:
         row = dict(row)
@@ -105,14 +114,17 @@ def rejudge(rows: list[dict], recorded: dict, current: dict, stages: dict) -> li
                 row["reason"] = verdict  # still fails, maybe for another of its reasons
                 break
             if verdict is not None:  # now fails a stage it passed
-                path = [e[0] for e in old[j + 1:dropped_at + 1]]  # the later stages this clip went through
+                split = len(rows) != 1 or row["clip_id"] != row["parent_id"]
+                # the later stages this clip (split: any piece of the candidate) went through
+                last = max(_reached(r, old_names) for r in rows) if split else dropped_at
+                path = old_names[j + 1:last + 1]
                 cleared = set(getattr(stage, "PASS_ONLY", ()))
                 for later in path:
                     measures = getattr(stages.get(later), "MEASURES", None)
                     if measures is None:
                         return None
                     cleared |= set(measures) | {k for k in row if k.startswith(f"prov_{later}_")}
-                if len(rows) != 1 or row["clip_id"] != row["parent_id"]:
+                if split:
                     if not _splits(stages, path):  # split, but not after this stage: pieces stay
                         if not _splits(stages, old_names[:j + 1]):
                             return None  # a stage that does not say it splits did

@@ -110,6 +110,12 @@ def test_pieces_a_face_stage_cut_are_judged_one_by_one(weights):
     assert (one["clip_id"], one["start_frame"], one["end_frame"], one["duration_s"], one["dropped_by"]) == \
         ("c", 0, 110, 4.4, "speech")
     assert one["face_max_px"] is None and one["sync_conf"] is None and one["speech_ratio"] == 0.9
+    # the first piece has no face (dropped at faces), the next went through every stage
+    gap = _row("c", "c", 0, 20, status="dropped", reason="face_missing", dropped_by="faces", face_max_px=None,
+               asd_score=None, asd_scale=None, sync_backend=None, sync_offset=None, sync_conf=None,
+               sync_min_dist=None, audio_shift_s=None, prov_sync_rule=None, speech_ratio=0.9, shard=None)
+    (one,) = rejudge([gap, {**b, "clip_id": "c-20", "start_frame": 20, "duration_s": 3.6}], _fps(o), _fps(n), n)
+    assert (one["clip_id"], one["end_frame"], one["reason"], one["asd_score"]) == ("c", 110, "no_speech", None)
     odd = {**b, "dataset": "other"}  # a column the pieces disagree on, that no later stage wrote
     assert rejudge([a, odd], _fps(o), _fps(n), n) is None
     (whole,) = rejudge([a], _fps(o), _fps(n), n)  # not split: dropped by speech, later columns cleared
