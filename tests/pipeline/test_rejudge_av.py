@@ -28,6 +28,7 @@ def parents(rows: list[dict], pred) -> set[str]:
     return {r["parent_id"] for r in rows if pred(r)}
 
 
+@pytest.mark.slow
 def test_asd_and_sync_thresholds_rejudge_without_decoding(av_inputs, tmp_path, monkeypatch):
     from lipforge.pipeline.runners.local import LocalRunner
 

@@ -22,6 +22,7 @@ def heads(tmp_path_factory) -> list[Path]:
             Path(make_talking_head(d / "v.mp4", seconds=5.0, size=(160, 160), face_px=130, seed=6).path)]
 
 
+@pytest.mark.slow
 def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
     from lipforge.pipeline.runners.local import LocalRunner
 
@@ -77,6 +78,7 @@ def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
     assert (s["candidates_recomputed"], s["candidates_rejudged"]) == (n, 0), s
 
 
+@pytest.mark.slow
 def test_a_candidate_faces_cut_is_rejudged_per_piece_or_dropped_whole(heads, tmp_path, monkeypatch):
     """The face vanishes for 15 frames: faces cuts the candidate into three pieces. A tightened
     face threshold judges each piece; a tightened speech threshold (before faces) drops the
