@@ -114,7 +114,8 @@ class FaceDetectStage(Stage):
     # from the stored piece length, face_max_px and dataset_box_overlap (measured whatever they
     # are). Everything that moves boxes or cuts pieces (backend, detection size, detect_every,
     # max_gap, jump_threshold, calibration, the dataset-box seed) is a measurement. The stage
-    # SPLITS a candidate into pieces: a clip of it that an earlier stage now drops is recomputed.
+    # SPLITS a candidate into pieces: when an earlier stage now drops it, its pieces become the one
+    # candidate row a fresh run writes.
     THRESHOLDS = ("min_face_px", "min_clip_s", "dataset_box_check", "dataset_box_min_overlap")
     MEASURES = ("face_backend", "face_max_px", "face_median_px", "face_detected_ratio", "face_filled_frames",
                 "face_max_jump", "dataset_box_overlap", "sheet_face_boxes")
