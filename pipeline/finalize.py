@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from lipforge.manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, ShardRecord, arrow_schema,
                               clip_columns)
 from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.corpus_stats import corpus_rows
 from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.datasets.accounting import dataset_accounting
 from lipforge.pipeline.provenance import add_provenance
@@ -46,7 +47,9 @@ def _published_records(path: Path) -> dict[str, list[ShardRecord]]:
     return out
 
 
-def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stats: dict | None = None) -> dict:
+def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stats: dict | None = None,
+             prior_stats: frozenset[str] = frozenset()) -> dict:
+    """Publish; ``prior_stats``: the stats files of earlier runs (this run's work is the rest)."""
     out = Path(output)
     store = WorkStore(out)
     sources = sorted(sources, key=lambda s: s.source_id)  # the shards' key order starts here
@@ -120,16 +123,38 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     publisher.commit(keep=gens.referenced_shards(out))  # files no live generation names go now
     gens.collect(out)
 
-    stats = store.read_stats()
+    run_stats = store.read_stats(skip=prior_stats)  # this run's work
     clip_rows = clips.to_pylist()
+    stats = corpus_stats(clip_rows, cfg)  # the corpus's counts, as a fresh run's counters give them
     summary = build_summary(src_rows, clip_rows, stats, recs)
+    summary["stages"] = corpus_rows(stats, run_stats, _stage_order)
     summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused), released_now=n_released)
     add_provenance(summary, cfg, sources, stats)  # per stage: ran / fallback / skipped, measure, weights, rule
     if extra_stats:
         summary.update(extra_stats)
+    summary["work"] = run_work(run_stats, summary)
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True).encode())
     write_report(out, summary, clip_rows, store, cfg.report_thumbnails_per_reason)
     return summary
+
+
+def corpus_stats(clip_rows: list[dict], cfg: RunConfig) -> dict:
+    from lipforge.pipeline.corpus_stats import corpus_stage_stats
+    from lipforge.pipeline.registry import stage_classes
+
+    enabled = {n: c for n, c in stage_classes().items() if cfg.stage_config(n).enabled}
+    return corpus_stage_stats(clip_rows, list(enabled), {n for n, c in enabled.items() if getattr(c, "SPLITS", False)})
+
+
+def run_work(run_stats: dict, summary: dict) -> dict:
+    """What this run did: candidates pushed through the stages (decoded), re-judged from stored
+    scores, reused as stored, and its per-stage counters."""
+    seg = run_stats.get("segment")
+    computed = seg.items_in if seg else 0
+    rejudged = summary.get("store", {}).get("candidates_rejudged", 0)
+    return {"candidates_computed": computed, "candidates_rejudged": rejudged,
+            "candidates_reused": max(0, summary["clips"]["candidates"] - computed - rejudged),
+            "stages": [run_stats[k].as_dict() for k in sorted(run_stats, key=_stage_order)]}
 
 
 def candidate_seconds(clip_rows: list[dict]) -> float:

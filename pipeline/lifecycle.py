@@ -196,11 +196,12 @@ def _run(req: CurateRequest) -> dict:
         if report.missing:
             _say(f"[curate] {len(report.missing)} corpus sources have no file any more (e.g. "
                  f"{catalog.entries[report.missing[0]].path}); their clips stay published; --prune-missing drops them")
+        prior = store.stats_files()  # earlier runs' counters: this run's work is what it adds
         if todo:
             runner.run(todo, str(out))
         from lipforge.pipeline.finalize import finalize
 
-        summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()})
+        summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
     finally:
         lock.release()
     return summary
@@ -214,6 +215,10 @@ def print_summary(summary: dict, out: str) -> None:
         print(f"corpus:    {st['added']} sources added, {st['changed']} changed, {st['retried']} retried, "
               f"{st['removed']} removed; candidates recomputed {st['candidates_recomputed']}, "
               f"re-judged {st['candidates_rejudged']}, damaged {st['candidates_damaged']}")
+    w = summary.get("work")
+    if w:  # this run's work; summary.json "stages" counts the corpus, as a fresh run would
+        print(f"this run:  {w['candidates_computed']} candidates computed (decoded), {w['candidates_rejudged']} "
+              f"re-judged from stored scores, {w['candidates_reused']} reused as stored")
     from lipforge.pipeline.datasets.report import datasets_lines
     from lipforge.pipeline.provenance import attention
 

@@ -290,11 +290,18 @@ class WorkStore:
             name = name or f"{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
             atomic_write_bytes(self.work / "stats" / name, json.dumps(body).encode())
 
-    def read_stats(self) -> dict[str, StageStats]:
+    def stats_files(self) -> frozenset[str]:
+        d = self.work / "stats"
+        return frozenset(p.name for p in d.glob("*.json")) if d.exists() else frozenset()
+
+    def read_stats(self, skip: frozenset[str] = frozenset()) -> dict[str, StageStats]:
+        """Stage stats summed over the stats files, but those named in ``skip`` (earlier runs')."""
         out: dict[str, StageStats] = {}
         d = self.work / "stats"
         if d.exists():
             for p in sorted(d.glob("*.json")):
+                if p.name in skip:
+                    continue
                 for row in json.loads(p.read_text()):
                     s = StageStats.from_dict(row)
                     out[s.name] = out[s.name] + s if s.name in out else s

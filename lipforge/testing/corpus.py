@@ -116,3 +116,28 @@ def fresh(tmp: Path, files: list[Path], cfg: Path) -> dict:
     out = tmp / f"fresh-{len(list(tmp.glob('fresh-*')))}"
     assert curate(out, "--input", str(path_list(tmp / "lists", files)), cfg=cfg) == 0
     return published(out)
+
+
+def stage_config(path: Path, stages: dict[str, dict], segment: dict | None = None) -> Path:
+    """A run config with only the given stages enabled (each with its fields), tiny clips."""
+    from lipforge.pipeline.registry import stage_classes
+
+    body = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0, **(segment or {})},
+            "stages": {n: {"enabled": False} for n in stage_classes()}}
+    for name, fields in stages.items():
+        body["stages"][name] = {"enabled": True, **fields}
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def stage_counts(out: Path) -> list[dict]:
+    """summary.json's per-stage rows without this run's timings: what describes the corpus."""
+    import json
+
+    rows = json.loads((out / "summary.json").read_text())["stages"]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "items_per_s")} for r in rows]
+
+
+def last_fresh(tmp: Path) -> Path:
+    """The output of the latest :func:`fresh` run under ``tmp``."""
+    return max(tmp.glob("fresh-*"), key=lambda p: int(p.name[len("fresh-"):]))

@@ -26,6 +26,10 @@ LIGHT_ASD_HINT = ("Light-ASD weights come from github.com/Junhua-Liao/Light-ASD 
 
 class ActiveSpeakerStage(Stage):
     name = "asd"
+    # Re-judging (lipforge.pipeline.rejudge): ``threshold`` only decides the verdict on the stored
+    # asd_score; weights, scale and window_s change what is measured.
+    THRESHOLDS = ("threshold",)
+    MEASURES = ("asd_score", "asd_scale")
 
     @dataclass(frozen=True)
     class Config(StageConfig):
@@ -86,6 +90,22 @@ class ActiveSpeakerStage(Stage):
             it.arrays["asd_scores.npy"] = s.astype(np.float32)
             score = float(s.mean()) if len(s) else float("nan")
             it.measurements.update(asd_score=score, asd_scale=c.scale)
-            if not score >= c.threshold:
-                it.drop("not_speaking", by=self.name)
+            reason = self.rule(score)
+            if reason:
+                it.drop(reason, by=self.name)
         return items
+
+    def rule(self, asd_score: float) -> str | None:
+        """The verdict rule, shared by :meth:`process` and :meth:`judge` (a NaN score fails)."""
+        return "not_speaking" if not asd_score >= self.config.threshold else None
+
+    def judge(self, measurements: dict):
+        """This config's verdict on a stored row (``UNKNOWN`` when it was measured otherwise)."""
+        from lipforge.pipeline.rejudge import UNKNOWN
+
+        if self.config.weights is None:
+            return None  # the check does not run: every clip passes
+        score = measurements.get("asd_score")
+        if score is None or measurements.get("asd_scale") != self.config.scale:
+            return UNKNOWN
+        return self.rule(float(score))

@@ -36,6 +36,7 @@ class CropStage(Stage):
 
     name = "crop"
     Config = CropConfig
+    MEASURES = ()  # no verdict and no manifest column: only shard arrays (see lipforge.pipeline.rejudge)
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
         from lipforge.pipeline.faces.crop import crop_boxes_from_faces, crop_frames, points_to_crop

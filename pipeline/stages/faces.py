@@ -110,6 +110,16 @@ class FaceDetectStage(Stage):
 
     name = "faces"
     Config = FaceDetectConfig
+    # Re-judging (lipforge.pipeline.rejudge): these fields only decide which pieces are dropped,
+    # from the stored piece length, face_max_px and dataset_box_overlap (measured whatever they
+    # are). Everything that moves boxes or cuts pieces (backend, detection size, detect_every,
+    # max_gap, jump_threshold, calibration, the dataset-box seed) is a measurement. The stage
+    # SPLITS a candidate into pieces: when an earlier stage now drops it, its pieces become the one
+    # candidate row a fresh run writes.
+    THRESHOLDS = ("min_face_px", "min_clip_s", "dataset_box_check", "dataset_box_min_overlap")
+    MEASURES = ("face_backend", "face_max_px", "face_median_px", "face_detected_ratio", "face_filled_frames",
+                "face_max_jump", "dataset_box_overlap", "sheet_face_boxes")
+    SPLITS = True
 
     def __init__(self, config: FaceDetectConfig | None = None) -> None:
         super().__init__(config)
@@ -179,7 +189,6 @@ class FaceDetectStage(Stage):
         from lipforge.pipeline.faces.tracks import build_tracks
 
         c = self.config
-        min_frames = int(math.ceil(c.min_clip_s * item.fps - 1e-9))
         pieces = build_tracks(boxes, c.max_gap, c.jump_threshold, c.detect_every)
         children = []
         for p in pieces:
@@ -197,11 +206,32 @@ class FaceDetectStage(Stage):
             child.arrays["face_boxes.npy"] = p.boxes.astype(np.float32)  # (T, 4) source px
             child.arrays["detected.npy"] = p.detected.astype(np.uint8)  # (T,)
             overlap = self._dataset_box_overlap(child, p.boxes)
-            if p.n_frames < min_frames:
-                child.drop("too_short", by=self.name)
-            elif not h.max() > c.min_face_px:
-                child.drop("face_too_small", by=self.name)
-            elif c.dataset_box_check and overlap is not None and overlap < c.dataset_box_min_overlap:
-                child.drop("face_outside_dataset_box", by=self.name)
+            reason = self.rule(p.n_frames, item.fps, m["face_max_px"], overlap)
+            if reason:
+                child.drop(reason, by=self.name)
             children.append(child)
         return children
+
+    def rule(self, n_frames: int, fps: float, face_max_px: float, overlap: float | None) -> str | None:
+        """The verdict on a piece with a face, shared by :meth:`_judge` and :meth:`judge`."""
+        c = self.config
+        if n_frames < int(math.ceil(c.min_clip_s * fps - 1e-9)):
+            return "too_short"
+        if not face_max_px > c.min_face_px:
+            return "face_too_small"
+        if c.dataset_box_check and overlap is not None and overlap < c.dataset_box_min_overlap:
+            return "face_outside_dataset_box"
+        return None
+
+    def judge(self, measurements: dict):
+        """This config's verdict on a stored piece row (``UNKNOWN`` when it cannot tell)."""
+        from lipforge.pipeline.rejudge import UNKNOWN
+
+        m = measurements
+        if m.get("face_backend") != self.config.backend or not m.get("duration_s"):
+            return UNKNOWN
+        if m.get("face_max_px") is None:
+            return "face_missing"  # no face in the piece: no threshold decides that
+        n = int(m["end_frame"]) - int(m["start_frame"])
+        fps = float(round(n / m["duration_s"]))  # the normalized rate (25): frames / seconds, exact
+        return self.rule(n, fps, float(m["face_max_px"]), m.get("dataset_box_overlap"))

@@ -45,6 +45,7 @@ class LandmarksStage(Stage):
 
     name = "landmarks"
     Config = LandmarksConfig
+    MEASURES = ("landmark_backend",)  # no verdict; cleared when an earlier stage now drops a clip (rejudge)
 
     def __init__(self, config: LandmarksConfig | None = None) -> None:
         super().__init__(config)

@@ -34,6 +34,14 @@ DEFAULT_MIN_CONF = {"syncnet": 3.0}  # LatentSync keeps SyncNet conf >= 3; offli
 
 class SyncStage(Stage):
     name = "sync"
+    # Re-judging (lipforge.pipeline.rejudge): min_conf and max_offset only decide verdicts on the
+    # stored sync_conf / sync_offset (the shift of a kept clip is its offset, whatever max_offset
+    # is); backend, weights and vshift change what is measured. audio_shift_s is written only
+    # when a clip passes, so a clip a tightened threshold drops loses it, as in a fresh run. A
+    # clip that now passes needs its audio shifted: recomputed.
+    THRESHOLDS = ("min_conf", "max_offset")
+    MEASURES = ("sync_backend", "sync_offset", "sync_conf", "sync_min_dist", "audio_shift_s")
+    PASS_ONLY = ("audio_shift_s",)
 
     @dataclass(frozen=True)
     class Config(StageConfig):
@@ -116,15 +124,34 @@ class SyncStage(Stage):
             r = self.measure(it)
             it.measurements.update(sync_backend=c.backend, sync_offset=int(r.offset), sync_conf=float(r.conf),
                                    sync_min_dist=float(r.min_dist))
+            reason = self.rule(float(r.conf), int(r.offset))
             if not c.gates:  # a weight-free stand-in: recorded, never used to drop or shift
                 it.measurements["audio_shift_s"] = 0.0
-            elif not r.conf >= c.conf_threshold:
-                it.drop("av_unsynced", by=self.name)
-            elif abs(r.offset) > c.max_offset:
-                it.drop("av_offset_too_large", by=self.name)
+            elif reason:
+                it.drop(reason, by=self.name)
             else:
                 spf = int(round(it.sample_rate / it.fps))
                 if r.offset != 0:
                     it.audio = shift_audio(it.audio, r.offset, spf)
                 it.measurements["audio_shift_s"] = r.offset * spf / it.sample_rate
         return items
+
+    def rule(self, sync_conf: float, sync_offset: int) -> str | None:
+        """The verdict rule, shared by :meth:`process` and :meth:`judge` (None: passes)."""
+        c = self.config
+        if not c.gates:
+            return None
+        if not sync_conf >= c.conf_threshold:
+            return "av_unsynced"
+        if abs(sync_offset) > c.max_offset:
+            return "av_offset_too_large"
+        return None
+
+    def judge(self, measurements: dict):
+        """This config's verdict on a stored row (``UNKNOWN`` when it was measured otherwise)."""
+        from lipforge.pipeline.rejudge import UNKNOWN
+
+        conf, offset = measurements.get("sync_conf"), measurements.get("sync_offset")
+        if measurements.get("sync_backend") != self.config.backend or conf is None or offset is None:
+            return UNKNOWN
+        return self.rule(float(conf), int(offset))

@@ -110,9 +110,12 @@ def test_ray_runner_equals_local_runner(local_run, inputs, tmp_path):
     # stats shipped from Ray workers add up to the same counts as the in-process run
     import json
 
-    counts = lambda out: [(s["stage"], s["items_in"], s["kept"]) for s in  # noqa: E731
-                          json.loads((out / "summary.json").read_text())["stages"]]
-    assert counts(out_local) == counts(tmp_path / "out") == [("segment", 5, 5)]
+    def counts(out, work: bool):
+        summary = json.loads((out / "summary.json").read_text())
+        return [(s["stage"], s["items_in"], s["kept"]) for s in (summary["work"] if work else summary)["stages"]]
+
+    assert counts(out_local, True) == counts(tmp_path / "out", True) == [("segment", 5, 5)]
+    assert counts(out_local, False) == counts(tmp_path / "out", False) == [("segment", 5, 5)]  # from the rows
 
 
 def test_kill_and_rerun_equals_uninterrupted(local_run, inputs, tmp_path):
