@@ -107,7 +107,7 @@ def test_a_candidate_faces_cut_is_rejudged_per_piece_or_dropped_whole(heads, tmp
         return [r for r in got["clips"] if r["source_id"].startswith("g")], \
             json.loads((out / "summary.json").read_text())["store"]
 
-    faces = {"min_face_px": 20.0, "min_clip_s": 1.0}
+    faces = {"min_face_px": 20.0, "min_clip_s": 1.0, "detect_every": 1}  # the gap ends exactly at frame 45
     rows, _ = run("base", 0.0, faces)
     assert [(r["start_frame"], r["end_frame"], r["reason"]) for r in rows] == [(0, 30, None), (30, 45, "face_missing"),
                                                                                (45, 75, None)]
