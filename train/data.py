@@ -147,7 +147,7 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     the rows of ``whisper.npy`` for audio frames [a, b), zero after (like the audio buffer).
     """
     from lipforge.pipeline.faces.masks import render_masks
-    from lipforge.pipeline.media import decode_video, decode_wav
+    from lipforge.pipeline.media import decode_frames, decode_wav
 
     meta = sample["json"]
     key = sample["__key__"]
@@ -159,15 +159,18 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     s = int(rng.integers(0, max(1, n - num_frames + 1)))
     outside = [i for i in range(n) if i < s - min_ref_distance or i >= s + num_frames + min_ref_distance]
     ref_i = int(rng.choice(outside)) if outside else int(rng.integers(0, n))
-    video = decode_video(sample["mp4"], max_frames=max(s + num_frames, ref_i + 1))
-    idx = np.minimum(np.arange(s, s + num_frames), len(video) - 1)  # short clips repeat the last frame
+    # only the window's frames and the reference, each run from the keyframe before it (shards
+    # written as one GOP, without json video_keyint, decode from the start); an index past the
+    # video's end gives its last frame (short clips repeat it) and comes back clamped in `real`
+    video, real = decode_frames(sample["mp4"], [*range(s, s + num_frames), ref_i], keyint=meta.get("video_keyint"))
+    idx = real[:num_frames]
     crop = int(meta.get("crop_size") or video.shape[1])
 
-    frames = np.stack([prep_frame(video[i], resolution) for i in idx])  # (T, 3, R, R)
+    frames = np.stack([prep_frame(fr, resolution) for fr in video[:num_frames]])  # (T, 3, R, R)
     rects = np.asarray(rects_all, np.float32)[np.minimum(idx, len(rects_all) - 1)] * (resolution / crop)
     masks = render_masks(rects, resolution).astype(np.float32)[:, None]  # (T, 1, R, R)
     union = np.concatenate([rects[:, :2].min(0), rects[:, 2:].max(0)])[None]
-    ref = np.concatenate([prep_frame(video[min(ref_i, len(video) - 1)], resolution),
+    ref = np.concatenate([prep_frame(video[num_frames], resolution),
                           render_masks(union, resolution).astype(np.float32)])  # (4, R, R)
 
     audio, _sr = decode_wav(sample["wav"])
