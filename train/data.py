@@ -223,10 +223,15 @@ def unit_pixels(batch: dict) -> dict:
     trainer's process, after the worker handed over the 4x smaller uint8 batch."""
     import torch
 
+    def unit(x: np.ndarray) -> np.ndarray:  # numpy: about half torch's CPU time for this here
+        y = x.astype(np.float32)
+        y /= np.float32(127.5)
+        y -= np.float32(1.0)
+        return y
+
     if "frames" in batch and batch["frames"].dtype == torch.uint8:
-        batch["frames"] = batch["frames"].float().div_(127.5).sub_(1.0)  # in place: one float32 copy
+        batch["frames"] = torch.from_numpy(unit(batch["frames"].numpy()))
         batch["masks"] = batch["masks"].float()
-        ref = batch["ref"].float()  # (B, 4, R, R)
-        ref[:, :3].div_(127.5).sub_(1.0)
-        batch["ref"] = ref
+        ref = batch["ref"].numpy()  # (B, 4, R, R)
+        batch["ref"] = torch.from_numpy(np.concatenate([unit(ref[:, :3]), ref[:, 3:].astype(np.float32)], axis=1))
     return batch
