@@ -29,7 +29,8 @@ SIZE = 320  # px
 
 
 def fixture_frames(path: Path, n: int):
-    """The fixture's first ``n`` frames as 320 px centre crops ((n, 320, 320, 3) uint8) and its audio."""
+    """The fixture's first ``n`` frames as 320 px centre crops ((n, 320, 320, 3) uint8) and its audio;
+    past its 10 s it plays back and forth (no cut), so five 10 s clips exist."""
     import av
     import cv2
     import numpy as np
@@ -47,7 +48,11 @@ def fixture_frames(path: Path, n: int):
             frames.append(cv2.resize(img[y0:y0 + s, x0:x0 + s], (SIZE, SIZE), interpolation=cv2.INTER_AREA))
             if len(frames) == n:
                 break
-    return np.stack(frames), decode_audio(path)
+    audio = decode_audio(path)
+    k = -(-n // len(frames))
+    frames = np.concatenate([frames if i % 2 == 0 else frames[::-1] for i in range(k)])[:n]
+    audio = np.concatenate([audio if i % 2 == 0 else audio[::-1] for i in range(k)])
+    return frames, audio
 
 
 def real_fixture_clips(frames, audio, clip: int, keyint: int) -> list[dict]:
