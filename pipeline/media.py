@@ -222,7 +222,7 @@ def decode_frames(data: bytes | str | Path, indices, keyint: int | None = None,
 
             for run in decode_runs(want, keyint):
                 first, target, todo = run[0], run[0], set(run)
-                while True:  # mp4 seeks by decode time: with B-frames it can land one GOP late
+                while True:  # a guard: should a demuxer land on a keyframe after `first`, step back
                     c.seek(t0 + int(round(target / rate / tb)), stream=vs, backward=True, any_frame=False)
                     frames = c.decode(vs)
                     f = next(frames, None)
