@@ -58,7 +58,9 @@ class ShardStream(IterableDataset):
     recreated every epoch). Each batch carries its ``epoch`` and rank-local ``index``. The DataLoader
     takes batch k of this stream from worker k % W; a worker finds which logical stream of each
     epoch that makes it from the batches served before the epoch began (see ``__iter__``), so
-    rank batch i of an epoch still comes from logical stream i % W (see lipforge.train.data)."""
+    rank batch i of an epoch still comes from logical stream i % W (see lipforge.train.data).
+    Its batches carry uint8 pixels and masks (``make_window``); :class:`ShardLoader` hands the
+    trainer float32 (``unit_pixels``)."""
 
     def __init__(self, shards: list[str], counts: list[int], epoch: int, start_index: int, rank: int,
                  world_size: int, num_workers: int, batch_size: int, seed: int, spec: WindowSpec,
