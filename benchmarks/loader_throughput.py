@@ -154,6 +154,16 @@ def data_wait(tmp: Path, shards: list[str], name: str) -> str:
 
 
 def main(argv: list[str]) -> None:
+    import shutil
+
+    tmp = Path(tempfile.mkdtemp(prefix="lf-bench-"))
+    try:
+        run(argv, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # shards and training runs: nothing left behind
+
+
+def run(argv: list[str], tmp: Path) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("shards", nargs="*")
     p.add_argument("--synthetic", action="store_true", help="synthetic 320 px clips instead of the real fixture")
@@ -177,7 +187,6 @@ def main(argv: list[str]) -> None:
 
     keyint = SHARD_KEYINT if a.keyint is None else a.keyint
     clip = int(round(a.clip_s * 25))
-    tmp = Path(tempfile.mkdtemp(prefix="lf-bench-"))
     variants: dict[str, list[str]] = {}
     if a.shards:
         variants["given"] = list(a.shards)
