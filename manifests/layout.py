@@ -33,13 +33,16 @@ class SampleField:
 SAMPLE_LAYOUT: dict[str, SampleField] = {f.ext: f for f in (
     SampleField("mp4", "bytes", required=True,
                 doc="H.264 video at 25 fps: the square face crop (crop_size px) when the face stages "
-                    "ran, else the working frames. Frame i is clip frame i."),
+                    "ran, else the working frames. Frame i is clip frame i. A keyframe (closed GOP) "
+                    "every json video_keyint frames, so a reader seeks to any frame; without "
+                    "video_keyint (written before it, or video_keyint 0) the clip is one GOP."),
     SampleField("wav", "bytes", required=True,
                 doc="16 kHz mono PCM16 WAV aligned to the video (sync shift already applied); "
                     "640 samples per frame."),
     SampleField("json", "json", required=True,
                 doc="Metadata: clip_id, source_id, fps, sample_rate, n_frames, start_s, end_s, "
-                    "crop_size, work_scale, audio_shift_s and the clip's measurements."),
+                    "crop_size, work_scale, audio_shift_s, video_keyint (the mp4's keyframe interval) "
+                    "and the clip's measurements."),
     SampleField("face_boxes.npy", "npy", "float32", ("T", 4),
                 doc="Face box per frame, x0 y0 x1 y1 in source pixels (forehead-to-chin convention)."),
     SampleField("detected.npy", "npy", "uint8", ("T",),

@@ -72,7 +72,8 @@ def global_fingerprint(cfg) -> str:
     """Probe, segmentation and the shard sample encoding: what every candidate depends on."""
     seg = {k: v for k, v in dataclasses.asdict(cfg.segment).items() if k not in RESOURCE_FIELDS}
     probe = {k: v for k, v in dataclasses.asdict(cfg.probe).items() if k not in RESOURCE_FIELDS}
-    return _digest({"probe": probe, "segment": seg, "video_crf": cfg.shards.video_crf})
+    return _digest({"probe": probe, "segment": seg, "video_crf": cfg.shards.video_crf,
+                    "video_keyint": cfg.shards.video_keyint})
 
 
 def run_fingerprints(cfg, stages) -> dict:

@@ -16,7 +16,7 @@ from typing import Iterable, Iterator
 from lipforge.manifests.container import SampleRef, fsync_dir, read_refs, write_tar
 from lipforge.manifests.layout import encode_sample
 from lipforge.manifests.schema import MEASUREMENTS, PROVENANCE_COLUMNS, ShardRecord
-from lipforge.pipeline.media import encode_video, encode_wav
+from lipforge.pipeline.media import SHARD_KEYINT, encode_video, encode_wav
 from lipforge.pipeline.stage import ClipItem
 
 def shard_name(first_key: str) -> str:
@@ -43,7 +43,7 @@ def write_shard(shard_dir: Path, first_key: str, samples) -> tuple[str, list[Sha
     return name, [dataclasses.replace(r, shard=name) for r in recs]
 
 
-def item_metadata(item: ClipItem) -> dict:
+def item_metadata(item: ClipItem, keyint: int = 0) -> dict:
     meta = {
         "clip_id": item.clip_id, "source_id": item.source_id, "parent_id": item.parent_id,
         "fps": item.fps, "sample_rate": item.sample_rate, "n_frames": item.n_frames,
@@ -53,21 +53,24 @@ def item_metadata(item: ClipItem) -> dict:
         "source_height": item.source_height, "frames_are_crop": item.frames_are_crop,
         "crop_size": int(item.frames.shape[1]) if item.frames_are_crop and item.frames is not None else None,
     }
+    if keyint:
+        meta["video_keyint"] = keyint  # the mp4's keyframe interval: what the loader seeks by
     meta["measurements"] = {k: v for k, v in sorted(item.measurements.items())
                             if k in MEASUREMENTS and k not in PROVENANCE_COLUMNS}  # provenance: manifest only
     return meta
 
 
-def sample_from_item(item: ClipItem, crf: int = 18) -> dict[str, bytes | str]:
-    """Encode a kept clip as shard members (video, audio, json and its per-frame arrays)."""
+def sample_from_item(item: ClipItem, crf: int = 18, keyint: int = SHARD_KEYINT) -> dict[str, bytes | str]:
+    """Encode a kept clip as shard members (video, audio, json and its per-frame arrays); a
+    keyframe every ``keyint`` frames (0: one GOP), see ``ShardConfig.video_keyint``."""
     if item.frames is None or item.audio is None:
         raise ValueError(f"clip {item.clip_id}: a kept clip must carry frames and audio")
     spf = item.sample_rate // int(item.fps)
     if len(item.frames) != item.n_frames or len(item.audio) != item.n_frames * spf:
         raise ValueError(f"clip {item.clip_id}: {len(item.frames)} frames / {len(item.audio)} samples do not "
                          f"match {item.n_frames} frames x {spf} samples")
-    fields = {"mp4": encode_video(item.frames, fps=int(item.fps), crf=crf),
-              "wav": encode_wav(item.audio, item.sample_rate), "json": item_metadata(item)}
+    fields = {"mp4": encode_video(item.frames, fps=int(item.fps), crf=crf, keyint=keyint or None),
+              "wav": encode_wav(item.audio, item.sample_rate), "json": item_metadata(item, keyint)}
     fields.update(item.arrays)
     return encode_sample(item.clip_id, fields)
 

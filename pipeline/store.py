@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 
 from lipforge.manifests.schema import STATUS_DROPPED, ClipRecord, SourceRecord, arrow_schema, clip_columns
 from lipforge.manifests.container import fsync_dir, write_tar
+from lipforge.pipeline.media import SHARD_KEYINT
 from lipforge.pipeline.shards import sample_from_item
 from lipforge.pipeline.stage import ClipItem, StageStats
 
@@ -127,7 +128,8 @@ class WorkStore:
         """Committed candidates of ``sid`` that are intact; damaged ones are deleted (recomputed)."""
         return self.intact_candidates(sid, repair=True)
 
-    def write_group(self, candidate_id: str, source_id: str, items: list[ClipItem], crf: int) -> None:
+    def write_group(self, candidate_id: str, source_id: str, items: list[ClipItem], crf: int,
+                    keyint: int = SHARD_KEYINT) -> None:
         """Persist a candidate and every clip split from it: samples first, rows (commit) last."""
         d = self.group_dir(source_id)
         d.mkdir(parents=True, exist_ok=True)
@@ -136,7 +138,7 @@ class WorkStore:
         for it in items:
             if it.kept:
                 try:
-                    samples.append(sample_from_item(it, crf))
+                    samples.append(sample_from_item(it, crf, keyint))
                 except Exception:  # an encoder failure is a per-clip verdict, not a crashed run
                     it.drop("encode_error", by="writer")
         tar_size, tar_sha = -1, ""

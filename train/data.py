@@ -125,21 +125,28 @@ def sample_rng(seed: int, epoch: int, key: str) -> np.random.Generator:
     return np.random.default_rng([seed, epoch, zlib.crc32(key.encode())])
 
 
-def prep_frame(fr: np.ndarray, resolution: int) -> np.ndarray:
-    """(H, W, 3) uint8 -> (3, R, R) float32 in [-1, 1]: the one resize the loader and lipforge.train.cache share."""
+def resize_frame(fr: np.ndarray, resolution: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, R, R) uint8: the one resize the loader and lipforge.train.cache share."""
     import cv2
 
-    fr = cv2.resize(fr, (resolution, resolution), interpolation=cv2.INTER_AREA)
-    return fr.transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+    return cv2.resize(fr, (resolution, resolution), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)
+
+
+def prep_frame(fr: np.ndarray, resolution: int) -> np.ndarray:
+    """(H, W, 3) uint8 -> (3, R, R) float32 in [-1, 1] (:func:`resize_frame`, then as :func:`unit_pixels`)."""
+    return resize_frame(fr, resolution).astype(np.float32) / 127.5 - 1.0
 
 
 def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rng: np.random.Generator,
                 mask_field: str = "mask_adaptive", min_ref_distance: int = 0, use_cached_latents: bool = False,
                 use_cached_audio: bool = False, features_per_frame: int = 2) -> dict[str, np.ndarray | str | int]:
-    """Decoded shard sample -> one training window (numpy, channels first, pixels in [-1, 1]).
+    """Decoded shard sample -> one training window (numpy, channels first, pixels as uint8).
 
-    frames (T, 3, R, R); masks (T, 1, R, R) 1 inside the lip mask; ref (4, R, R) = reference RGB +
-    the union of the window's masks (the region to generate); audio ((T + 2k) * 640,) = clip frames
+    frames (T, 3, R, R) uint8; masks (T, 1, R, R) uint8 1 inside the lip mask; ref (4, R, R) uint8
+    = reference RGB + the union of the window's masks (the region to generate). uint8 is the
+    wire format from a DataLoader worker (a quarter of float32's bytes: at 320 px the float32
+    window was 26 MB, and moving it cost more than decoding it); :func:`unit_pixels` turns a
+    collated batch into the model's float32 (pixels in [-1, 1], masks in {0, 1}). audio ((T + 2k) * 640,) = clip frames
     [a, b) around the window, zero after; audio_centers (T,) and audio_valid: window frame t sits at
     audio frame audio_centers[t], frames >= audio_valid are outside the clip (zero-padded features).
     With ``use_cached_*`` and the sample carrying the cache: latents (T, 4, h, w) float32 = rows of
@@ -147,7 +154,7 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     the rows of ``whisper.npy`` for audio frames [a, b), zero after (like the audio buffer).
     """
     from lipforge.pipeline.faces.masks import render_masks
-    from lipforge.pipeline.media import decode_video, decode_wav
+    from lipforge.pipeline.media import decode_frames, decode_wav
 
     meta = sample["json"]
     key = sample["__key__"]
@@ -159,16 +166,19 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     s = int(rng.integers(0, max(1, n - num_frames + 1)))
     outside = [i for i in range(n) if i < s - min_ref_distance or i >= s + num_frames + min_ref_distance]
     ref_i = int(rng.choice(outside)) if outside else int(rng.integers(0, n))
-    video = decode_video(sample["mp4"], max_frames=max(s + num_frames, ref_i + 1))
-    idx = np.minimum(np.arange(s, s + num_frames), len(video) - 1)  # short clips repeat the last frame
+    # only the window's frames and the reference, each run from the keyframe before it (shards
+    # written as one GOP, without json video_keyint, decode from the start); an index past the
+    # video's end gives its last frame (short clips repeat it) and comes back clamped in `real`
+    video, real = decode_frames(sample["mp4"], [*range(s, s + num_frames), ref_i], keyint=meta.get("video_keyint"))
+    idx = real[:num_frames]
     crop = int(meta.get("crop_size") or video.shape[1])
 
-    frames = np.stack([prep_frame(video[i], resolution) for i in idx])  # (T, 3, R, R)
+    frames = np.stack([resize_frame(fr, resolution) for fr in video[:num_frames]])  # (T, 3, R, R) uint8
     rects = np.asarray(rects_all, np.float32)[np.minimum(idx, len(rects_all) - 1)] * (resolution / crop)
-    masks = render_masks(rects, resolution).astype(np.float32)[:, None]  # (T, 1, R, R)
+    masks = render_masks(rects, resolution).astype(np.uint8)[:, None]  # (T, 1, R, R)
     union = np.concatenate([rects[:, :2].min(0), rects[:, 2:].max(0)])[None]
-    ref = np.concatenate([prep_frame(video[min(ref_i, len(video) - 1)], resolution),
-                          render_masks(union, resolution).astype(np.float32)])  # (4, R, R)
+    ref = np.concatenate([resize_frame(video[num_frames], resolution),
+                          render_masks(union, resolution).astype(np.uint8)])  # (4, R, R) uint8
 
     audio, _sr = decode_wav(sample["wav"])
     n_audio = -(-len(audio) // SAMPLES_PER_FRAME)
@@ -204,3 +214,24 @@ def collate(items: list[dict]) -> dict:
     for k in ("audio_valid", "start", "ref_index"):
         out[k] = torch.tensor([it[k] for it in items])
     return out
+
+
+def unit_pixels(batch: dict) -> dict:
+    """A collated batch's uint8 pixels -> the model's float32, in place: frames (B, T, 3, R, R) and
+    the reference RGB ref[:, :3] to [-1, 1] (x / 127.5 - 1, bit for bit :func:`prep_frame`),
+    masks (B, T, 1, R, R) and the reference's mask channel ref[:, 3:] to {0, 1}. Runs in the
+    trainer's process, after the worker handed over the 4x smaller uint8 batch."""
+    import torch
+
+    def unit(x: np.ndarray) -> np.ndarray:  # numpy: about half torch's CPU time for this here
+        y = x.astype(np.float32)
+        y /= np.float32(127.5)
+        y -= np.float32(1.0)
+        return y
+
+    if "frames" in batch and batch["frames"].dtype == torch.uint8:
+        batch["frames"] = torch.from_numpy(unit(batch["frames"].numpy()))
+        batch["masks"] = batch["masks"].float()
+        ref = batch["ref"].numpy()  # (B, 4, R, R)
+        batch["ref"] = torch.from_numpy(np.concatenate([unit(ref[:, :3]), ref[:, 3:].astype(np.float32)], axis=1))
+    return batch

@@ -22,6 +22,7 @@ from lipforge.train.data import (
     shuffle_order,
     split_by_ranges,
     stream_rng,
+    unit_pixels,
     used_fraction,
 )
 
@@ -57,7 +58,9 @@ class ShardStream(IterableDataset):
     recreated every epoch). Each batch carries its ``epoch`` and rank-local ``index``. The DataLoader
     takes batch k of this stream from worker k % W; a worker finds which logical stream of each
     epoch that makes it from the batches served before the epoch began (see ``__iter__``), so
-    rank batch i of an epoch still comes from logical stream i % W (see lipforge.train.data)."""
+    rank batch i of an epoch still comes from logical stream i % W (see lipforge.train.data).
+    Its batches carry uint8 pixels and masks (``make_window``); :class:`ShardLoader` hands the
+    trainer float32 (``unit_pixels``)."""
 
     def __init__(self, shards: list[str], counts: list[int], epoch: int, start_index: int, rank: int,
                  world_size: int, num_workers: int, batch_size: int, seed: int, spec: WindowSpec,
@@ -207,11 +210,15 @@ class ShardLoader:
         pos = self.position
         ds = ShardStream(self.shards, self.counts, pos.epoch, pos.index, self.rank, self.world, self.workers,
                          self.batch_size, self.seed, self.spec, self.entries)
-        # pinned host memory so the trainer's .to(device, non_blocking=True) copies overlap compute
-        dl = DataLoader(ds, batch_size=None, num_workers=self.workers,
-                        prefetch_factor=2 if self.workers else None, pin_memory=torch.cuda.is_available())
+        # workers hand over uint8 pixels (unit_pixels makes them float32 here, a quarter of the bytes
+        # to move); pinned host memory so the trainer's .to(device, non_blocking=True) copies overlap compute
+        pin = torch.cuda.is_available()
+        dl = DataLoader(ds, batch_size=None, num_workers=self.workers, prefetch_factor=2 if self.workers else None)
         totals: dict[int, int] = {}
         for batch in dl:
+            batch = unit_pixels(batch)
+            if pin:
+                batch = {k: v.pin_memory() if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             e, i = int(batch["epoch"]), int(batch.pop("index")) + 1
             if e not in totals:
                 totals[e] = self.batches_per_epoch(e)

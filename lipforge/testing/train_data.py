@@ -8,10 +8,13 @@ from pathlib import Path
 import numpy as np
 
 
-def synthetic_clip(key: str, n_frames: int = 12, size: int = 32, seed: int = 0) -> dict[str, bytes | str]:
+def synthetic_clip(key: str, n_frames: int = 12, size: int = 32, seed: int = 0,
+                   keyint: int | None = None) -> dict[str, bytes | str]:
     """A moving bright square on a dark face-coloured background, a 'mouth' bar whose height follows
-    a sine tone's envelope, and that tone as 16 kHz audio; all fields of the sample layout used by train."""
-    from lipforge.pipeline.media import encode_video, encode_wav
+    a sine tone's envelope, and that tone as 16 kHz audio; all fields of the sample layout used by train.
+    ``keyint``: the video's keyframe interval as the shard writer sets it (None: the writer's
+    default, ``ShardConfig.video_keyint``; 0: one GOP, as shards written before it)."""
+    from lipforge.pipeline.media import SHARD_KEYINT, encode_video, encode_wav
     from lipforge.manifests.layout import encode_sample
 
     rng = np.random.default_rng(seed)
@@ -28,7 +31,10 @@ def synthetic_clip(key: str, n_frames: int = 12, size: int = 32, seed: int = 0) 
     rects = np.tile(np.array([[6, 16, 26, 30]], np.float32), (n_frames, 1)) + rng.normal(0, 0.3, (n_frames, 4)).astype(np.float32)
     meta = {"clip_id": key, "source_id": key.split("-")[0], "fps": 25, "sample_rate": 16000, "n_frames": n_frames,
             "crop_size": size}
-    return encode_sample(key, {"mp4": encode_video(frames, fps=25), "wav": encode_wav(audio), "json": meta,
+    keyint = SHARD_KEYINT if keyint is None else keyint
+    if keyint:
+        meta["video_keyint"] = keyint
+    return encode_sample(key, {"mp4": encode_video(frames, fps=25, keyint=keyint or None), "wav": encode_wav(audio), "json": meta,
                                "mask_adaptive.npy": rects, "mask_keysync.npy": rects})
 
 

@@ -40,7 +40,8 @@ class LocalRunner:
                     video_s = _duration(group)
                     out = run_stages(self.stages, group)
                     for parent, items in group_by_parent(out).items():
-                        store.write_group(parent, src.source_id, items, self.config.shards.video_crf)
+                        store.write_group(parent, src.source_id, items, self.config.shards.video_crf,
+                                          self.config.shards.video_keyint)
                     kept = [it for it in out if it.kept]
                     prog.group(len(out), len(kept), video_s, _duration(kept))
                 store.try_complete_source(src.source_id)

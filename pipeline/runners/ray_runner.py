@@ -58,7 +58,8 @@ class _OperatorBase:
         payloads, counts = [], []
         for g in groups:
             if self.op.writer and g:
-                self.store.write_group(g[0].parent_id, g[0].source_id, g, self.cfg.shards.video_crf)
+                self.store.write_group(g[0].parent_id, g[0].source_id, g, self.cfg.shards.video_crf,
+                                       self.cfg.shards.video_keyint)
             kept = [it for it in g if it.kept]
             counts.append({"judged": len(g), "kept": len(kept), "kept_s": _duration(kept)})
             payloads.append(b"" if self.op.writer else pickle.dumps(g, protocol=5))

@@ -63,17 +63,18 @@ def dirty_heap(libc, rng: random.Random) -> list[int]:
     return ptrs[:keep]
 
 
-@pytest.mark.parametrize("size,seed", [(96, 1), (160, 0), (224, 0)])
-def test_encode_video_bytes_do_not_depend_on_heap_contents(size, seed):
+@pytest.mark.parametrize("size,seed,keyint", [(96, 1, None), (160, 0, None), (224, 0, None), (96, 2, 16)])
+def test_encode_video_bytes_do_not_depend_on_heap_contents(size, seed, keyint):
+    """keyint 16: the shard writer's default (ShardConfig.video_keyint), keyframes every 16 frames."""
     libc = _libc()
     frames = moving_face_frames(size, seed=seed)
-    ref = encode_video(frames, fps=25, crf=18)
+    ref = encode_video(frames, fps=25, crf=18, keyint=keyint)
     assert decode_video(ref).shape == frames.shape  # a real video, not an empty success
     rng = random.Random(size)
     digests = set()
     for _ in range(100):
         held = dirty_heap(libc, rng)
-        digests.add(hashlib.sha1(encode_video(frames, fps=25, crf=18)).hexdigest())
+        digests.add(hashlib.sha1(encode_video(frames, fps=25, crf=18, keyint=keyint)).hexdigest())
         for p in held:
             libc.free(p)
     assert digests == {hashlib.sha1(ref).hexdigest()}, f"{len(digests)} distinct encodings of the same frames"

@@ -70,3 +70,34 @@ def test_store_group_commit_and_source_completion(tmp_path):
     assert [r["status"] for r in rows] == ["kept", "dropped"] and rows[1]["reason"] == "no_speech"
     st.write_group("src-00002000-00", "src", [_item("src-00002000-00", kept=False)], crf=23)
     assert st.try_complete_source("src") and st.source_done("src")
+
+
+def test_shard_clips_get_a_keyframe_every_video_keyint_frames(tmp_path):
+    """The writer's keyframe interval (ShardConfig.video_keyint) is in the mp4 and in the json,
+    where the trainer's loader reads it to seek; 0 writes one GOP, as shards before it."""
+    import io
+
+    import av
+    import pytest
+
+    from lipforge.pipeline.config import RunConfig, ShardConfig
+    from lipforge.pipeline.media import SHARD_KEYINT
+
+    def keyframes(mp4: bytes) -> list[int]:
+        with av.open(io.BytesIO(mp4)) as c:
+            vs = c.streams.video[0]
+            return sorted(round(p.pts * vs.time_base * 25) for p in c.demux(vs) if p.is_keyframe and p.pts is not None)
+
+    assert ShardConfig().video_keyint == SHARD_KEYINT == 16
+    it = _item(t=40)
+    st = WorkStore(tmp_path)
+    st.write_group("src-00000000-00", "src", [it], crf=18, keyint=16)
+    (raw,) = list(read_tar_samples(st.group_dir("src") / "src-00000000-00.tar"))
+    s = decode_sample(raw)
+    assert keyframes(s["mp4"]) == [0, 16, 32] and s["json"]["video_keyint"] == 16
+    assert decode_video(s["mp4"]).shape == (40, 32, 48, 3)
+    one = decode_sample(sample_from_item(it, keyint=0))
+    assert keyframes(one["mp4"]) == [0] and "video_keyint" not in one["json"]
+    assert RunConfig.from_dict({"shards": {"video_keyint": 25}}).shards.video_keyint == 25
+    with pytest.raises(ValueError, match="ShardConfig.video_keyint .* got -1"):
+        ShardConfig(video_keyint=-1)
