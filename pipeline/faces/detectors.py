@@ -24,6 +24,7 @@ import numpy as np
 from lipforge.pipeline.faces.boxes import (
     DLIB_HOG_CALIBRATION,
     IDENTITY_CALIBRATION,
+    box_from_landmarks,
     calibrate_boxes,
     largest_box,
 )
@@ -39,6 +40,21 @@ def downscale(frame: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
         return frame, 1.0
     small = cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
     return small, s
+
+
+def refine_boxes(frames: np.ndarray, boxes: np.ndarray, landmarker, passes: int = 1) -> np.ndarray:
+    """lipforge boxes ``(T, 4)`` from the 68 landmarks placed in each box of ``frames`` (T, H, W, 3).
+
+    The convention is defined by the landmarks (:func:`box_from_landmarks`), so this is the box
+    itself rather than a box-to-box mapping; rows that are NaN (no face) stay NaN.
+    """
+    out = np.array(boxes, np.float64)
+    for i in np.flatnonzero(np.isfinite(out).all(1)):
+        b = out[i:i + 1]
+        for _ in range(passes):
+            b = box_from_landmarks(landmarker(frames[i:i + 1], b))
+        out[i] = b[0]
+    return out
 
 
 class DlibHogDetector:
