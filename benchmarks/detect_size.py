@@ -8,8 +8,8 @@ Full size is both the full working frame (``--full``, the default ``segment.work
 fixture, every ``--source-stride``-th frame). Boxes are compared in source pixels, with the
 default dlib detector (``dlib_refine``: the landmarks' box) and with the calibrated raw HOG box
 (``dlib_refine: false``, the detector before this change) side by side. Then ``lipforge curate
---runner local`` runs at each size on the same inputs and the status and reason of every clip
-are compared. Prints figures only.
+--runner local`` runs at each size (and at 640 with ``dlib_refine: false``) on the same inputs
+and the status and reason of every clip are compared. Prints figures only.
 """
 from __future__ import annotations
 
@@ -54,16 +54,16 @@ def compare(name: str, a, b) -> None:
           f"box height median {np.median(ha):.0f} / {np.median(hb):.0f} px (source)")
 
 
-def verdicts(inp: Path, tmp: Path, side: int, work: int | None) -> dict:
+def verdicts(inp: Path, tmp: Path, side: int, work: int | None, refine: bool = True) -> dict:
     import pyarrow.parquet as pq
     import yaml
 
-    cfg = {"stages": {"faces": {"detect_max_side": side}}}
+    cfg = {"stages": {"faces": {"detect_max_side": side, "dlib_refine": refine}}}
     if work:
         cfg["segment"] = {"work_max_side": work}
-    c = tmp / f"run{side}.yaml"
+    c = tmp / f"run{side}{refine}.yaml"
     c.write_text(yaml.safe_dump(cfg))
-    out = tmp / f"out{side}"
+    out = tmp / f"out{side}{refine}"
     subprocess.run([sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out),
                     "--config", str(c), "--runner", "local"], cwd=REPO, check=True, capture_output=True)
     return {r["clip_id"]: (r["status"], r["reason"]) for r in
@@ -124,11 +124,11 @@ def main() -> None:
 
     make_talking_head(inp / "synth.mp4", seconds=6.0, seed=0)
     rows = {640: verdicts(inp, tmp, 640, None), a.full: verdicts(inp, tmp, a.full, None),
-            src_side: verdicts(inp, tmp, src_side, src_side)}
-    for side in (a.full, src_side):
+            src_side: verdicts(inp, tmp, src_side, src_side), "raw": verdicts(inp, tmp, 640, None, refine=False)}
+    for side in (a.full, src_side, "raw"):
         same = rows[640] == rows[side]
-        print(f"verdicts: {len(rows[640])} clips at 640, {len(rows[side])} at {side}"
-              f"{' (source-size working frames)' if side == src_side else ''}; identical: {same}")
+        what = {src_side: f"{side} (source-size working frames)", "raw": "640 with dlib_refine: false"}.get(side, side)
+        print(f"verdicts: {len(rows[640])} clips at 640, {len(rows[side])} at {what}; identical: {same}")
         for cid in sorted(set(rows[640]) | set(rows[side])):
             if not same and rows[640].get(cid) != rows[side].get(cid):
                 print(f"  {cid}: 640 {rows[640].get(cid)}  {side} {rows[side].get(cid)}")
