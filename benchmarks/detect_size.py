@@ -64,10 +64,71 @@ def verdicts(inp: Path, tmp: Path, side: int, work: int | None, refine: bool = T
     c = tmp / f"run{side}{refine}.yaml"
     c.write_text(yaml.safe_dump(cfg))
     out = tmp / f"out{side}{refine}"
-    subprocess.run([sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out),
-                    "--config", str(c), "--runner", "local"], cwd=REPO, check=True, capture_output=True)
+    p = subprocess.run([sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out),
+                        "--config", str(c), "--runner", "local"], cwd=REPO, capture_output=True, text=True)
+    if p.returncode:
+        print(f"curate at {side} (refine {refine}) failed, exit {p.returncode}:\n{p.stderr[-2000:]}")
+        return {}
     return {r["clip_id"]: (r["status"], r["reason"]) for r in
             pq.read_table(out / "manifests" / "clips.parquet").to_pylist()}
+
+
+def compare_boxes(video: str, full: int, src_side: int, k: int, tmp: Path) -> None:
+    import numpy as np
+
+    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.curate import SourceInput, iter_source_groups
+    from lipforge.pipeline.store import WorkStore
+
+    groups = list(iter_source_groups(SourceInput(video, "fixture"), RunConfig(), WorkStore(tmp / "w")))
+    print(f"{video}: {sum(len(g[0].frames) for g in groups)} frames, working {groups[0][0].frames.shape[1:3]}, "
+          f"source side {src_side} (every {k}th frame at the source size)")
+    res = {}
+    for refine in (True, False):
+        for side in (640, full):
+            res[refine, side], fps = detect_all(groups, side, refine)
+            print(f"dlib_refine {str(refine):5s} detect_max_side {side:5d}: {fps:6.1f} frames/s")
+    del groups
+    cfg = RunConfig.from_dict({"segment": {"work_max_side": src_side}})
+    groups = list(iter_source_groups(SourceInput(video, "fixture"), cfg, WorkStore(tmp / "w_src")))
+    for refine in (True, False):
+        res[refine, src_side], fps = detect_all(groups, src_side, refine, stride=k)
+        print(f"dlib_refine {str(refine):5s} detect_max_side {src_side:5d} (source frames): {fps:6.1f} frames/s")
+    del groups
+    for refine, label in ((True, "default (dlib_refine: landmarks' box)"), (False, "calibrated raw HOG box")):
+        print(f"{label}:")
+        found = {s: int(np.isfinite(res[refine, s]).all(1).sum()) for s in (640, full, src_side)}
+        print(f"  frames with a face: {found}")
+        compare(f"640 vs {full}", res[refine, 640], res[refine, full])
+        compare(f"640 vs {src_side} (source)", res[refine, 640][::k], res[refine, src_side])
+        compare(f"{full} vs {src_side} (source)", res[refine, full][::k], res[refine, src_side])
+
+
+def compare_verdicts(video: str, full: int, src_side: int, tmp: Path) -> None:
+    """Every verdict, through the command users run."""
+    from lipforge.testing import make_talking_head
+
+    inp = tmp / "in"
+    inp.mkdir()
+    (inp / "real_fixture.mp4").symlink_to(Path(video).resolve())
+    make_talking_head(inp / "synth.mp4", seconds=6.0, seed=0)
+    obama = FIXTURE.parent / "obama.jpg"
+    if obama.is_file():  # another face, another frame size
+        make_talking_head(inp / "synth_obama.mp4", seconds=5.0, size=(360, 640), face_px=220, photo=str(obama), seed=1)
+    rows = {640: verdicts(inp, tmp, 640, None), full: verdicts(inp, tmp, full, None),
+            src_side: verdicts(inp, tmp, src_side, src_side), "raw": verdicts(inp, tmp, 640, None, refine=False),
+            "raw_full": verdicts(inp, tmp, full, None, refine=False)}
+    what = {src_side: f"{src_side} (source-size working frames)", "raw": "640 with dlib_refine: false",
+            "raw_full": f"{full} with dlib_refine: false"}
+    for base, side in ((640, full), (640, src_side), (640, "raw"), ("raw", "raw_full")):
+        same = rows[base] == rows[side]
+        print(f"verdicts: {len(rows[base])} clips at {what.get(base, base)}, {len(rows[side])} at "
+              f"{what.get(side, side)}; identical: {same}")
+        for cid in sorted(set(rows[base]) | set(rows[side])):
+            if not same and rows[base].get(cid) != rows[side].get(cid):
+                print(f"  {cid}: {rows[base].get(cid)} -> {rows[side].get(cid)}")
+    for cid, v in sorted(rows[640].items()):
+        print(f"  {cid}: {v}")
 
 
 def main() -> None:
@@ -76,64 +137,21 @@ def main() -> None:
     ap.add_argument("--full", type=int, default=1280, help="the full working size to compare against")
     ap.add_argument("--source-stride", type=int, default=2, help="every k-th frame at the source's size")
     ap.add_argument("--boxes-only", action="store_true", help="skip the curate runs")
+    ap.add_argument("--verdicts-only", action="store_true", help="skip the box comparison")
     a = ap.parse_args()
     if not Path(a.video).exists():
         sys.exit(f"{a.video} not found (the real fixture lives in ../shared/fixtures)")
     from lipforge.env import apply_offline_env
 
     apply_offline_env()
-    import numpy as np
-
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import SourceInput, iter_source_groups
     from lipforge.pipeline.media import decode_video
-    from lipforge.pipeline.store import WorkStore
 
     tmp = Path(tempfile.mkdtemp(prefix="lipforge-detsize-"))
     src_side = max(decode_video(a.video, max_frames=1).shape[1:3])  # upright, as the segmenter shows it
-    groups = list(iter_source_groups(SourceInput(a.video, "fixture"), RunConfig(), WorkStore(tmp / "w")))
-    k = a.source_stride
-    print(f"{a.video}: {sum(len(g[0].frames) for g in groups)} frames, working {groups[0][0].frames.shape[1:3]}, "
-          f"source side {src_side} (every {k}th frame at the source size)")
-    res = {}
-    for refine in (True, False):
-        for side in (640, a.full):
-            res[refine, side], fps = detect_all(groups, side, refine)
-            print(f"dlib_refine {str(refine):5s} detect_max_side {side:5d}: {fps:6.1f} frames/s")
-    del groups
-    cfg = RunConfig.from_dict({"segment": {"work_max_side": src_side}})
-    groups = list(iter_source_groups(SourceInput(a.video, "fixture"), cfg, WorkStore(tmp / "w_src")))
-    for refine in (True, False):
-        res[refine, src_side], fps = detect_all(groups, src_side, refine, stride=k)
-        print(f"dlib_refine {str(refine):5s} detect_max_side {src_side:5d} (source frames): {fps:6.1f} frames/s")
-    del groups
-    for refine, label in ((True, "default (dlib_refine: landmarks' box)"), (False, "calibrated raw HOG box")):
-        print(f"{label}:")
-        found = {s: int(np.isfinite(res[refine, s]).all(1).sum()) for s in (640, a.full, src_side)}
-        print(f"  frames with a face: {found}")
-        compare(f"640 vs {a.full}", res[refine, 640], res[refine, a.full])
-        compare(f"640 vs {src_side} (source)", res[refine, 640][::k], res[refine, src_side])
-        compare(f"{a.full} vs {src_side} (source)", res[refine, a.full][::k], res[refine, src_side])
-    if a.boxes_only:
-        return
-    # every verdict, through the command users run
-    inp = tmp / "in"
-    inp.mkdir()
-    (inp / "real_fixture.mp4").symlink_to(Path(a.video).resolve())
-    from lipforge.testing import make_talking_head
-
-    make_talking_head(inp / "synth.mp4", seconds=6.0, seed=0)
-    rows = {640: verdicts(inp, tmp, 640, None), a.full: verdicts(inp, tmp, a.full, None),
-            src_side: verdicts(inp, tmp, src_side, src_side), "raw": verdicts(inp, tmp, 640, None, refine=False)}
-    for side in (a.full, src_side, "raw"):
-        same = rows[640] == rows[side]
-        what = {src_side: f"{side} (source-size working frames)", "raw": "640 with dlib_refine: false"}.get(side, side)
-        print(f"verdicts: {len(rows[640])} clips at 640, {len(rows[side])} at {what}; identical: {same}")
-        for cid in sorted(set(rows[640]) | set(rows[side])):
-            if not same and rows[640].get(cid) != rows[side].get(cid):
-                print(f"  {cid}: 640 {rows[640].get(cid)}  {side} {rows[side].get(cid)}")
-    for cid, v in sorted(rows[640].items()):
-        print(f"  {cid}: {v}")
+    if not a.verdicts_only:
+        compare_boxes(a.video, a.full, src_side, a.source_stride, tmp)
+    if not a.boxes_only:
+        compare_verdicts(a.video, a.full, src_side, tmp)
 
 
 if __name__ == "__main__":
