@@ -131,3 +131,23 @@ def test_stages_on_the_real_fixture_video():
     # source pixels: the landmarks of the full-resolution frame agree with the working-res ones
     full = DlibLandmarker()(src[:1], boxes[:1].astype(np.float64))
     assert np.abs(full[0] - lm[0]).mean() < 6.0
+
+
+def test_fixture_boxes_at_640_match_full_size_detection():
+    """Issue 12: box IoU of 640 px detection against full-size (1280 working) detection >= 0.9."""
+    import cv2
+
+    from lipforge.pipeline.media import decode_video
+    from lipforge.pipeline.stages.faces import FaceDetectStage
+
+    src = decode_video(real("talking_en_1080x1920_25fps.mp4"), max_frames=8)  # (T, 1920, 1080, 3)
+    ws = 1280 / max(src.shape[1:3])
+    frames = np.stack([cv2.resize(f, None, fx=ws, fy=ws, interpolation=cv2.INTER_AREA) for f in src])
+    boxes = {}
+    for side in (640, 1280):
+        st = FaceDetectStage(FaceDetectStage.Config(detect_max_side=side, detect_every=1))
+        st.setup()
+        boxes[side] = st.detect(frames, ws)  # (T, 4) source px
+    assert np.isfinite(boxes[640]).all() and np.isfinite(boxes[1280]).all()
+    v = iou(boxes[640], boxes[1280])
+    assert v.mean() >= 0.9 and v.min() > 0.85, v.round(3)
