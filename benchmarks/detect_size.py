@@ -1,11 +1,15 @@
-"""Face detection at the detection size (``faces.detect_max_side``, default 640) against the full
-working frame: per-frame box IoU and every verdict, on the real fixture (plus synthetic heads).
+"""Face detection at the detection size (``faces.detect_max_side``, default 640) against full-size
+detection: per-frame box IoU and every verdict, on the real fixture (plus a synthetic head).
 
-    python benchmarks/detect_size.py [--video PATH] [--full 1280]
+    python benchmarks/detect_size.py [--video PATH] [--full 1280] [--source-stride 2] [--boxes-only]
 
-Runs the faces stage on the real fixture's candidate clips twice (boxes in source pixels after
-the detector's calibration), then ``lipforge curate --runner local`` with both settings on the
-same inputs and compares status and reason of every clip. Prints figures only.
+Full size is both the full working frame (``--full``, the default ``segment.work_max_side``
+1280) and the source's own size (working frames decoded at the source resolution, 1920 for the
+fixture, every ``--source-stride``-th frame). Boxes are compared in source pixels, with the
+default dlib detector (``dlib_refine``: the landmarks' box) and with the calibrated raw HOG box
+(``dlib_refine: false``, the detector before this change) side by side. Then ``lipforge curate
+--runner local`` runs at each size (and at 640 with ``dlib_refine: false``) on the same inputs
+and the status and reason of every clip are compared. Prints figures only.
 """
 from __future__ import annotations
 
@@ -20,100 +24,134 @@ REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "talking_en_1080x1920_25fps.mp4"
 
 
-def iou(a, b):
+def detect_all(groups, side: int, refine: bool, stride: int = 1):
+    """(N, 4) source-px boxes of every stride-th frame of every group; frames/s."""
     import numpy as np
 
-    x0, y0 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
-    x1, y1 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
+    from lipforge.pipeline.stages.faces import FaceDetectStage
+
+    st = FaceDetectStage(FaceDetectStage.Config(detect_max_side=side, detect_every=1, dlib_refine=refine))
+    st.setup()
+    t0 = time.perf_counter()
+    boxes = [st.detect(g[0].frames[::stride], g[0].work_scale) for g in groups]
+    n = sum(len(b) for b in boxes)
+    return np.concatenate(boxes), n / (time.perf_counter() - t0)
+
+
+def compare(name: str, a, b) -> None:
+    import numpy as np
+
+    from lipforge.pipeline.faces.boxes import iou
+
+    both = np.isfinite(a).all(1) & np.isfinite(b).all(1)
+    if not both.any():
+        print(f"  {name}: no frame with a face at both sizes")
+        return
+    v = iou(a[both], b[both])
+    ha, hb = a[both, 3] - a[both, 1], b[both, 3] - b[both, 1]
+    print(f"  {name}: {both.sum()} frames; IoU mean {v.mean():.3f}, min {v.min():.3f}, 5th pct "
+          f"{np.percentile(v, 5):.3f}; height ratio median {np.median(hb / ha):.3f}; "
+          f"box height median {np.median(ha):.0f} / {np.median(hb):.0f} px (source)")
+
+
+def verdicts(inp: Path, tmp: Path, side: int, work: int | None, refine: bool = True) -> dict:
+    import pyarrow.parquet as pq
+    import yaml
+
+    cfg = {"stages": {"faces": {"detect_max_side": side, "dlib_refine": refine}}}
+    if work:
+        cfg["segment"] = {"work_max_side": work}
+    c = tmp / f"run{side}{refine}.yaml"
+    c.write_text(yaml.safe_dump(cfg))
+    out = tmp / f"out{side}{refine}"
+    p = subprocess.run([sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out),
+                        "--config", str(c), "--runner", "local"], cwd=REPO, capture_output=True, text=True)
+    if p.returncode:
+        print(f"curate at {side} (refine {refine}) failed, exit {p.returncode}:\n{p.stderr[-2000:]}")
+        return {}
+    return {r["clip_id"]: (r["status"], r["reason"]) for r in
+            pq.read_table(out / "manifests" / "clips.parquet").to_pylist()}
+
+
+def compare_boxes(video: str, full: int, src_side: int, k: int, tmp: Path) -> None:
+    import numpy as np
+
+    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.curate import SourceInput, iter_source_groups
+    from lipforge.pipeline.store import WorkStore
+
+    groups = list(iter_source_groups(SourceInput(video, "fixture"), RunConfig(), WorkStore(tmp / "w")))
+    print(f"{video}: {sum(len(g[0].frames) for g in groups)} frames, working {groups[0][0].frames.shape[1:3]}, "
+          f"source side {src_side} (every {k}th frame at the source size)")
+    res = {}
+    for refine in (True, False):
+        for side in (640, full):
+            res[refine, side], fps = detect_all(groups, side, refine)
+            print(f"dlib_refine {str(refine):5s} detect_max_side {side:5d}: {fps:6.1f} frames/s")
+    del groups
+    cfg = RunConfig.from_dict({"segment": {"work_max_side": src_side}})
+    groups = list(iter_source_groups(SourceInput(video, "fixture"), cfg, WorkStore(tmp / "w_src")))
+    for refine in (True, False):
+        res[refine, src_side], fps = detect_all(groups, src_side, refine, stride=k)
+        print(f"dlib_refine {str(refine):5s} detect_max_side {src_side:5d} (source frames): {fps:6.1f} frames/s")
+    del groups
+    for refine, label in ((True, "default (dlib_refine: landmarks' box)"), (False, "calibrated raw HOG box")):
+        print(f"{label}:")
+        found = {s: int(np.isfinite(res[refine, s]).all(1).sum()) for s in (640, full, src_side)}
+        print(f"  frames with a face: {found}")
+        compare(f"640 vs {full}", res[refine, 640], res[refine, full])
+        compare(f"640 vs {src_side} (source)", res[refine, 640][::k], res[refine, src_side])
+        compare(f"{full} vs {src_side} (source)", res[refine, full][::k], res[refine, src_side])
+
+
+def compare_verdicts(video: str, full: int, src_side: int, tmp: Path) -> None:
+    """Every verdict, through the command users run."""
+    from lipforge.testing import make_talking_head
+
+    inp = tmp / "in"
+    inp.mkdir()
+    (inp / "real_fixture.mp4").symlink_to(Path(video).resolve())
+    make_talking_head(inp / "synth.mp4", seconds=6.0, seed=0)
+    obama = FIXTURE.parent / "obama.jpg"
+    if obama.is_file():  # another face, another frame size
+        make_talking_head(inp / "synth_obama.mp4", seconds=5.0, size=(360, 640), face_px=220, photo=str(obama), seed=1)
+    rows = {640: verdicts(inp, tmp, 640, None), full: verdicts(inp, tmp, full, None),
+            src_side: verdicts(inp, tmp, src_side, src_side), "raw": verdicts(inp, tmp, 640, None, refine=False),
+            "raw_full": verdicts(inp, tmp, full, None, refine=False)}
+    what = {src_side: f"{src_side} (source-size working frames)", "raw": "640 with dlib_refine: false",
+            "raw_full": f"{full} with dlib_refine: false"}
+    for base, side in ((640, full), (640, src_side), (640, "raw"), ("raw", "raw_full")):
+        same = rows[base] == rows[side]
+        print(f"verdicts: {len(rows[base])} clips at {what.get(base, base)}, {len(rows[side])} at "
+              f"{what.get(side, side)}; identical: {same}")
+        for cid in sorted(set(rows[base]) | set(rows[side])):
+            if not same and rows[base].get(cid) != rows[side].get(cid):
+                print(f"  {cid}: {rows[base].get(cid)} -> {rows[side].get(cid)}")
+    for cid, v in sorted(rows[640].items()):
+        print(f"  {cid}: {v}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--video", default=str(FIXTURE))
     ap.add_argument("--full", type=int, default=1280, help="the full working size to compare against")
-    ap.add_argument("--boxes-only", action="store_true", help="skip the two curate runs")
+    ap.add_argument("--source-stride", type=int, default=2, help="every k-th frame at the source's size")
+    ap.add_argument("--boxes-only", action="store_true", help="skip the curate runs")
+    ap.add_argument("--verdicts-only", action="store_true", help="skip the box comparison")
     a = ap.parse_args()
     if not Path(a.video).exists():
         sys.exit(f"{a.video} not found (the real fixture lives in ../shared/fixtures)")
     from lipforge.env import apply_offline_env
 
     apply_offline_env()
-    import numpy as np
-    import pyarrow.parquet as pq
-    import yaml
-
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import SourceInput, iter_source_groups
-    from lipforge.pipeline.stages.faces import FaceDetectStage
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.media import decode_video
 
     tmp = Path(tempfile.mkdtemp(prefix="lipforge-detsize-"))
-    cfg = RunConfig()
-    groups = list(iter_source_groups(SourceInput(a.video, "fixture"), cfg, WorkStore(tmp / "w")))
-    res = {}
-    for side in (640, a.full):
-        st = FaceDetectStage(FaceDetectStage.Config(detect_max_side=side))
-        st.setup()
-        t0 = time.perf_counter()
-        res[side] = [st.detect(g[0].frames, g[0].work_scale) for g in groups]
-        print(f"detect_max_side {side:5d}: {sum(len(b) for b in res[side]) / (time.perf_counter() - t0):6.1f} frames/s")
-    small, full = np.concatenate(res[640]), np.concatenate(res[a.full])
-    both = np.isfinite(small).all(1) & np.isfinite(full).all(1)
-    v = iou(small[both], full[both])
-    print(f"{len(small)} frames; face found at 640: {np.isfinite(small).all(1).sum()}, at {a.full}: "
-          f"{np.isfinite(full).all(1).sum()}; IoU where both: mean {v.mean():.3f}, min {v.min():.3f}, "
-          f"5th percentile {np.percentile(v, 5):.3f}")
-    hs, hf = small[both, 3] - small[both, 1], full[both, 3] - full[both, 1]
-    cs, cf = (small[both, :2] + small[both, 2:]) / 2, (full[both, :2] + full[both, 2:]) / 2
-    print(f"box height at {a.full} / at 640: median {np.median(hf / hs):.3f}; centre shift median "
-          f"{np.median(np.linalg.norm(cf - cs, axis=1) / hs):.3f} box heights; calibrated box height at 640: "
-          f"median {np.median(hs):.0f} px (source)")
-    # the same boxes after matching the median scale: what remains is per-frame jitter
-    k = np.median(hf / hs)
-    half = (small[both, 2:] - small[both, :2]) * k / 2
-    scaled = np.concatenate([cs - half, cs + half], axis=1)
-    print(f"IoU after matching the median size (centres unchanged): mean {iou(scaled, full[both]).mean():.3f}")
-    # which detection size the dlib calibration fits: each box against the box the 68 landmarks
-    # define (the convention itself), landmarks placed from the 640 px boxes
-    from lipforge.pipeline.faces.boxes import box_from_landmarks
-    from lipforge.pipeline.faces.landmarks import DlibLandmarker
-
-    lmk = DlibLandmarker()
-    truth = []
-    for g, b in zip(groups, res[640]):
-        s_ = g[0].work_scale
-        truth.append(box_from_landmarks(lmk(g[0].frames, b * s_) / s_))
-    truth = np.concatenate(truth)[both]
-    for side, bx in ((640, small[both]), (a.full, full[both])):
-        print(f"calibrated box at {side:5d} vs the landmarks' box: IoU mean {iou(bx, truth).mean():.3f}, "
-              f"height ratio median {np.median((bx[:, 3] - bx[:, 1]) / (truth[:, 3] - truth[:, 1])):.3f}")
-    if a.boxes_only:
-        return
-    # every verdict, through the command users run
-    inp = tmp / "in"
-    inp.mkdir()
-    (inp / "real_fixture.mp4").symlink_to(Path(a.video).resolve())
-    from lipforge.testing import make_talking_head
-
-    make_talking_head(inp / "synth.mp4", seconds=6.0, seed=0)
-    rows = {}
-    for side in (640, a.full):
-        c = tmp / f"run{side}.yaml"
-        c.write_text(yaml.safe_dump({"stages": {"faces": {"detect_max_side": side}}}))
-        out = tmp / f"out{side}"
-        subprocess.run([sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out),
-                        "--config", str(c), "--runner", "local"], cwd=REPO, check=True, capture_output=True)
-        rows[side] = {r["clip_id"]: (r["status"], r["reason"]) for r in
-                      pq.read_table(out / "manifests" / "clips.parquet").to_pylist()}
-    same = rows[640] == rows[a.full]
-    print(f"verdicts: {len(rows[640])} clips at 640, {len(rows[a.full])} at {a.full}; identical: {same}")
-    if not same:
-        for k in sorted(set(rows[640]) | set(rows[a.full])):
-            if rows[640].get(k) != rows[a.full].get(k):
-                print(f"  {k}: 640 {rows[640].get(k)}  {a.full} {rows[a.full].get(k)}")
+    src_side = max(decode_video(a.video, max_frames=1).shape[1:3])  # upright, as the segmenter shows it
+    if not a.verdicts_only:
+        compare_boxes(a.video, a.full, src_side, a.source_stride, tmp)
+    if not a.boxes_only:
+        compare_verdicts(a.video, a.full, src_side, tmp)
 
 
 if __name__ == "__main__":

@@ -94,7 +94,8 @@ def _faces(st) -> StageProvenance:
                            f"face_max_px > {c.min_face_px}, piece >= {c.min_clip_s} s (gaps <= {c.max_gap} "
                            f"frames filled, box jump > {c.jump_threshold} splits)", w,
                            {"min_face_px": c.min_face_px, "min_clip_s": c.min_clip_s, "max_gap": c.max_gap,
-                            "jump_threshold": c.jump_threshold, "detect_max_side": c.detect_max_side})
+                            "jump_threshold": c.jump_threshold, "detect_max_side": c.detect_max_side,
+                            "dlib_refine": c.dlib_refine})
 
 
 def _landmarks(st) -> StageProvenance:

@@ -11,7 +11,11 @@ landmark extent starts 0.143 h below its top edge (std 0.056) and the chin lies 
 its bottom edge (std 0.039); the jaw is inset 0.06 w on the left and 0.056 w on the right.
 :data:`DLIB_HOG_CALIBRATION` maps a dlib box onto the convention, about 1.18 times taller
 (a 216 px dlib box is a 256 px lipforge box). Per face the error depends on head pose (up to
-about 15 % of the height on a turned head); tests/pipeline/faces checks it on the real photos.
+about 15 % of the height on a turned head) and on the face's size in the detector's pixels (the
+HOG box steps with the pyramid level, see ``benchmarks/dlib_box_scale.py``), so by default the
+dlib detector uses the calibrated box only to seed the landmarks and returns the box they define
+(:class:`lipforge.pipeline.faces.detectors.DlibHogDetector`, ``refine``); the landmark models get
+boxes back in dlib's convention through :func:`uncalibrate_boxes`.
 
 Boxes are float arrays ``(..., 4)`` of x0 y0 x1 y1 (exclusive right/bottom edges).
 

@@ -35,13 +35,17 @@ class FaceDetectConfig(StageConfig):
     backend: str = "dlib"  # dlib (HOG, offline default) | ultralytics (YOLO face .pt)
     detect_max_side: int = 640  # detection resolution: longer side of the frame the detector sees
     dlib_upsample: int = 0  # HOG pyramid upsampling (1 finds faces half as large, 4x slower)
+    dlib_refine: bool = True  # the box the 68 landmarks define (HOG's own box steps with the detection size)
     weights: str = ""  # ultralytics: path of the .pt, relative to models_dir unless absolute
     models_dir: str | None = None  # the runner copies RunConfig.models_dir here
     device: str = "cpu"
     conf: float = 0.4  # ultralytics confidence threshold
     predict_batch: int = 16  # frames per ultralytics predict call
-    calibration: tuple[float, ...] | None = None  # (dx0/w, dy0/h, dx1/w, dy1/h); None: backend's own
-    detect_every: int = 2  # detect on every k-th frame, interpolate between (see benchmarks/detect_every.py)
+    # (dx0/w, dy0/h, dx1/w, dy1/h); None: backend's own; with dlib_refine only the landmarks' seed
+    calibration: tuple[float, ...] | None = None
+    # detect on every k-th frame (and the last), interpolate between: 2 halves the CPU's largest
+    # per-frame cost (README "Per-frame cost on the CPU"); the GPU config detects every frame
+    detect_every: int = 2
     max_gap: int = 8  # frames without a face that are filled; a longer gap splits
     jump_threshold: float = 0.35  # box_jump (edge move / box height) that splits the clip
     min_face_px: float = 228.0  # drop face_too_small unless the face box height ever exceeds this
@@ -136,7 +140,7 @@ class FaceDetectStage(Stage):
 
         c = self.config
         if c.backend == "dlib":
-            self.detector = DlibHogDetector(c.detect_max_side, c.dlib_upsample)
+            self.detector = DlibHogDetector(c.detect_max_side, c.dlib_upsample, refine=c.dlib_refine)
         else:
             self.detector = UltralyticsDetector(self._weights, imgsz=c.detect_max_side, conf=c.conf,
                                                 device=c.device, batch_size=c.predict_batch)
