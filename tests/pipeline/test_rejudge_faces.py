@@ -49,14 +49,16 @@ def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
     rows = base["clips"]
     n = len(rows)
     assert n == 4 and all(r["status"] == "kept" and r["landmark_backend"] == "dlib" for r in rows)
-    sizes = sorted({r["face_max_px"] for r in rows})
-    assert len(sizes) == 2, sizes
+    by_head: dict[str, list[float]] = {}
+    for r in rows:  # each clip's own landmark box: the two clips of a head differ by a pixel or so
+        by_head.setdefault(r["clip_id"][0], []).append(r["face_max_px"])
+    assert max(by_head["u"]) < min(by_head["v"]), by_head
 
-    small = {**loose, "min_face_px": sum(sizes) / 2}
+    small = {**loose, "min_face_px": (max(by_head["u"]) + min(by_head["v"])) / 2}
     got, s = run("min-face-px", small, decode=False)
     assert (s["candidates_rejudged"], s["candidates_recomputed"]) == (n, 0), s
     too_small = [r for r in got["clips"] if r["reason"] == "face_too_small"]
-    assert len(too_small) == 2 and all(r["face_max_px"] == sizes[0] for r in too_small)
+    assert len(too_small) == 2 and all(r["clip_id"].startswith("u") for r in too_small)
     # the stages after faces never saw them in a fresh run: their columns are null
     assert all(r["landmark_backend"] is None and r["prov_landmarks_rule"] is None and r["face_backend"] == "dlib"
                for r in too_small)
