@@ -141,3 +141,28 @@ def stage_counts(out: Path) -> list[dict]:
 def last_fresh(tmp: Path) -> Path:
     """The output of the latest :func:`fresh` run under ``tmp``."""
     return max(tmp.glob("fresh-*"), key=lambda p: int(p.name[len("fresh-"):]))
+
+
+def curate_checked(out: Path, lst: Path, files: list[Path], cfg: Path, tmp: Path, monkeypatch, name: str,
+                   decode: bool = True, want: dict | str | None = "fresh") -> dict:
+    """``curate`` the list ``lst`` into ``out`` under ``cfg`` and return the published corpus.
+
+    ``decode=False``: any decoding fails the test (re-judging reads stored rows only). The corpus
+    must equal ``want``: a fresh run's with ``cfg`` (``"fresh"``, stage counts too), a given
+    corpus, or anything (``None``).
+    """
+    import pytest
+
+    from lipforge.pipeline.runners.local import LocalRunner
+
+    with monkeypatch.context() as m:
+        if not decode:
+            m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
+        assert curate(out, "--input", str(lst), cfg=cfg) == 0
+    got = published(out)
+    if want == "fresh":
+        assert got == fresh(tmp, files, cfg), name
+        assert stage_counts(out) == stage_counts(last_fresh(tmp)), name  # the corpus, counted once
+    elif want is not None:
+        assert got == want, name
+    return got

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.testing.corpus import curate, fresh, last_fresh, path_list, published, stage_config, stage_counts
+from lipforge.testing.corpus import curate_checked, path_list, stage_config
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,6 @@ def parents(rows: list[dict], pred) -> set[str]:
 
 @pytest.mark.slow
 def test_asd_and_sync_thresholds_rejudge_without_decoding(av_inputs, tmp_path, monkeypatch):
-    from lipforge.pipeline.runners.local import LocalRunner
-
     files, w = av_inputs
     lst = path_list(tmp_path / "lists", files)
     out = tmp_path / "out"
@@ -42,17 +40,7 @@ def test_asd_and_sync_thresholds_rejudge_without_decoding(av_inputs, tmp_path, m
         """curate into ``out``; the corpus must equal ``want``: a fresh run's, a given one, or anything (None)."""
         cfg = stage_config(tmp_path / f"{name}.yaml", {"speech": {"min_speech_ratio": 0.0}, "asd": asd_, "sync": sync_},
                            segment={"max_clip_s": 1.0, "min_clip_s": 1.0})
-        with monkeypatch.context() as m:
-            if not decode:  # re-judging reads stored scores: no source may be decoded
-                m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
-            assert curate(out, "--input", str(lst), cfg=cfg) == 0
-        got = published(out)
-        if want == "fresh":
-            assert got == fresh(tmp_path, files, cfg), name
-            assert stage_counts(out) == stage_counts(last_fresh(tmp_path)), name  # the corpus, counted once
-        elif want is not None:
-            assert got == want, name
-        return got
+        return curate_checked(out, lst, files, cfg, tmp_path, monkeypatch, name, decode, want)
 
     base = run("base", asd, sync, want=None)  # a fresh run itself
     rows = base["clips"]

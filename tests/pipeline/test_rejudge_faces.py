@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.testing.corpus import curate, fresh, last_fresh, path_list, published, stage_config, stage_counts
+from lipforge.testing.corpus import curate, curate_checked, fresh, last_fresh, path_list, published, stage_config, stage_counts
 
 
 @pytest.fixture(scope="module")
@@ -24,24 +24,13 @@ def heads(tmp_path_factory) -> list[Path]:
 
 @pytest.mark.slow
 def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
-    from lipforge.pipeline.runners.local import LocalRunner
-
     lst = path_list(tmp_path / "lists", heads)
     out = tmp_path / "out"
 
     def run(name: str, faces: dict, decode: bool = True, want: dict | str | None = "fresh") -> tuple[dict, dict]:
         cfg = stage_config(tmp_path / f"{name}.yaml", {"speech": {"min_speech_ratio": 0.0}, "faces": faces,
                                                        "landmarks": {}, "crop": {"crop_size": 256}})
-        with monkeypatch.context() as m:
-            if not decode:  # re-judging reads stored rows: no source may be decoded
-                m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail(f"{name}: a source was decoded"))
-            assert curate(out, "--input", str(lst), cfg=cfg) == 0
-        got = published(out)
-        if want == "fresh":
-            assert got == fresh(tmp_path, heads, cfg), name
-            assert stage_counts(out) == stage_counts(last_fresh(tmp_path)), name  # the corpus, counted once
-        elif want is not None:
-            assert got == want, name
+        got = curate_checked(out, lst, heads, cfg, tmp_path, monkeypatch, name, decode, want)
         return got, json.loads((out / "summary.json").read_text())["store"]
 
     loose = {"min_face_px": 20.0, "min_clip_s": 1.0}
