@@ -28,7 +28,12 @@ def load_trained(cfg: TrainConfig, checkpoint: str | Path | None = None, use_ema
     st = CheckpointManager.load(ckpt)
     torch.manual_seed(cfg.seed)
     model = LipSyncModel.from_config(cfg.model)
-    model.trainable_modules().load_state_dict(st["ema"] if use_ema else st["model"])
+    try:
+        model.trainable_modules().load_state_dict(st["ema"] if use_ema else st["model"])
+    except RuntimeError as e:  # e.g. a checkpoint of the first ID-Guider layout under today's defaults
+        raise ValueError(f"{ckpt}: its weights do not fit the model of this config ({str(e).splitlines()[0]}); "
+                         "a run from before model.id_guider_downsample / id_guider_mid_block existed needs "
+                         "id_guider_downsample: conv and id_guider_mid_block: false") from e
     for name, sd in st.get("frozen", {}).items():
         getattr(model, name).load_state_dict(sd)
     return model

@@ -96,11 +96,15 @@ class IDGuider(ModelMixin, ConfigMixin):
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):  # noqa: ANN001, ANN206 - diffusers' signature
         """As diffusers', but a ``config.json`` written before the layout fields existed describes
         the first layout ("conv", no mid block), not today's defaults: its weights load, none are
-        silently re-initialised."""
-        p = Path(pretrained_model_name_or_path) / kwargs.get("subfolder", "") / "config.json"
+        silently re-initialised. A layout asked for that differs from the one the file names is
+        refused (diffusers would load it with the mismatched layers freshly initialised)."""
+        p = Path(pretrained_model_name_or_path) / (kwargs.get("subfolder") or "") / "config.json"
         saved = json.loads(p.read_text()) if p.is_file() else {}
-        kwargs.setdefault("downsample", saved.get("downsample", "conv"))
-        kwargs.setdefault("mid_block", saved.get("mid_block", False))
+        for key, old in (("downsample", "conv"), ("mid_block", False)):
+            have = saved.get(key, old)
+            if kwargs.setdefault(key, have) != have:
+                raise ValueError(f"IDGuider: {p} holds a guider with {key}={have!r}, asked for {kwargs[key]!r}; "
+                                 "its weights would not fit (set the model's id_guider_* fields to the saved layout)")
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     def forward(self, ref: torch.Tensor) -> list[torch.Tensor]:

@@ -29,6 +29,9 @@ import numpy as np
 from lipforge.pipeline.media import MediaDecodeError, display_quarter_turns
 
 
+NATIVE_SCALE = ("yuv", "nv", "gray", "p010", "p016")  # pixel formats scaled before the RGB conversion
+
+
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Size that fits ``max_side`` keeping the aspect ratio (never upscales); even not required."""
     s = min(1.0, max_side / max(width, height))
@@ -72,8 +75,10 @@ class FrameStream:
         # Scale in the decoder's own format (4:2:0: a quarter of the chroma samples), then convert
         # to RGB at the working size: 2.3 instead of 6.1 ms per 1080x1920 frame (one pass of
         # swscale that scales in RGB); pixels differ from that pass by about 1 level on average.
-        small = frame.reformat(width=cw, height=ch, threads=1) if (cw, ch) != (frame.width, frame.height) else frame
-        rgb = small.reformat(format="rgb24", threads=1).to_ndarray()  # (ch, cw, 3) coded orientation
+        # Formats swscale reads but cannot write (palette, Bayer) take the one RGB pass.
+        if (cw, ch) != (frame.width, frame.height) and frame.format.name.startswith(NATIVE_SCALE):
+            frame = frame.reformat(width=cw, height=ch, threads=1)
+        rgb = frame.reformat(width=cw, height=ch, format="rgb24", threads=1).to_ndarray()  # (ch, cw, 3) coded orientation
         if self.quarter_turns:
             rgb = np.ascontiguousarray(np.rot90(rgb, self.quarter_turns))  # (H, W, 3) upright
         return rgb

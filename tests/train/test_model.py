@@ -65,6 +65,9 @@ def test_an_export_without_the_layout_fields_loads_as_the_first_layout(tmp_path)
     sd, sd2 = m.id_guider.state_dict(), m2.id_guider.state_dict()
     assert sd.keys() == sd2.keys() and all(torch.equal(sd[k], sd2[k]) for k in sd)
     assert IDGuider.from_pretrained(tmp_path / "old" / "id_guider").mid is None  # standalone too
+    # a layout asked for that is not the saved one would load with re-initialised layers: refused
+    with pytest.raises(ValueError, match="downsample='conv', asked for 'pool'"):
+        IDGuider.from_pretrained(tmp_path / "old" / "id_guider", downsample="pool", mid_block=True)
 
 
 def test_audio_windows_zero_padded_at_clip_ends():
