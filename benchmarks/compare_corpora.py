@@ -33,22 +33,14 @@ def face_boxes(out: Path) -> dict[str, "object"]:
     return boxes
 
 
-def iou(a, b):
-    import numpy as np
-
-    x0, y0 = np.maximum(a[:, 0], b[:, 0]), np.maximum(a[:, 1], b[:, 1])
-    x1, y1 = np.minimum(a[:, 2], b[:, 2]), np.minimum(a[:, 3], b[:, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda r: (r[:, 2] - r[:, 0]) * (r[:, 3] - r[:, 1])  # noqa: E731
-    return inter / (area(a) + area(b) - inter)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("a", type=Path)
     ap.add_argument("b", type=Path)
     a = ap.parse_args()
     import numpy as np
+
+    from lipforge.pipeline.faces.boxes import iou
 
     ra, rb = clip_rows(a.a), clip_rows(a.b)
     print(f"clips: {len(ra)} in A, {len(rb)} in B, {len(set(ra) & set(rb))} in both")
@@ -74,7 +66,7 @@ def main() -> None:
     ba, bb = face_boxes(a.a), face_boxes(a.b)
     both = [k for k in ba if k in bb and len(ba[k]) == len(bb[k])]
     if both:
-        v = np.concatenate([iou(ba[k].astype(np.float64), bb[k].astype(np.float64)) for k in both])
+        v = np.concatenate([iou(ba[k], bb[k]) for k in both])
         print(f"face boxes of {len(both)} clips ({len(v)} frames): IoU mean {v.mean():.3f}, min {v.min():.3f}, "
               f"5th percentile {np.percentile(v, 5):.3f}")
 

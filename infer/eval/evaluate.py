@@ -50,16 +50,17 @@ class EvalConfig:
                 require_model_file(p, None, f"EvalConfig.{name}", "see lipforge/infer/eval/networks.py for where to get it")
 
 
-def load_aligned(path: str | Path) -> tuple[np.ndarray, np.ndarray, float]:
+def load_aligned(path: str | Path, info=None) -> tuple[np.ndarray, np.ndarray, float]:
     """Frames on the 25 fps timeline and 16 kHz mono audio on the video's clock.
 
     Returns (frames (T, H, W, 3), audio (N,), audio offset in s = audio start - video start).
     A positive offset pads the audio with leading silence, a negative one drops its head.
+    ``info``: the file's :func:`lipforge.infer.source.probe`, when the caller has it already.
     """
     from lipforge.infer.prepare import load_audio
     from lipforge.infer.source import probe, read_model_frames
 
-    info = probe(path)
+    info = info or probe(path)
     frames = read_model_frames(info)
     audio = np.zeros(0, np.float32)
     off = 0.0
@@ -138,7 +139,7 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
              speech: str | Path | None = None, config: EvalConfig | None = None) -> dict[str, Any]:
     """Metrics per generated video and a summary; see the module docstring."""
     from lipforge.infer.prepare import load_source
-    from lipforge.infer.source import probe
+    from lipforge.infer.source import probe, read_model_frames
     from lipforge.infer.video import sample_frames
 
     cfg = config or EvalConfig()
@@ -152,7 +153,8 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
         lp = LPIPSMetric(cfg.lpips_alexnet, cfg.device)
     videos, real_all, fake_all = [], [], []
     for i, g in enumerate(generated):
-        fr, audio, a_off = load_aligned(g)
+        g_info = probe(g)  # once: its frames and its clock (the reference's lag below)
+        fr, audio, a_off = load_aligned(g, g_info)
         entry: dict[str, Any] = {"path": str(g), "n_frames": int(len(fr)), "audio_offset_s": round(a_off, 4)}
         try:
             mar = video_mar(fr, cfg.landmark_crop)
@@ -160,13 +162,14 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
         except RuntimeError as e:  # no face
             entry["mar_error"] = str(e)
         if reference:
-            rf = load_source(reference[i])
+            ref_info = probe(reference[i])
+            rf = read_model_frames(ref_info)
             if rf.shape[1:] != fr.shape[1:]:
                 raise ValueError(f"{g}: frame size {fr.shape[2]}x{fr.shape[1]} differs from its reference "
                                  f"{reference[i]} ({rf.shape[2]}x{rf.shape[1]})")
             kind, pos = frame_mapping(len(rf), len(fr))
             # a generated video stream that starts later on its clock than the reference's shows later frames
-            lag = (probe(g).start_time - probe(reference[i]).start_time) * 25.0
+            lag = (g_info.start_time - ref_info.start_time) * 25.0
             pos = np.clip(pos + lag, 0, len(rf) - 1)
             ref = sample_frames(rf, pos)  # the reference frame each generated frame came from
             entry.update(reference=str(reference[i]), frame_mapping=kind, ssim=ssim(fr, ref), psnr=psnr(fr, ref))

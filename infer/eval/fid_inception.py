@@ -14,9 +14,9 @@ to 299 x 299 (bilinear) and scaled to [-1, 1], as pytorch-fid computes them.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+
+from lipforge.infer.eval.networks import LocalNet
 
 
 FID_WEIGHTS_HINT = ("pytorch-fid's FID Inception weights pt_inception-2015-12-05-6726825d.pth (from "
@@ -86,35 +86,20 @@ _POOL3 = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d
           "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool")
 
 
-class FIDInception:
+class FIDInception(LocalNet):
     """2048-d pool3 features of the FID Inception network from a local state dict."""
 
-    def __init__(self, weights_path: str | Path | None, device: str = "cpu") -> None:
-        from lipforge.infer.eval.networks import _require
-
-        self.path = _require(weights_path, "FID Inception", FID_WEIGHTS_HINT)
-        self.device = device
-        self._net = None
+    WHAT, HINT = "FID Inception", FID_WEIGHTS_HINT
 
     def _build(self):
-        import torch
-
-        net = build_fid_inception()
-        state = torch.load(self.path, map_location="cpu", weights_only=True)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as e:
-            raise ValueError(f"FID Inception: {self.path} is not the FID Inception state dict "
-                             f"({str(e).splitlines()[0]}); expected {FID_WEIGHTS_HINT}") from None
-        return net.eval().to(self.device)
+        return self._load_state(build_fid_inception(), "the FID Inception state dict")
 
     def __call__(self, frames: np.ndarray, batch: int = 16) -> np.ndarray:
         """(N, H, W, 3) uint8 -> (N, 2048) float64."""
         import torch
         import torch.nn.functional as F
 
-        if self._net is None:
-            self._net = self._build()
+        net = self.net
         out = []
         with torch.no_grad():
             for s in range(0, len(frames), batch):
@@ -123,6 +108,6 @@ class FIDInception:
                 x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
                 x = 2 * x - 1
                 for name in _POOL3:
-                    x = getattr(self._net, name)(x)
+                    x = getattr(net, name)(x)
                 out.append(x.flatten(1).double().cpu().numpy())
         return np.concatenate(out)

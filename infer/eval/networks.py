@@ -25,7 +25,44 @@ def _require(path: str | Path | None, what: str, hint: str) -> Path:
     return require_model_file(path, None, what, f"it is usually {hint}")
 
 
-class LPIPSMetric:
+class LocalNet:
+    """An evaluation network whose weights file is checked at construction and loaded on first use.
+
+    Subclasses name the network (``WHAT``), where users get the file (``HINT``), and ``_build``
+    it; ``self.net`` is built once, on the first call.
+    """
+
+    WHAT = "network"
+    HINT = "its weights file"
+
+    def __init__(self, weights_path: str | Path | None, device: str = "cpu") -> None:
+        self.path = _require(weights_path, self.WHAT, self.HINT)
+        self.device = device
+        self._net = None
+
+    @property
+    def net(self):
+        if self._net is None:
+            self._net = self._build()
+        return self._net
+
+    def _build(self):
+        raise NotImplementedError
+
+    def _load_state(self, net, expected: str):
+        """``net`` with the weights-only state dict of ``self.path``, on ``self.device`` in eval
+        mode; a file holding other weights is a ValueError naming it."""
+        import torch
+
+        try:
+            net.load_state_dict(torch.load(self.path, map_location="cpu", weights_only=True))
+        except RuntimeError as e:
+            raise ValueError(f"{self.WHAT}: {self.path} is not {expected} ({str(e).splitlines()[0]}); "
+                             f"expected {self.HINT}") from None
+        return net.eval().to(self.device)
+
+
+class LPIPSMetric(LocalNet):
     """LPIPS (AlexNet) distance between two videos; lower is closer.
 
     >>> m = LPIPSMetric("/models/alexnet.pth")   # doctest: +SKIP
@@ -33,10 +70,7 @@ class LPIPSMetric:
     0.031
     """
 
-    def __init__(self, alexnet_path: str | Path | None, device: str = "cpu"):
-        self.path = _require(alexnet_path, "LPIPS backbone", ALEXNET_HINT)
-        self.device = device
-        self._model = None
+    WHAT, HINT = "LPIPS backbone", ALEXNET_HINT
 
     def _build(self):
         import lpips
@@ -54,8 +88,7 @@ class LPIPSMetric:
     def __call__(self, a: np.ndarray, b: np.ndarray, batch: int = 16) -> float:
         import torch
 
-        if self._model is None:
-            self._model = self._build()
+        model = self.net
         if a.shape != b.shape:
             raise ValueError(f"videos to compare differ in shape: {a.shape} vs {b.shape}")
         vals = []
@@ -63,7 +96,7 @@ class LPIPSMetric:
             for s in range(0, len(a), batch):
                 x = _to_tensor(a[s:s + batch], self.device)
                 y = _to_tensor(b[s:s + batch], self.device)
-                vals.append(self._model(x, y).flatten().cpu().numpy())
+                vals.append(model(x, y).flatten().cpu().numpy())
         return float(np.concatenate(vals).mean())
 
 

@@ -24,13 +24,19 @@ def _attn2_inputs(m, args) -> dict[str, torch.Tensor]:
     return seen
 
 
-def test_one_frames_audio_reaches_that_frame_in_every_audio_layer():
+def _model_and_audio():
+    """The tiny model, a noisy input and two audio sequences that differ only in frame 2's window."""
     torch.manual_seed(0)
     m = LipSyncModel.from_config(LipSyncModelConfig.tiny()).eval()
     x = torch.randn(1, T, 4, 16, 16)
     a1 = torch.randn(1, T, 6, 32)
     a2 = a1.clone()
     a2[0, 2] = torch.randn(6, 32)  # only frame 2's audio window differs
+    return m, x, a1, a2
+
+
+def test_one_frames_audio_reaches_that_frame_in_every_audio_layer():
+    m, x, a1, a2 = _model_and_audio()
     inputs = _attn2_inputs(m, (x, torch.zeros(1), x, torch.randn(1, 4, 32, 32), a1))
     with torch.no_grad():
         c1, c2 = (m.audio_proj(a.flatten(0, 1)) for a in (a1, a2))  # (B*T, W, C): what the UNet gets
@@ -53,12 +59,7 @@ def test_one_frames_audio_reaches_that_frame_in_every_audio_layer():
 
 
 def test_whole_network_output_follows_one_frames_audio():
-    torch.manual_seed(0)
-    m = LipSyncModel.from_config(LipSyncModelConfig.tiny()).eval()
-    x = torch.randn(1, T, 4, 16, 16)
-    a1 = torch.randn(1, T, 6, 32)
-    a2 = a1.clone()
-    a2[0, 2] = torch.randn(6, 32)
+    m, x, a1, a2 = _model_and_audio()
     with torch.no_grad():
         f1, f2 = (m(x, torch.zeros(1), x, None, a) for a in (a1, a2))
     assert (f1 - f2)[0, 2].abs().max() > 0
