@@ -30,7 +30,8 @@ def detect_all(groups, side: int, refine: bool, stride: int = 1):
 
     from lipforge.pipeline.stages.faces import FaceDetectStage
 
-    st = FaceDetectStage(FaceDetectStage.Config(detect_max_side=side, detect_every=1, dlib_refine=refine))
+    st = FaceDetectStage(FaceDetectStage.Config(detect_max_side=side, detect_every=1, dlib_refine=refine,
+                                                dlib_rescan_every=0))  # every frame scanned whole
     st.setup()
     t0 = time.perf_counter()
     boxes = [st.detect(g[0].frames[::stride], g[0].work_scale) for g in groups]

@@ -15,6 +15,7 @@ mouth 48-67).
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +27,19 @@ FAN_WEIGHTS_HINT = ("the 2D FAN-4 weights are the file 2DFAN4-11f355bf06.pth.tar
                     "the models directory and set stages.landmarks.fan_weights")
 
 
+@lru_cache(maxsize=4)
+def _shape_predictor(path: str):
+    """One loaded predictor per file and process (the faces stage's box refinement and the
+    landmarks stage share it: loading costs about 0.35 CPU-s); it is read-only when called."""
+    import dlib
+
+    return dlib.shape_predictor(path)
+
+
 class DlibLandmarker:
     name = "dlib"
 
     def __init__(self, predictor_path: str | Path | None = None) -> None:
-        import dlib
-
         if predictor_path is None:
             try:
                 import face_recognition_models as frm
@@ -39,7 +47,7 @@ class DlibLandmarker:
                 raise ImportError("the dlib landmark backend needs face-recognition-models: "
                                   "pip install face-recognition-models==0.3.0") from e
             predictor_path = frm.pose_predictor_model_location()
-        self._pred = dlib.shape_predictor(str(predictor_path))
+        self._pred = _shape_predictor(str(predictor_path))
 
     def __call__(self, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         import dlib
