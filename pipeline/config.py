@@ -44,6 +44,18 @@ class SegmentConfig:
     # Ray: decode workers (each runs the stages up to the face crop on what it decoded);
     # 0 = one per CPU of the cluster, at most one per source.
     concurrency: int = 0
+    # A source longer than 1.5 parts is curated as parts of about this length, decoded in
+    # parallel (lipforge.pipeline.source.parts); rounded to a whole number of max_clip_s
+    # (part_length_s). 0: never split.
+    part_s: float = 30.0
+
+    @property
+    def part_length_s(self) -> float:
+        """``part_s`` as a whole number (at least 1) of ``max_clip_s``, so a long scene is cut on
+        the same ``max_clip_s`` grid in a part as in an undivided source; 0 when parts are off."""
+        if not self.part_s:
+            return 0.0
+        return self.max_clip_s * max(1, round(self.part_s / self.max_clip_s))
 
     def __post_init__(self) -> None:
         if self.concurrency < 0:
@@ -58,6 +70,8 @@ class SegmentConfig:
             raise ValueError(f"SegmentConfig.max_clip_s ({self.max_clip_s}) must be >= min_clip_s ({self.min_clip_s})")
         if self.work_max_side < 64:
             raise ValueError(f"SegmentConfig.work_max_side must be >= 64, got {self.work_max_side}")
+        if self.part_s < 0:
+            raise ValueError(f"SegmentConfig.part_s must be >= 0 (0: never split a source), got {self.part_s}")
         if self.scene_detector not in ("content", "histogram", "none"):
             raise ValueError(f"SegmentConfig.scene_detector must be content|histogram|none, got {self.scene_detector!r}")
 

@@ -22,6 +22,7 @@ from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.media import MediaDecodeError
 from lipforge.pipeline.registry import stage_classes
 from lipforge.pipeline.source.inputs import SourceInput, source_input_from_row  # SourceInput lives with the row parsing
+from lipforge.pipeline.source.parts import SourcePart
 from lipforge.pipeline.stage import ClipItem, Stage, StageStats
 from lipforge.pipeline.store import WorkStore
 
@@ -107,23 +108,29 @@ class SourceOutcome:
 
 def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
                        outcome: SourceOutcome | None = None,
-                       stats: StageStats | None = None) -> Iterator[list[ClipItem]]:
+                       stats: StageStats | None = None, part: SourcePart | None = None) -> Iterator[list[ClipItem]]:
     """Probe, decode once, segment: yields one group per candidate not yet durable.
 
     After exhaustion the source record (with candidate ids) is in the store; a source that
     cannot be used is recorded as dropped with its reason, and its file is never touched.
     A decode error after some clips were cut keeps those clips (reason ``partial_decode``).
     ``stats`` (name "segment") receives the time spent probing, decoding and segmenting.
+    ``part`` (one of several, :mod:`lipforge.pipeline.source.parts`): only its range is
+    decoded, and its record is stored as that part's (the store merges them).
     """
     from lipforge.pipeline.source import Segmenter
+    from lipforge.pipeline.source.parts import SCENES_PER_PART, segment_view
     from lipforge.pipeline.source.ranges import probe_input
 
+    split = part is not None and part.n > 1
     stats = stats if stats is not None else StageStats("segment")
     t0 = time.perf_counter()
     record = probe_input(src, cfg.probe)  # the file's verdict, then its range's (a range source)
     seg = Segmenter(cfg.segment)
     if record.status != STATUS_DROPPED:
-        it = seg.run(src.path, record, skip=store.done_candidates(src.source_id))
+        view = segment_view(record, part) if split else record
+        it = seg.run(src.path, view, skip=store.done_candidates(src.source_id),
+                     scene_base=part.index * SCENES_PER_PART if split else 0)
         while True:
             try:
                 item = next(it)
@@ -148,7 +155,10 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
         record.n_candidates = len(seg.candidate_ids)
     stats.seconds += time.perf_counter() - t0
     cands = list(seg.candidate_ids) if record.status != STATUS_DROPPED else []
-    store.write_source(record, cands)
+    if split:
+        store.write_part(src.source_id, part.index, part.n, record, cands)
+    else:
+        store.write_source(record, cands)
     if outcome is not None:
         outcome.record, outcome.candidate_ids = record, cands
 

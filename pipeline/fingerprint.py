@@ -70,7 +70,8 @@ def stage_fingerprint(stage) -> str:
 
 def global_fingerprint(cfg) -> str:
     """Probe, segmentation and the shard sample encoding: what every candidate depends on."""
-    seg = {k: v for k, v in dataclasses.asdict(cfg.segment).items() if k not in RESOURCE_FIELDS}
+    # part_s is judged per source (plan.parts_changed): it changes only sources long enough to split
+    seg = {k: v for k, v in dataclasses.asdict(cfg.segment).items() if k not in RESOURCE_FIELDS | {"part_s"}}
     probe = {k: v for k, v in dataclasses.asdict(cfg.probe).items() if k not in RESOURCE_FIELDS}
     return _digest({"probe": probe, "segment": seg, "video_crf": cfg.shards.video_crf,
                     "video_keyint": cfg.shards.video_keyint})
@@ -78,7 +79,7 @@ def global_fingerprint(cfg) -> str:
 
 def run_fingerprints(cfg, stages) -> dict:
     """The recorded form: ``{"global": g, "stages": [[name, fp, thresholds], ...]}`` in run order."""
-    return {"global": global_fingerprint(cfg),
+    return {"global": global_fingerprint(cfg), "part_s": cfg.segment.part_length_s,
             "stages": [[s.name, stage_fingerprint(s), stage_thresholds(s)] for s in stages]}
 
 

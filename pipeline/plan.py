@@ -11,6 +11,8 @@ For every source of the corpus (the catalog after this run's ``--input`` is adde
   stages is unchanged are kept (:func:`fingerprint.candidate_is_current`), those where only
   thresholds changed are re-judged from their stored scores (:mod:`lipforge.pipeline.rejudge`),
   the others recomputed;
+* it would be cut into other parts (``segment.part_s`` changed and it is long enough to be split,
+  :mod:`lipforge.pipeline.source.parts`): curated again;
 * its committed work files are damaged (a missing or truncated parquet or tar, see
   :meth:`WorkStore.intact_candidates`): those candidates are recomputed.
 
@@ -25,6 +27,7 @@ from lipforge.manifests.schema import STATUS_DROPPED
 from lipforge.pipeline.catalog import Catalog, Entry
 from lipforge.pipeline.fingerprint import candidate_is_current
 from lipforge.pipeline.identity import content_id, same_content
+from lipforge.pipeline.source.parts import parts_changed
 
 HEALABLE = frozenset({"truncated", "decode_error", "not_found", "empty_file"})
 
@@ -114,6 +117,12 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
         if record.status == STATUS_DROPPED and record.reason in HEALABLE and not gone:
             actions.append((sid, "source", []))
             report.retried.append(sid)
+            continue
+        if parts_changed(record, (e.fingerprints or {}).get("part_s", 0.0), current_fps.get("part_s", 0.0)):
+            actions.append((sid, "source", []))  # other part boundaries: other candidates
+            report.recomputed_candidates += len(cands)
+            if gone:
+                blocked.append(e.path)
             continue
         if e.fingerprints != current_fps:
             recorded = e.fingerprints

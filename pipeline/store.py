@@ -104,11 +104,48 @@ class WorkStore:
             (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
             return None
 
+    # ---- parts of a long source (lipforge.pipeline.source.parts)
+    def part_json(self, sid: str, index: int, n: int) -> Path:
+        return self.work / "parts" / sid / f"{index}-of-{n}.json"
+
+    def write_part(self, sid: str, index: int, n: int, record: SourceRecord, candidate_ids: list[str]) -> None:
+        body = {"record": record.to_row(), "candidates": list(candidate_ids)}
+        atomic_write_bytes(self.part_json(sid, index, n), json.dumps(body, sort_keys=True).encode())
+
+    def part_done(self, sid: str, index: int, n: int) -> bool:
+        return self.part_json(sid, index, n).exists()
+
+    def merge_parts(self, sid: str) -> bool:
+        """Write the source record from its parts' records once all of them are stored (then the
+        parts' files go); False while a part is missing or unreadable."""
+        import shutil
+
+        from lipforge.pipeline.source.parts import merge_parts
+
+        d = self.work / "parts" / sid
+        names = sorted(p.name for p in d.glob("*-of-*.json")) if d.is_dir() else []
+        if not names:
+            return False
+        n = int(names[0].split("-of-")[1][:-5])
+        parts = []
+        for k in range(n):
+            try:
+                body = json.loads(self.part_json(sid, k, n).read_text())
+                parts.append((SourceRecord(**body["record"]), list(body["candidates"])))
+            except (OSError, ValueError, KeyError, TypeError):
+                return False
+        record, cands = merge_parts(parts)
+        self.write_source(record, cands)
+        shutil.rmtree(d, ignore_errors=True)
+        return True
+
     def try_complete_source(self, sid: str) -> bool:
         """Write the source's commit marker when every candidate is durable (a marker already
-        there stands: a run checks it against the files first, see :meth:`damaged_candidates`)."""
+        there stands: a run checks it against the files first, see :meth:`damaged_candidates`).
+        A source curated in parts gets its record from them first (:meth:`merge_parts`)."""
         if self.source_done(sid):
             return True
+        self.merge_parts(sid)  # a source curated in parts: their records become its record
         got = self.read_source(sid)
         if got is None:
             return False
@@ -268,6 +305,7 @@ class WorkStore:
 
         (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
         shutil.rmtree(self.group_dir(sid), ignore_errors=True)
+        shutil.rmtree(self.work / "parts" / sid, ignore_errors=True)
         self.source_json(sid).unlink(missing_ok=True)
         thumbs = self.work / "thumbs"
         if thumbs.exists():

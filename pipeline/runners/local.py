@@ -10,6 +10,7 @@ import uuid
 from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput, SourceOutcome, build_stages, group_by_parent, iter_source_groups, run_stages
 from lipforge.pipeline.runners.progress import CurateProgress
+from lipforge.pipeline.source.parts import pending_parts
 from lipforge.pipeline.stage import StageStats
 from lipforge.pipeline.store import WorkStore
 
@@ -35,15 +36,16 @@ class LocalRunner:
         prog = CurateProgress(len(todo), enabled=self.progress, desc="curate/local")
         try:
             for src in todo:
-                outcome = SourceOutcome(record=None)  # type: ignore[arg-type]
-                for group in iter_source_groups(src, self.config, store, outcome, seg_stats):
-                    video_s = _duration(group)
-                    out = run_stages(self.stages, group)
-                    for parent, items in group_by_parent(out).items():
-                        store.write_group(parent, src.source_id, items, self.config.shards.video_crf,
-                                          self.config.shards.video_keyint)
-                    kept = [it for it in out if it.kept]
-                    prog.group(len(out), len(kept), video_s, _duration(kept))
+                for part in pending_parts(src, self.config.segment.part_length_s, store):
+                    outcome = SourceOutcome(record=None)  # type: ignore[arg-type]
+                    for group in iter_source_groups(src, self.config, store, outcome, seg_stats, part):
+                        video_s = _duration(group)
+                        out = run_stages(self.stages, group)
+                        for parent, items in group_by_parent(out).items():
+                            store.write_group(parent, src.source_id, items, self.config.shards.video_crf,
+                                              self.config.shards.video_keyint)
+                        kept = [it for it in out if it.kept]
+                        prog.group(len(out), len(kept), video_s, _duration(kept))
                 store.try_complete_source(src.source_id)
                 prog.source_done()
         finally:

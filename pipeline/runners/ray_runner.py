@@ -31,6 +31,7 @@ from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
 from lipforge.pipeline.runners.plan import Operator, auto_concurrency, plan_operators
 from lipforge.pipeline.runners.progress import CurateProgress
+from lipforge.pipeline.source.parts import SourcePart, plan_parts
 from lipforge.pipeline.stage import ClipItem, StageStats
 from lipforge.pipeline.store import WorkStore, atomic_write_bytes
 
@@ -69,8 +70,9 @@ class _OperatorBase:
         return pickle.dumps(list(extra) + [s.stats.take() for s in self.op.stages])
 
 
-def _row(sid, payload: bytes, stats: bytes, counts: dict, video_s: float, n_groups: int, xbytes: int) -> dict:
-    return {"source_id": np.array([sid], dtype=object), "payload": np.array([payload], dtype=object),
+def _row(sid, part: str, payload: bytes, stats: bytes, counts: dict, video_s: float, n_groups: int, xbytes: int) -> dict:
+    return {"source_id": np.array([sid], dtype=object), "part": np.array([part], dtype=object),
+            "payload": np.array([payload], dtype=object),
             "stats": np.array([stats], dtype=object), "n_groups": np.array([n_groups], np.int64),
             "video_s": np.array([video_s]), "judged": np.array([counts["judged"]], np.int64),
             "kept": np.array([counts["kept"]], np.int64), "kept_s": np.array([counts["kept_s"]]),
@@ -78,23 +80,23 @@ def _row(sid, payload: bytes, stats: bytes, counts: dict, video_s: float, n_grou
 
 
 class _SourceOperator(_OperatorBase):
-    """Probe + decode + segment one source and run the fused stages; one row per candidate group,
-    then one marker row (``n_groups`` = how many groups the source had) that ends the source."""
+    """Probe + decode + segment one source part and run the fused stages; one row per candidate
+    group, then one marker row (``n_groups`` = how many groups the part had) that ends the part."""
 
     def __call__(self, batch):
-        for js in batch["input"]:  # the whole SourceInput: a range, its dataset and box travel with it
-            src = SourceInput.from_json(str(js))
-            sid = src.source_id
+        for js in batch["input"]:  # the whole SourcePart: its range, the source's dataset and box travel with it
+            part = SourcePart.from_json(str(js))
+            sid, key = part.source.source_id, part.key
             seg = StageStats("segment")
             n = 0
-            for group in iter_source_groups(src, self.cfg, self.store, stats=seg):
+            for group in iter_source_groups(part.source, self.cfg, self.store, stats=seg, part=part):
                 video_s = _duration(group)
                 out = run_stages(self.op.stages, group)
                 payloads, counts = self._finish([out])
-                yield _row(sid, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0)
+                yield _row(sid, key, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0)
                 n += 1
             empty = {"judged": 0, "kept": 0, "kept_s": 0.0}
-            yield _row(sid, b"", pickle.dumps([seg.take()]), empty, 0.0, n, 0)
+            yield _row(sid, key, b"", pickle.dumps([seg.take()]), empty, 0.0, n, 0)
 
 
 class _GroupOperator(_OperatorBase):
@@ -112,7 +114,7 @@ class _GroupOperator(_OperatorBase):
             stats = pickle.dumps(pickle.loads(batch["stats"][i]) + (mine if i == 0 else []))
             c = counts[i] if groups[i] else {"judged": int(batch["judged"][i]), "kept": int(batch["kept"][i]),
                                               "kept_s": float(batch["kept_s"][i])}
-            rows.append(_row(sid, payloads[i] if groups[i] else b"", stats, c, float(batch["video_s"][i]),
+            rows.append(_row(sid, batch["part"][i], payloads[i] if groups[i] else b"", stats, c, float(batch["video_s"][i]),
                              int(batch["n_groups"][i]), int(batch["xbytes"][i])))
         return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
@@ -178,8 +180,15 @@ class RayRunner:
         res = ray.cluster_resources()
         cpus, gpus = float(res.get("CPU", 1.0)), float(res.get("GPU", 0.0))
         ops = self.operators
-        n_src = auto_concurrency(ops[0], cpus, gpus, len(todo))
-        sizes = [auto_concurrency(op, cpus, gpus, len(todo), source_actors=n_src) for op in ops]
+        store = WorkStore(output)
+        # A long source runs as parts on several workers (lipforge.pipeline.source.parts)
+        parts = plan_parts(todo, cfg.segment.part_length_s, store)
+        if not parts:  # every part is stored (a run killed before merging them): complete only
+            for s in todo:
+                store.try_complete_source(s.source_id)
+            return
+        n_src = auto_concurrency(ops[0], cpus, gpus, len(parts))
+        sizes = [auto_concurrency(op, cpus, gpus, len(parts), source_actors=n_src) for op in ops]
         # Pools hold their CPUs for the whole run: on a small machine scale the logical
         # requests down so every pool can start (requests are for scheduling only).
         want = sum(op.num_cpus * n for op, n in zip(ops, sizes))
@@ -197,17 +206,22 @@ class RayRunner:
         ctx.execution_options.preserve_order = False
         run_id = uuid.uuid4().hex[:8]
         # Largest file first: the longest source starts at once instead of ending the run alone.
-        order = sorted(todo, key=lambda s: -_size(s.path))
-        ds = ray.data.from_items([{"path": s.path, "source_id": s.source_id, "input": s.to_json()} for s in order],
-                                 override_num_blocks=len(order))
+        order = sorted(parts, key=lambda p: (-_size(p.source.path), p.source.source_id, p.index))
+        ds = ray.data.from_items([{"path": p.source.path, "source_id": p.source.source_id, "input": p.to_json()}
+                                  for p in order], override_num_blocks=len(order))
+        left = {s.source_id: 0 for s in todo}  # parts still to finish, per source
+        for p in parts:
+            left[p.source.source_id] += 1
         for op, n in zip(ops, sizes):
             base = _SourceOperator if op.source else _GroupOperator
             ds = ds.map_batches(_named(base, op), fn_constructor_args=(op, cfg, output),
                                 batch_size=op.batch_size, num_cpus=_scaled(op.num_cpus, scale),
                                 num_gpus=op.num_gpus, memory=int(op.memory * mscale),
                                 compute=ActorPoolStrategy(size=n, max_tasks_in_flight_per_actor=1))
-        store = WorkStore(output)
         prog = CurateProgress(len(todo), enabled=self.progress, desc="curate/ray")
+        for sid in [sid for sid, n in left.items() if n == 0]:  # its parts were all stored earlier
+            store.try_complete_source(sid)
+            prog.source_done()
         totals: dict[str, StageStats] = {}
         seen: dict[str, int] = {}
         expected: dict[str, int] = {}
@@ -218,18 +232,20 @@ class RayRunner:
                 for st in pickle.loads(row["stats"]):
                     totals[st.name] = totals[st.name] + st if st.name in totals else st
                 xbytes += int(row["xbytes"])
-                sid = row["source_id"]
+                sid, key = row["source_id"], row["part"]
                 if row["n_groups"] >= 0:
-                    expected[sid] = int(row["n_groups"])
+                    expected[key] = int(row["n_groups"])
                 else:
-                    seen[sid] = seen.get(sid, 0) + 1
+                    seen[key] = seen.get(key, 0) + 1
                     video_s += float(row["video_s"])
                     prog.group(int(row["judged"]), int(row["kept"]), float(row["video_s"]), float(row["kept_s"]))
-                # >=: a source retried after a lost worker re-sends only its unfinished groups
-                if sid in expected and sid not in done and seen.get(sid, 0) >= expected[sid]:
-                    store.try_complete_source(sid)
-                    prog.source_done()
-                    done.add(sid)
+                # >=: a part retried after a lost worker re-sends only its unfinished groups
+                if key in expected and key not in done and seen.get(key, 0) >= expected[key]:
+                    done.add(key)
+                    left[sid] -= 1
+                    if left[sid] == 0:
+                        store.try_complete_source(sid)
+                        prog.source_done()
                 if time.time() - saved > 30:  # one stats file per run, refreshed
                     store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
                     saved = time.time()

@@ -86,8 +86,10 @@ class Segmenter:
         self.peak_buffer_frames = 0
         self.work_scale = 1.0
 
-    def run(self, path: str, source: SourceRecord, skip: frozenset[str] = frozenset()) -> Iterator[ClipItem]:
-        """Yield candidates in time order; raises MediaDecodeError when the source fails to decode."""
+    def run(self, path: str, source: SourceRecord, skip: frozenset[str] = frozenset(),
+            scene_base: int = 0) -> Iterator[ClipItem]:
+        """Yield candidates in time order; raises MediaDecodeError when the source fails to decode.
+        ``scene_base``: the first scene's index (a part of a source, :mod:`~lipforge.pipeline.source.parts`)."""
         self._reset()
         fs = FrameStream(path, self.cfg.fps, self.cfg.work_max_side, source.start_s, source.end_s)
         cuts = SceneCuts(self.cfg.scene_detector, self.cfg.scene_threshold, self.cfg.fps)
@@ -115,7 +117,7 @@ class Segmenter:
                 frames[k] = buf.popleft()
             item = ClipItem(clip_id=cid, source_id=source.source_id, parent_id=cid, start_frame=start,
                             end_frame=end, fps=float(self.cfg.fps), sample_rate=self.cfg.sample_rate,
-                            scene_index=scene, work_scale=fs.work_scale, source_width=fs.source_width,
+                            scene_index=scene_base + scene, work_scale=fs.work_scale, source_width=fs.source_width,
                             source_height=fs.source_height)
             item.measurements.update(width=fs.source_width, height=fs.source_height, work_scale=fs.work_scale)
             item.measurements.update(per_source)
