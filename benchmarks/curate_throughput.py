@@ -11,7 +11,9 @@ landscape and portrait; ``--sizes small`` for 384/640 px ones) and adds the real
   process and in two (the files shared out, largest first);
 * ``ray``: the default command (Ray in-process, all default CPU stages, CPUs auto-detected);
   ``ray1`` / ``ray2``: the same with ``--num-cpus 1`` / ``2``; ``local``: ``--runner local``;
-  ``spine``: the default command with every clip stage disabled.
+  ``spine``: the default command with every clip stage disabled; ``ray2whole`` / ``localwhole``:
+  ``--num-cpus 2`` / ``--runner local`` with ``segment.part_s: 0`` (long sources not split into
+  parts), to show what the parts gain and cost.
 
 CPU-seconds are those of the whole process tree (the driver, Ray's own processes and every
 worker), read from /proc every 0.2 s; peak RSS is each process's high-water mark (VmHWM).
@@ -32,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "talking_en_1080x1920_25fps.mp4"
-RUNS = ("decode1", "decode2", "ray", "ray1", "ray2", "local", "spine")
+RUNS = ("decode1", "decode2", "ray", "ray1", "ray2", "local", "spine", "ray2whole", "localwhole")
 FLAT = ("flat10", "flatlong")  # memory against source length: the default command on one source
 
 
@@ -177,6 +179,13 @@ def spine_config(path: Path) -> Path:
     return path
 
 
+def whole_config(path: Path) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump({"segment": {"part_s": 0}}))
+    return path
+
+
 def dataflow(out: Path) -> dict:
     files = sorted((out / "work" / "dataflow").glob("*.json"))
     return json.loads(files[-1].read_text()) if files else {}
@@ -218,6 +227,8 @@ def main() -> None:
         "ray2": curate_cmd(inp, tmp / "ray2", "--num-cpus", "2"),
         "local": curate_cmd(inp, tmp / "local", "--runner", "local"),
         "spine": curate_cmd(inp, tmp / "spine", "--config", str(spine_config(tmp / "spine.yaml"))),
+        "ray2whole": curate_cmd(inp, tmp / "ray2whole", "--num-cpus", "2", "--config", str(whole_config(tmp / "whole.yaml"))),
+        "localwhole": curate_cmd(inp, tmp / "localwhole", "--runner", "local", "--config", str(tmp / "whole.yaml")),
     }
     if any(r in FLAT for r in runs):
         from lipforge.testing import make_talking_head
@@ -273,6 +284,10 @@ def report(res: dict[str, dict]) -> None:
         print(f"--num-cpus 2 / --num-cpus 1 wall throughput: {res['ray1']['wall_s'] / res['ray2']['wall_s']:.2f}x")
     if "ray1" in res and "local" in res:
         print(f"--num-cpus 1 wall / local wall: {res['ray1']['wall_s'] / res['local']['wall_s']:.2f}")
+    if "ray2whole" in res and "ray2" in res:
+        print(f"--num-cpus 2, long sources in parts / undivided, wall: {res['ray2']['wall_s'] / res['ray2whole']['wall_s']:.2f}")
+    if "localwhole" in res and "local" in res:
+        print(f"--runner local, long sources in parts / undivided, CPU-s: {res['local']['cpu_s'] / res['localwhole']['cpu_s']:.2f}")
     for name, r in res.items():
         if r.get("kept_s"):
             print(f"{name}: {r['kept_s']:.1f} s kept of {r['video_s']:.1f} s; shards {r['shard_bytes'] / 1e6:.1f} MB = "

@@ -79,7 +79,8 @@ _CLIP_CORE: tuple[Column, ...] = (
     Column("start_frame", pa.int64(), "First frame index at 25 fps (inclusive)."),
     Column("end_frame", pa.int64(), "Last frame index at 25 fps (exclusive)."),
     Column("duration_s", pa.float64(), "end_s - start_s."),
-    Column("scene_index", pa.int32(), "Index of the scene (PySceneDetect) the clip lies in."),
+    Column("scene_index", pa.int32(), "Index of the scene (PySceneDetect) the clip lies in; a source curated in "
+           "parts (segment.part_s) numbers the scenes of part k from k * 1000."),
     Column("status", pa.string(), "'kept' (a shard sample exists) or 'dropped'."),
     Column("reason", pa.string(), "Reason code of the first stage that dropped the clip; null when kept."),
     Column("dropped_by", pa.string(), "Name of the stage that dropped the clip; null when kept."),
