@@ -129,3 +129,17 @@ def test_a_new_part_length_recomputes_only_the_sources_it_cuts_otherwise(local_r
     whole, parts = rows_of(fresh, "long_"), rows_of(out_ref, "long_")
     assert [r["clip_id"] for r in whole] == [r["clip_id"] for r in parts]
     assert {r["scene_index"] for r in whole} == {0}
+
+
+def test_a_range_source_is_cut_into_parts_of_its_range(inputs, tmp_path):
+    lst = tmp_path / "ranges.csv"
+    lst.write_text(f"path,start_s,end_s\n{inputs / 'long.mp4'},2.0,18.0\n")
+    cfg = config(tmp_path / "run.yaml", 6.0)
+    curate(lst, tmp_path / "out", cfg, "--runner", "local")
+    rows = pq.read_table(tmp_path / "out" / "manifests" / "clips.parquet").to_pylist()
+    starts = [round(r["start_s"], 2) for r in rows]
+    # parts [2, 8), [8, 14), [14, 18): two 3 s clips each, the last 4 s as two of 2 s
+    assert starts == [2, 5, 8, 11, 14, 16]
+    assert [r["scene_index"] for r in rows] == [0, 0, 1000, 1000, 2000, 2000]
+    (src,) = pq.read_table(tmp_path / "out" / "manifests" / "sources.parquet").to_pylist()
+    assert (src["start_s"], src["end_s"], src["n_frames"], src["n_candidates"]) == (2.0, 18.0, 400, 6)
