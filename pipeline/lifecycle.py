@@ -153,6 +153,7 @@ def _run(req: CurateRequest) -> dict:
             from lipforge.pipeline.runners.ray_runner import RayRunner
 
             runner = RayRunner(cfg, address=req.address, num_cpus=req.num_cpus)
+            runner.close_in_background = True  # Ray stops while finalize publishes (joined below)
         removal = read_name_list(req.remove) if req.remove else []
     except (FileNotFoundError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -203,7 +204,12 @@ def _run(req: CurateRequest) -> dict:
 
         summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
     finally:
-        lock.release()
+        try:
+            wait_closed = getattr(runner, "wait_closed", None)
+            if wait_closed is not None:
+                wait_closed()  # Ray fully stopped before the output is unlocked
+        finally:
+            lock.release()
     return summary
 
 

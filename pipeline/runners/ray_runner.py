@@ -139,6 +139,16 @@ class RayRunner:
         self.num_cpus = num_cpus
         self.progress = progress
         self.operators = plan_operators(config, build_stages(config))  # bad configs / model files fail now
+        # True: a successful run leaves Ray stopping on a thread (pipeline/runners/ray_close.py)
+        # and the caller publishes meanwhile, then calls wait_closed(); lipforge curate does.
+        self.close_in_background = False
+        self._closer = None
+
+    def wait_closed(self) -> None:
+        """Join a shutdown left running by :meth:`run` (no-op when there is none)."""
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            closer.wait()
 
     def run(self, sources: list[SourceInput], output: str) -> None:
         # Ray's usage-stats code probes a cloud metadata address unless this is set before import.
@@ -149,9 +159,10 @@ class RayRunner:
         import ray
         from ray.data import ActorPoolStrategy
 
+        self.wait_closed()  # an earlier run's Ray must be gone before this one starts
         store = WorkStore(output)
         todo = [s for s in sources if not store.source_done(s.source_id)]
-        started = False
+        started = ok = False
         try:
             if not ray.is_initialized():
                 kw = {"include_dashboard": False, "log_to_driver": True}
@@ -166,8 +177,13 @@ class RayRunner:
                 started = True
             if todo:
                 self._run(ray, ActorPoolStrategy, todo, output)
+            ok = True
         finally:
-            if started:
+            if started and ok and self.close_in_background:
+                from lipforge.pipeline.runners.ray_close import RayCloser
+
+                self._closer = RayCloser.start(ray)
+            elif started:
                 ray.shutdown()
             if self.address is None:
                 if restore is None:
