@@ -23,6 +23,7 @@ whole file (:mod:`~lipforge.pipeline.source.ranges`).
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
@@ -67,72 +68,6 @@ def split_remainder(n: int, min_f: int, max_f: int) -> list[int]:
     return [max_f] * full + ([tail] if tail else [])
 
 
-class FrameBuffer:
-    """The segmenter's frames since the last emitted piece, written once into large blocks of
-    ``capacity`` frames; a piece is a view of its block, so cutting it copies nothing.
-
-    When a block is full, the frames not yet emitted move to the start of the next block (at
-    most ``min_clip_s`` worth: a full block always ends with an emitted ``max_clip_s`` piece).
-    A block is reused only when no view of it is alive any more (no piece of it is still held
-    by a stage or a runner), checked with its reference count; otherwise a new one is taken.
-    Reusing blocks saves the page faults of touching fresh memory for each clip (a 690 MB block
-    at 1280 px: 0.05-0.25 s, more on a host short of huge pages) and the copy of every frame.
-    """
-
-    KEEP_FREE = 2  # retired blocks kept for reuse
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._blk: np.ndarray | None = None
-        self._n = 0  # frames written to the current block
-        self._start = 0  # first frame not yet emitted
-        self._free: list[np.ndarray] = []
-        self.blocks_allocated = 0
-
-    def __len__(self) -> int:
-        return self._n - self._start
-
-    def append(self, rgb: np.ndarray) -> None:
-        if self._blk is None or self._n == self.capacity or self._blk.shape[1:] != rgb.shape:
-            self._roll(rgb.shape)
-        self._blk[self._n] = rgb
-        self._n += 1
-
-    def _roll(self, shape: tuple) -> None:
-        new = self._block(shape)
-        k = len(self)
-        if k:
-            new[:k] = self._blk[self._start:self._n]
-        if self._blk is not None:
-            self._free.append(self._blk)
-            self._free = self._free[-self.KEEP_FREE:]
-        self._blk, self._n, self._start = new, k, 0
-
-    def _block(self, shape: tuple) -> np.ndarray:
-        import sys
-
-        for i in range(len(self._free)):
-            # references: the list, the name b, getrefcount's argument; each live view adds one
-            b = self._free[i]
-            if b.shape[1:] == shape and sys.getrefcount(b) <= 3:
-                return self._free.pop(i)
-            del b
-        self.blocks_allocated += 1
-        return np.empty((self.capacity,) + tuple(shape), np.uint8)
-
-    def take(self, length: int) -> np.ndarray:
-        """The next ``length`` frames as a (length, H, W, 3) view; they leave the buffer."""
-        v = self._blk[self._start:self._start + length]
-        self._start += length
-        return v
-
-    def drop(self, length: int) -> None:
-        self._start += length
-
-    def peek(self, k: int) -> np.ndarray:
-        return self._blk[self._start + k]
-
-
 class Segmenter:
     """Stream one source into candidate :class:`~lipforge.pipeline.stage.ClipItem` s (see module doc)."""
 
@@ -159,7 +94,7 @@ class Segmenter:
         fs = FrameStream(path, self.cfg.fps, self.cfg.work_max_side, source.start_s, source.end_s)
         cuts = SceneCuts(self.cfg.scene_detector, self.cfg.scene_threshold, self.cfg.fps)
         audio: AudioStream | None = None
-        buf = FrameBuffer(self.max_f + self.min_f + 1)
+        buf: deque[np.ndarray] = deque()
         buf_start = fs.first_index  # frame index of buf[0] (0 unless the source is a range)
         scene_start = fs.first_index
         per_source = source_measurements(source)
@@ -173,9 +108,13 @@ class Segmenter:
             self.candidate_ids.append(cid)
             buf_start = end
             if cid in skip:
-                buf.drop(length)
+                for _ in range(length):
+                    buf.popleft()
                 return None
-            frames = buf.take(length)  # (T, H, W, 3), a view: the piece is never copied
+            # Move frames out of the buffer one by one so the piece never exists twice in memory.
+            frames = np.empty((length,) + buf[0].shape, np.uint8)  # (T, H, W, 3)
+            for k in range(length):
+                frames[k] = buf.popleft()
             item = ClipItem(clip_id=cid, source_id=source.source_id, parent_id=cid, start_frame=start,
                             end_frame=end, fps=float(self.cfg.fps), sample_rate=self.cfg.sample_rate,
                             scene_index=scene_base + scene, work_scale=fs.work_scale, source_width=fs.source_width,
