@@ -47,7 +47,7 @@ class SegmentConfig:
     # A source longer than 1.5 parts is curated as parts of about this length, decoded in
     # parallel (lipforge.pipeline.source.parts); rounded to a whole number of max_clip_s
     # (part_length_s). 0: never split.
-    part_s: float = 30.0
+    part_s: float = 300.0
 
     @property
     def part_length_s(self) -> float:
@@ -70,8 +70,8 @@ class SegmentConfig:
             raise ValueError(f"SegmentConfig.max_clip_s ({self.max_clip_s}) must be >= min_clip_s ({self.min_clip_s})")
         if self.work_max_side < 64:
             raise ValueError(f"SegmentConfig.work_max_side must be >= 64, got {self.work_max_side}")
-        if self.part_s < 0:
-            raise ValueError(f"SegmentConfig.part_s must be >= 0 (0: never split a source), got {self.part_s}")
+        if not 0 <= self.part_s <= 600:
+            raise ValueError(f"SegmentConfig.part_s must be in [0, 600] seconds (0: never split a source), got {self.part_s}")
         if self.scene_detector not in ("content", "histogram", "none"):
             raise ValueError(f"SegmentConfig.scene_detector must be content|histogram|none, got {self.scene_detector!r}")
 

@@ -29,7 +29,7 @@ import dataclasses
 from lipforge.manifests.schema import STATUS_DROPPED, STATUS_OK, SourceRecord
 from lipforge.pipeline.source.inputs import SourceInput
 
-SCENES_PER_PART = 1000  # scene_index of part k starts here times k (a 30 s part holds at most 50 scenes)
+SCENES_PER_PART = 1000  # scene_index of part k starts here times k (a part of at most 600 s holds at most 1000 scenes of 15 frames)
 
 
 def part_bounds(start_s: float | None, end_s: float | None, span_s: float | None,

@@ -22,7 +22,7 @@ def test_part_bounds():
 
 
 def test_part_length_is_a_whole_number_of_clips():
-    assert SegmentConfig().part_length_s == 30.0
+    assert SegmentConfig().part_length_s == 300.0
     assert SegmentConfig(max_clip_s=4.0, part_s=30.0).part_length_s == 32.0
     assert SegmentConfig(max_clip_s=10.0, part_s=4.0).part_length_s == 10.0
     assert SegmentConfig(part_s=0).part_length_s == 0.0
