@@ -6,23 +6,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from lipforge.pipeline.registry import stage_classes  # noqa: E402
-
 from lipforge.testing.corpus import published  # noqa: E402
-from tests.pipeline.runners.test_runners import assert_same_shards, curate, read_outputs  # noqa: E402
+from tests.pipeline.runners.test_runners import assert_same_shards, curate, read_outputs, spine_config  # noqa: E402
 
 
 def config(path: Path, part_s: float) -> Path:
-    cfg = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0, "part_s": part_s},
-           "stages": {n: {"enabled": False} for n in stage_classes()}}
-    path.write_text(yaml.safe_dump(cfg))
-    return path
+    return spine_config(path, part_s=part_s)  # every clip stage off, 2-3 s clips
 
 
 @pytest.fixture(scope="module")
