@@ -205,9 +205,7 @@ def _run(req: CurateRequest) -> dict:
         summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
     finally:
         try:
-            wait_closed = getattr(runner, "wait_closed", None)
-            if wait_closed is not None:
-                wait_closed()  # Ray fully stopped before the output is unlocked
+            runner.wait_closed()  # Ray fully stopped before the output is unlocked
         finally:
             lock.release()
     return summary

@@ -25,6 +25,9 @@ class LocalRunner:
         self.stages = build_stages(config)
         self.progress = progress
 
+    def wait_closed(self) -> None:
+        """Nothing runs on after :meth:`run` (the Ray runner's shutdown may)."""
+
     def run(self, sources: list[SourceInput], output: str) -> None:
         from lipforge.pipeline.threads import limit_native_threads
 

@@ -95,8 +95,6 @@ def source_parts(src: SourceInput, part_s: float) -> list[SourcePart]:
     """The parts of ``src`` (one when it is short, see :func:`part_bounds`)."""
     span = announced_span_s(src) if part_s else None
     bounds = part_bounds(src.start_s, src.end_s, span, part_s)
-    if len(bounds) == 1:
-        return [SourcePart(src, 0, 1, src.start_s, src.end_s)]
     return [SourcePart(src, k, len(bounds), a, b) for k, (a, b) in enumerate(bounds)]
 
 
@@ -144,8 +142,6 @@ def merge_parts(parts: list[tuple[SourceRecord, list[str]]]) -> tuple[SourceReco
     """
     first, _ = parts[0]
     rec = dataclasses.replace(first)
-    if len(parts) == 1:
-        return rec, list(parts[0][1])
     if all(r.status == STATUS_DROPPED for r, _ in parts):
         return rec, []  # the probe's verdict (the same in every part), or no part decoded
     rec.n_frames = sum(r.n_frames or 0 for r, _ in parts)

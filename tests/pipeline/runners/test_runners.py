@@ -74,6 +74,13 @@ def assert_same_shards(a: dict, b: dict) -> None:
         raise AssertionError(f"{name}: same members, different tar bytes")
 
 
+def assert_same_outputs(out_a: Path, out_b: Path) -> None:
+    """Equal manifests and byte-identical shards."""
+    a, b = read_outputs(out_a), read_outputs(out_b)
+    assert a[0].equals(b[0]) and a[1].equals(b[1])
+    assert_same_shards(a[2], b[2])
+
+
 @pytest.fixture(scope="module")
 def local_run(inputs, tmp_path_factory):
     base = tmp_path_factory.mktemp("local")
@@ -104,9 +111,7 @@ def test_local_run_outputs_and_reason_codes(local_run):
 def test_ray_runner_equals_local_runner(local_run, inputs, tmp_path):
     out_local, cfg = local_run
     curate(inputs, tmp_path / "out", cfg, "--num-cpus", "2")
-    a, b = read_outputs(out_local), read_outputs(tmp_path / "out")
-    assert a[0].equals(b[0]) and a[1].equals(b[1])
-    assert_same_shards(a[2], b[2])
+    assert_same_outputs(out_local, tmp_path / "out")
     # stats shipped from Ray workers add up to the same counts as the in-process run
     import json
 

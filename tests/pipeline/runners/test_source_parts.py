@@ -12,7 +12,7 @@ from lipforge.env import apply_offline_env
 apply_offline_env()
 
 from lipforge.testing.corpus import published  # noqa: E402
-from tests.pipeline.runners.test_runners import assert_same_shards, curate, read_outputs, spine_config  # noqa: E402
+from tests.pipeline.runners.test_runners import assert_same_outputs, curate, spine_config  # noqa: E402
 
 
 def config(path: Path, part_s: float) -> Path:
@@ -58,9 +58,7 @@ def test_a_long_source_is_cut_at_its_parts(local_run):
 def test_ray_runs_the_parts_as_local_does(local_run, inputs, tmp_path):
     out_local, cfg = local_run
     curate(inputs, tmp_path / "out", cfg, "--num-cpus", "2")
-    a, b = read_outputs(out_local), read_outputs(tmp_path / "out")
-    assert a[0].equals(b[0]) and a[1].equals(b[1])
-    assert_same_shards(a[2], b[2])
+    assert_same_outputs(out_local, tmp_path / "out")
 
 
 def test_a_run_stopped_between_parts_resumes_with_the_rest(local_run, inputs, tmp_path, monkeypatch):
@@ -94,9 +92,7 @@ def test_a_run_stopped_between_parts_resumes_with_the_rest(local_run, inputs, tm
     assert ("long", 0) not in seen and ("long", 1) not in seen and ("long", 2) in seen
     for p, m in before.items():
         assert p.stat().st_mtime_ns == m
-    a, b = read_outputs(out_ref), read_outputs(out)
-    assert a[0].equals(b[0]) and a[1].equals(b[1])
-    assert_same_shards(a[2], b[2])
+    assert_same_outputs(out_ref, out)
 
 
 def test_a_new_part_length_recomputes_only_the_sources_it_cuts_otherwise(local_run, inputs, tmp_path):
