@@ -29,9 +29,10 @@ class LocalRunner:
         """Nothing runs on after :meth:`run` (the Ray runner's shutdown may)."""
 
     def run(self, sources: list[SourceInput], output: str) -> None:
-        from lipforge.pipeline.threads import limit_native_threads
+        from lipforge.pipeline.threads import keep_freed_memory, limit_native_threads
 
         limit_native_threads(1)  # one process does what a 1-CPU Ray worker does (plan.py)
+        keep_freed_memory()  # as a Ray worker does
         store = WorkStore(output)
         run_id = uuid.uuid4().hex[:8]
         todo = [s for s in sources if not store.source_done(s.source_id)]

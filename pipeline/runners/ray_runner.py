@@ -49,9 +49,10 @@ class _OperatorBase:
     """Shared by the operators: run the fused stages on groups, write or pack the result."""
 
     def __init__(self, op: Operator, cfg: RunConfig, output: str) -> None:
-        from lipforge.pipeline.threads import limit_native_threads
+        from lipforge.pipeline.threads import keep_freed_memory, limit_native_threads
 
         limit_native_threads(op.num_cpus)  # this actor's process gets op.num_cpus CPUs
+        keep_freed_memory()  # clip buffers reuse the heap instead of faulting fresh pages in
         self.op, self.cfg, self.store = op, cfg, WorkStore(output)
 
     def _finish(self, groups: list[list[ClipItem]]) -> tuple[list[bytes], list[dict]]:
