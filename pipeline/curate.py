@@ -150,6 +150,9 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
             stats.kept_seconds += item.n_frames / item.fps if item.kept else 0.0
             stats.seconds += time.perf_counter() - t0
             yield [item]
+            # The caller is done with this clip: let go of its frames before the next is decoded
+            # (else each worker holds two clips at once, its peak memory rising with the source).
+            del item
             t0 = time.perf_counter()
         record.n_frames, record.n_scenes = seg.n_frames, seg.n_scenes
         record.n_candidates = len(seg.candidate_ids)

@@ -50,6 +50,7 @@ class LocalRunner:
                                               self.config.shards.video_keyint)
                         kept = [it for it in out if it.kept]
                         prog.group(len(out), len(kept), video_s, _duration(kept))
+                        del group, out, items, kept  # this clip's frames go before the next is decoded
                 store.try_complete_source(src.source_id)
                 prog.source_done()
         finally:

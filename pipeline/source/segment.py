@@ -144,6 +144,7 @@ class Segmenter:
                 pieces_in_scene += 1
                 if it is not None:
                     yield it
+                it = None  # not held while the next piece is cut (one clip's frames at a time)
 
         for i, rgb in fs:
             if cuts.feed(i, rgb) and i > scene_start:
@@ -157,6 +158,7 @@ class Segmenter:
                 pieces_in_scene += 1
                 if it is not None:
                     yield it
+                it = None  # not held while the next clip's frames are decoded
         self.n_frames = fs.n_frames
         yield from close_scene(fs.first_index + self.n_frames)
         self.n_scenes = scene + 1
