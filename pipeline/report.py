@@ -202,8 +202,9 @@ def examples(clip_rows: list[dict], sources: list[dict], per_reason: int, clips_
         except Exception as e:  # a source that cannot be read again: the report says so, it does not fail
             return e
 
-    # On threads (PyAV decodes without the GIL): the report's decoding is most of finalize.
-    with ThreadPoolExecutor(max(1, min(len(needs), os.cpu_count() or 1))) as pool:
+    # On threads (PyAV decodes without the GIL): the report's decoding is most of finalize. At
+    # most 4 at once: each holds up to a few hundred 640 px frames of its source.
+    with ThreadPoolExecutor(max(1, min(len(needs), os.cpu_count() or 1, 4))) as pool:
         decoded = dict(zip(needs, pool.map(decode, needs.values())))
     out = []
     for reason, rows in groups.items():

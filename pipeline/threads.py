@@ -55,8 +55,8 @@ def keep_freed_memory() -> bool:
     grew by half (the segment stage's timer: 23 s against 16 s for one worker, 110 s of
     video). Kept in the heap, the next clip reuses pages already mapped: ``--num-cpus 2`` went
     38.8 -> 34.5 s wall and 67 -> 59 CPU-s, segment 24.8 -> 18.2 s (two alternating pairs,
-    the benchmark's inputs). Peak memory is the same (the largest clip sets it either way); a
-    worker's resident memory stays at its peak instead of falling back between clips."""
+    the benchmark's inputs). Peak memory is about the same (the largest clip sets it either
+    way; +0-2 % measured); a worker's resident memory stays at its peak between clips."""
     global _heap
     if _heap is not None:
         return _heap

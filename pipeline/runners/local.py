@@ -32,7 +32,7 @@ class LocalRunner:
         from lipforge.pipeline.threads import keep_freed_memory, limit_native_threads
 
         limit_native_threads(1)  # one process does what a 1-CPU Ray worker does (plan.py)
-        keep_freed_memory()  # as a Ray worker does
+        keep_freed_memory()  # as a Ray worker does (for the rest of this process)
         store = WorkStore(output)
         run_id = uuid.uuid4().hex[:8]
         todo = [s for s in sources if not store.source_done(s.source_id)]
@@ -50,7 +50,7 @@ class LocalRunner:
                                               self.config.shards.video_keyint)
                         kept = [it for it in out if it.kept]
                         prog.group(len(out), len(kept), video_s, _duration(kept))
-                        del group, out, items, kept  # this clip's frames go before the next is decoded
+                        group = out = items = kept = None  # this clip's frames go before the next is decoded
                 store.try_complete_source(src.source_id)
                 prog.source_done()
         finally:
