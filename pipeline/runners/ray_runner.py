@@ -96,7 +96,7 @@ class _SourceOperator(_OperatorBase):
                 payloads, counts = self._finish([out])
                 yield _row(sid, key, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0)
                 n += 1
-                del group, out, payloads  # this clip's frames go before the next clip is decoded
+                group = out = payloads = None  # this clip's frames go before the next is decoded
             empty = {"judged": 0, "kept": 0, "kept_s": 0.0}
             yield _row(sid, key, b"", pickle.dumps([seg.take()]), empty, 0.0, n, 0)
 

@@ -15,10 +15,6 @@ from lipforge.testing.corpus import published  # noqa: E402
 from tests.pipeline.runners.test_runners import assert_same_outputs, curate, spine_config  # noqa: E402
 
 
-def config(path: Path, part_s: float) -> Path:
-    return spine_config(path, part_s=part_s)  # every clip stage off, 2-3 s clips
-
-
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
     from lipforge.testing import make_talking_head
@@ -32,7 +28,7 @@ def inputs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_run(inputs, tmp_path_factory):
     base = tmp_path_factory.mktemp("local")
-    cfg = config(base / "run.yaml", 6.0)
+    cfg = spine_config(base / "run.yaml", part_s=6.0)
     curate(inputs, base / "out", cfg, "--runner", "local")
     return base / "out", cfg
 
@@ -107,7 +103,7 @@ def test_a_new_part_length_recomputes_only_the_sources_it_cuts_otherwise(local_r
 
     short, long = mtimes("short"), mtimes("long")
     assert short and long
-    cfg = config(tmp_path / "whole.yaml", 0.0)
+    cfg = spine_config(tmp_path / "whole.yaml", part_s=0.0)
     curate(inputs, out, cfg, "--runner", "local")
     assert mtimes("short") == short
     assert not set(mtimes("long").items()) & set(long.items())  # every candidate of it recomputed
@@ -124,7 +120,7 @@ def test_a_new_part_length_recomputes_only_the_sources_it_cuts_otherwise(local_r
 def test_a_range_source_is_cut_into_parts_of_its_range(inputs, tmp_path):
     lst = tmp_path / "ranges.csv"
     lst.write_text(f"path,start_s,end_s\n{inputs / 'long.mp4'},2.0,18.0\n")
-    cfg = config(tmp_path / "run.yaml", 6.0)
+    cfg = spine_config(tmp_path / "run.yaml", part_s=6.0)
     curate(lst, tmp_path / "out", cfg, "--runner", "local")
     rows = pq.read_table(tmp_path / "out" / "manifests" / "clips.parquet").to_pylist()
     starts = [round(r["start_s"], 2) for r in rows]
