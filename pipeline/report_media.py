@@ -35,14 +35,8 @@ def decode_needed(needs: SourceNeeds, work_max_side: int = 640):
         want.update(range(s, e))
     if not want:
         return {}, 1.0, {}
-    last = max(want)
     fs = FrameStream(needs.path, 25, work_max_side)
-    got: dict[int, np.ndarray] = {}
-    for i, rgb in fs:
-        if i in want:
-            got[i] = rgb
-        if i >= last:
-            break
+    got = dict(fs.select(want))  # frames in between are decoded, never converted
     audio = {}
     if needs.clip_ranges and fs.t0 is not None:
         a = AudioStream(needs.path, fs.t0)

@@ -135,6 +135,15 @@ class FrameStream:
         self.seeked = True
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        return self._frames(None)
+
+    def select(self, want: set[int]) -> Iterator[tuple[int, np.ndarray]]:
+        """Only the output frames in ``want`` (each converted to RGB only if wanted), in order;
+        decoding stops after the last of them. The pixels are those ``iter`` shows there."""
+        return self._frames(frozenset(want)) if want else iter(())
+
+    def _frames(self, want: frozenset[int] | None) -> Iterator[tuple[int, np.ndarray]]:
+        last = max(want) if want else None
         half = 0.5 / self.fps
         first, end = self.first_index, self.end_index
         i = first
@@ -151,15 +160,17 @@ class FrameStream:
                     # The seek landed past the range start: decode this file from the start.
                     frames.close()
                     self.seeked, self.t0 = False, None
-                    yield from self._iter_unseeked()
+                    yield from self._iter_unseeked(want)
                     return
                 # Output frames whose slot ends before this source frame show the previous one.
                 while prev is not None and i / self.fps + half < rel - 1e-6 and (end is None or i < end):
-                    if prev_rgb is None:
-                        prev_rgb = self._convert(prev)
-                    yield i, prev_rgb
+                    if want is None or i in want or not self.source_width:
+                        if prev_rgb is None:  # the first frame is converted: it sets the sizes
+                            prev_rgb = self._convert(prev)
+                        if want is None or i in want:
+                            yield i, prev_rgb
                     i += 1
-                if end is not None and i >= end:
+                if (end is not None and i >= end) or (last is not None and i > last):
                     break
                 prev, prev_rgb = frame, None
         finally:
@@ -169,18 +180,20 @@ class FrameStream:
         if end is None or i < end:
             n_total = int(round((self._end_t - self.t0) * self.fps)) if self._end_t is not None else i + 1
             n_total = max(i + 1, n_total) if end is None else min(end, max(i + 1, n_total))
-            while i < n_total:
-                if prev_rgb is None:
-                    prev_rgb = self._convert(prev)
-                yield i, prev_rgb
+            while i < n_total and (last is None or i <= last):
+                if want is None or i in want or not self.source_width:
+                    if prev_rgb is None:
+                        prev_rgb = self._convert(prev)
+                    if want is None or i in want:
+                        yield i, prev_rgb
                 i += 1
         self.n_frames = i - first
 
-    def _iter_unseeked(self) -> Iterator[tuple[int, np.ndarray]]:
+    def _iter_unseeked(self, want: frozenset[int] | None) -> Iterator[tuple[int, np.ndarray]]:
         first = self.first_index
         self.first_index = 0
         try:
-            for i, rgb in FrameStream.__iter__(self):
+            for i, rgb in self._frames(want):
                 if i >= first:
                     yield i, rgb
         finally:

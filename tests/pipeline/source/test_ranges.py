@@ -136,3 +136,26 @@ def test_range_of_the_real_fixture_equals_the_whole_decode(fixtures_dir):
     got = list(part)
     assert [i for i, _ in got] == list(range(150, 200)) and whole.n_frames == 250 and part.n_frames == 50
     np.testing.assert_array_equal(np.stack([f for _, f in got]), np.stack([frames_w[i] for i in range(150, 200)]))
+
+
+@pytest.mark.parametrize("fixture,kw", [("gop25", {}), ("gop30", {}), ("gop25", {"start_s": 2.0, "end_s": 3.6})])
+def test_select_gives_the_frames_iter_shows_and_converts_only_those(request, fixture, kw, monkeypatch):
+    """The report's decode: only the wanted frames are converted to RGB, decoding stops after the
+    last, and the pixels are those a full iteration shows at the same indices."""
+    path = request.getfixturevalue(fixture)
+    full, idx_w, frames_w = _decode(path, **kw)
+    by_index = dict(zip(idx_w, frames_w))
+    want = {idx_w[0] + 3, idx_w[0] + 4, idx_w[len(idx_w) // 2], idx_w[0] + 50 if "start_s" not in kw else idx_w[-2]}
+    converted = []
+    real = FrameStream._convert
+    monkeypatch.setattr(FrameStream, "_convert", lambda self, f: converted.append(1) or real(self, f))
+    fs = FrameStream(path, 25, 640, **kw)
+    got = list(fs.select(want))
+    assert [i for i, _ in got] == sorted(want)
+    for i, rgb in got:
+        np.testing.assert_array_equal(rgb, by_index[i])
+    assert len(converted) <= len(want) + 1  # + the first frame, which sets the sizes
+    assert fs.work_scale == full.work_scale and fs.t0 == pytest.approx(full.t0)
+    if not kw:  # the last wanted frame is frame 53 of 120: the rest of the file is not decoded
+        assert fs.n_source_frames < full.n_source_frames * 0.6
+    assert list(FrameStream(path, 25, 640).select(set())) == []
