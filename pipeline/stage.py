@@ -80,7 +80,6 @@ class ClipItem:
     status: str = STATUS_KEPT
     reason: str | None = None
     dropped_by: str | None = None
-    thumbnail: bytes | None = None  # small JPEG for the report, kept even when dropped
 
     @property
     def n_frames(self) -> int:

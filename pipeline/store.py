@@ -10,7 +10,6 @@ Layout under ``<output>/work/``::
     groups/<source_id>/<cand>.parquet  manifest rows of all of them: the candidate's commit marker
     groups/<source_id>/<cand>.released.json  instead of the tar once published, with
                                     ``shards.keep_work_samples: false`` (lipforge.pipeline.release)
-    thumbs/<clip_id>.jpg            small thumbnails for the report
     stats/<run>-*.json              stage stats (one file per run driver, plus per-worker leftovers)
     published_shards.json           what the last publish wrote (per planned shard: content digest,
                                     file name, size, mtime, inode)
@@ -183,9 +182,6 @@ class WorkStore:
             dig: list[str] = []
             write_tar(d / f"{candidate_id}.tar", samples, digest=dig)
             tar_size, tar_sha = (d / f"{candidate_id}.tar").stat().st_size, dig[0]
-        for it in items:
-            if it.thumbnail:
-                atomic_write_bytes(self.work / "thumbs" / f"{it.clip_id}.jpg", it.thumbnail)
         rows = [item_record(it).to_row() for it in items]
         table = pa.Table.from_pylist(rows, schema=arrow_schema(clip_columns()))
         table = table.replace_schema_metadata({TAR_SIZE_KEY: str(tar_size).encode(), TAR_SHA_KEY: tar_sha.encode()})
@@ -307,7 +303,7 @@ class WorkStore:
         shutil.rmtree(self.group_dir(sid), ignore_errors=True)
         shutil.rmtree(self.work / "parts" / sid, ignore_errors=True)
         self.source_json(sid).unlink(missing_ok=True)
-        thumbs = self.work / "thumbs"
+        thumbs = self.work / "thumbs"  # one JPEG per candidate, written by lipforge <= 0.2.0 (never read)
         if thumbs.exists():
             for p in thumbs.glob(f"{sid}-*.jpg"):
                 p.unlink()

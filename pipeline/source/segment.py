@@ -37,18 +37,6 @@ from lipforge.pipeline.source.scenes import SceneCuts
 from lipforge.pipeline.stage import ClipItem
 
 STAGE_NAME = "segment"  # dropped_by of too_short candidates
-THUMB_PX = 96
-
-
-def thumbnail_jpeg(rgb: np.ndarray, max_side: int = THUMB_PX) -> bytes:
-    """A small JPEG of one RGB frame for the report."""
-    import cv2
-
-    h, w = rgb.shape[:2]
-    s = min(1.0, max_side / max(h, w))
-    small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 80])
-    return buf.tobytes() if ok else b""
 
 
 def split_remainder(n: int, min_f: int, max_f: int) -> list[int]:
@@ -121,7 +109,6 @@ class Segmenter:
                             source_height=fs.source_height)
             item.measurements.update(width=fs.source_width, height=fs.source_height, work_scale=fs.work_scale)
             item.measurements.update(per_source)
-            item.thumbnail = thumbnail_jpeg(frames[len(frames) // 2])
             if too_short:
                 return item.drop("too_short", by=STAGE_NAME)
             if audio is None:

@@ -18,11 +18,11 @@ from tests.pipeline.runners.test_runners import spine_config  # noqa: E402
 
 @pytest.fixture()
 def previous_clip_alive(monkeypatch) -> list[bool]:
-    """Each time the segmenter has the next clip's frames in hand (it makes the thumbnail then):
-    is the clip it yielded before still alive? That is the moment a worker's memory peaks."""
+    """Each time the segmenter has the next clip's frames in hand (it builds the clip's item
+    then): is the clip it yielded before still alive? That is the moment a worker's memory peaks."""
     from lipforge.pipeline.source import segment
 
-    real_run, real_thumb, refs, alive = segment.Segmenter.run, segment.thumbnail_jpeg, [], []
+    real_run, real_item, refs, alive = segment.Segmenter.run, segment.ClipItem, [], []
 
     def run(self, *a, **k):
         for item in real_run(self, *a, **k):
@@ -30,14 +30,14 @@ def previous_clip_alive(monkeypatch) -> list[bool]:
             yield item
             del item
 
-    def thumbnail(frame):
+    def clip_item(*a, **k):
         if refs:
             gc.collect()
             alive.append(refs[-1]() is not None)
-        return real_thumb(frame)
+        return real_item(*a, **k)
 
     monkeypatch.setattr(segment.Segmenter, "run", run)
-    monkeypatch.setattr(segment, "thumbnail_jpeg", thumbnail)
+    monkeypatch.setattr(segment, "ClipItem", clip_item)
     return alive
 
 

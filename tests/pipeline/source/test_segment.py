@@ -35,7 +35,6 @@ def test_hard_cut_yields_two_clips_split_at_the_cut(tmp_path, detector, threshol
     assert seg.candidate_ids == [a.clip_id, b.clip_id]
     assert b.clip_id == clip_id("s", b.start_frame / 25) == b.parent_id
     assert a.frames.shape == (a.n_frames, 96, 96, 3) and a.audio.shape == (a.n_frames * 640,)
-    assert a.thumbnail[:2] == b"\xff\xd8"  # a JPEG
 
 
 def test_scene_shorter_than_min_is_a_dropped_candidate(tmp_path):
@@ -43,7 +42,7 @@ def test_scene_shorter_than_min_is_a_dropped_candidate(tmp_path):
     seg, items = _run(path, SegmentConfig(min_clip_s=2.0, max_clip_s=10.0))
     assert [(it.status, it.reason) for it in items] == [("dropped", "too_short"), ("kept", None)]
     short = items[0]
-    assert short.frames is None and short.dropped_by == "segment" and short.thumbnail
+    assert short.frames is None and short.dropped_by == "segment"
     assert abs(short.end_frame - 30) <= 1
     assert len(seg.candidate_ids) == 2
 
