@@ -303,7 +303,7 @@ class WorkStore:
         shutil.rmtree(self.group_dir(sid), ignore_errors=True)
         shutil.rmtree(self.work / "parts" / sid, ignore_errors=True)
         self.source_json(sid).unlink(missing_ok=True)
-        thumbs = self.work / "thumbs"  # one JPEG per candidate, written by lipforge <= 0.2.0 (never read)
+        thumbs = self.work / "thumbs"  # a JPEG per candidate that earlier versions wrote (never read)
         if thumbs.exists():
             for p in thumbs.glob(f"{sid}-*.jpg"):
                 p.unlink()

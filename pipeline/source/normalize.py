@@ -139,7 +139,8 @@ class FrameStream:
 
     def select(self, want: set[int]) -> Iterator[tuple[int, np.ndarray]]:
         """Only the output frames in ``want`` (each converted to RGB only if wanted), in order;
-        decoding stops after the last of them. The pixels are those ``iter`` shows there."""
+        decoding stops after the last of them (``n_frames`` then counts up to it). The pixels are
+        those ``iter`` shows there."""
         return self._frames(frozenset(want)) if want else iter(())
 
     def _frames(self, want: frozenset[int] | None) -> Iterator[tuple[int, np.ndarray]]:
