@@ -144,9 +144,10 @@ class FrameStream:
         return self._frames(frozenset(want)) if want else iter(())
 
     def _frames(self, want: frozenset[int] | None) -> Iterator[tuple[int, np.ndarray]]:
-        last = max(want) if want else None
         half = 0.5 / self.fps
         first, end = self.first_index, self.end_index
+        if want is not None:  # stop after the last wanted frame, as a range stops at its end
+            end = max(want) + 1 if end is None else min(end, max(want) + 1)
         i = first
         prev = None  # the latest source frame, converted only when it is shown
         prev_rgb: np.ndarray | None = None
@@ -165,13 +166,12 @@ class FrameStream:
                     return
                 # Output frames whose slot ends before this source frame show the previous one.
                 while prev is not None and i / self.fps + half < rel - 1e-6 and (end is None or i < end):
-                    if want is None or i in want or not self.source_width:
-                        if prev_rgb is None:  # the first frame is converted: it sets the sizes
+                    if want is None or i in want:
+                        if prev_rgb is None:
                             prev_rgb = self._convert(prev)
-                        if want is None or i in want:
-                            yield i, prev_rgb
+                        yield i, prev_rgb
                     i += 1
-                if (end is not None and i >= end) or (last is not None and i > last):
+                if end is not None and i >= end:
                     break
                 prev, prev_rgb = frame, None
         finally:
@@ -181,12 +181,11 @@ class FrameStream:
         if end is None or i < end:
             n_total = int(round((self._end_t - self.t0) * self.fps)) if self._end_t is not None else i + 1
             n_total = max(i + 1, n_total) if end is None else min(end, max(i + 1, n_total))
-            while i < n_total and (last is None or i <= last):
-                if want is None or i in want or not self.source_width:
+            while i < n_total:
+                if want is None or i in want:
                     if prev_rgb is None:
                         prev_rgb = self._convert(prev)
-                    if want is None or i in want:
-                        yield i, prev_rgb
+                    yield i, prev_rgb
                 i += 1
         self.n_frames = i - first
 
