@@ -26,7 +26,7 @@ def main() -> None:
 
     from lipforge.pipeline.media import decode_audio, decode_wav
     from lipforge.pipeline.av.simple_crop import load_face_clip
-    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.base import ClipItem
     from lipforge.pipeline.stages.asd import ActiveSpeakerStage
     from lipforge.pipeline.stages.speech import SpeechStage
     from lipforge.pipeline.stages.sync import SyncStage

@@ -24,7 +24,7 @@ def main(n_clips: int = 3) -> None:
     from lipforge.testing import make_talking_head
     from lipforge.pipeline.av.simple_crop import crop_square, landmarks_68, square_around
     from lipforge.pipeline.media import decode_audio, decode_video
-    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.base import ClipItem
     from lipforge.pipeline.stages.asd import ActiveSpeakerStage
     from lipforge.pipeline.stages.quality import QualityStage
     from lipforge.pipeline.stages.speech import SpeechStage

@@ -173,7 +173,7 @@ def curate_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
 def spine_config(path: Path) -> Path:
     import yaml
 
-    from lipforge.pipeline.registry import stage_classes
+    from lipforge.pipeline.stages.registry import stage_classes
 
     path.write_text(yaml.safe_dump({"stages": {n: {"enabled": False} for n in stage_classes()}}))
     return path

@@ -77,9 +77,9 @@ def verdicts(inp: Path, tmp: Path, side: int, work: int | None, refine: bool = T
 def compare_boxes(video: str, full: int, src_side: int, k: int, tmp: Path) -> None:
     import numpy as np
 
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import SourceInput, iter_source_groups
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.stages.config import RunConfig
+    from lipforge.pipeline.run.curate import SourceInput, iter_source_groups
+    from lipforge.pipeline.store.work import WorkStore
 
     groups = list(iter_source_groups(SourceInput(video, "fixture"), RunConfig(), WorkStore(tmp / "w")))
     print(f"{video}: {sum(len(g[0].frames) for g in groups)} frames, working {groups[0][0].frames.shape[1:3]}, "

@@ -57,7 +57,7 @@ def fixture_frames(path: Path, n: int):
 
 def real_fixture_clips(frames, audio, clip: int, keyint: int) -> list[dict]:
     """Clips of ``clip`` frames in the shard sample layout, encoded as the shard writer does
-    (:func:`lipforge.pipeline.shards.sample_from_item`: crf 18, a keyframe every ``keyint``
+    (:func:`lipforge.pipeline.store.shards.sample_from_item`: crf 18, a keyframe every ``keyint``
     frames and json ``video_keyint``; 0: one GOP, no ``video_keyint``)."""
     import numpy as np
 

@@ -23,11 +23,11 @@ def main(argv: list[str]) -> None:
     import numpy as np
 
     from lipforge.manifests.schema import SourceRecord
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import SourceInput
-    from lipforge.pipeline.finalize import finalize
-    from lipforge.pipeline.stage import ClipItem
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.stages.config import RunConfig
+    from lipforge.pipeline.source.inputs import SourceInput
+    from lipforge.pipeline.run.finalize import finalize
+    from lipforge.pipeline.stages.base import ClipItem
+    from lipforge.pipeline.store.work import WorkStore
 
     n_src = int(argv[0]) if argv else 20
     n_clip = int(argv[1]) if len(argv) > 1 else 10

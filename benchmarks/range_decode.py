@@ -42,8 +42,8 @@ def main() -> None:
 
     apply_offline_env()
     from lipforge.manifests.schema import SourceRecord
-    from lipforge.pipeline.config import SegmentConfig
-    from lipforge.pipeline.source import Segmenter
+    from lipforge.pipeline.stages.config import SegmentConfig
+    from lipforge.pipeline.stages.segment import Segmenter
 
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / "long.mp4"

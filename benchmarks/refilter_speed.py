@@ -53,7 +53,7 @@ def fake_corpus(root: Path, n: int) -> None:
 
 def main() -> None:
     from lipforge.manifests.query import kept_ids_where
-    from lipforge.pipeline.refilter import refilter
+    from lipforge.pipeline.run.refilter import refilter
 
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 216_000  # 600 h of 10 s clips
     where = "sync_conf >= 5 and iqa_score >= 0.5"

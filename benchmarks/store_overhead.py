@@ -44,7 +44,7 @@ def main(argv: list[str]) -> None:
     lst = path_list(base / "lists", files)
     runs = {"default": {}}
     try:
-        from lipforge.pipeline.config import ShardConfig
+        from lipforge.pipeline.stages.config import ShardConfig
 
         if "keep_work_samples" in ShardConfig.__dataclass_fields__:
             runs["keep_work_samples: false"] = {"keep_work_samples": False}

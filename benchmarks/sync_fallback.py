@@ -35,8 +35,9 @@ STRIDE = 10  # frames
 def prepared_clip(video: Path):
     """The fixture as one candidate clip after the default face stages (crop frames, crop landmarks)."""
     from lipforge.manifests.schema import SourceRecord
-    from lipforge.pipeline.config import SegmentConfig
-    from lipforge.pipeline.source import Segmenter, probe_source
+    from lipforge.pipeline.stages.config import SegmentConfig
+    from lipforge.pipeline.stages.segment import Segmenter
+    from lipforge.pipeline.source import probe_source
     from lipforge.pipeline.stages.crop import CropStage
     from lipforge.pipeline.stages.faces import FaceDetectStage
     from lipforge.pipeline.stages.landmarks import LandmarksStage
@@ -51,7 +52,7 @@ def prepared_clip(video: Path):
 
 
 def window(item, s: int, e: int, audio: np.ndarray, frames: np.ndarray | None = None):
-    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.base import ClipItem
 
     spf = 640
     it = ClipItem(clip_id=f"w{s}", source_id="real", parent_id=f"w{s}", start_frame=s, end_frame=e,

@@ -5,7 +5,7 @@ report read through them, so a change of the on-disk layout happens here and now
 ``shards.parquet``'s ``shard`` column and ``clips.parquet``'s ``shard`` column hold paths
 relative to the corpus root (``shards/<name>``).
 
-Publishing is atomic (see :mod:`lipforge.pipeline.generations`): ``manifests`` is a pointer (a
+Publishing is atomic (see :mod:`lipforge.pipeline.store.generations`): ``manifests`` is a pointer (a
 relative symlink) to one generation directory ``generations/<n>/`` holding the three manifests,
 replaced last when a new generation is complete. Shard files are named by their content and
 never rewritten, and the files of the previous generation stay until the next publish, so a

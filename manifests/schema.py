@@ -158,7 +158,7 @@ def _register_provenance() -> None:
 
 
 _register_provenance()
-# Manifest-only columns: kept out of the shard samples' json (lipforge.pipeline.shards.item_metadata).
+# Manifest-only columns: kept out of the shard samples' json (lipforge.pipeline.store.shards.item_metadata).
 PROVENANCE_COLUMNS: frozenset[str] = frozenset(
     [f"prov_{st}_{k}" for st in PROVENANCE_STAGES for k in ("measure", "weights", "rule")] + ["sheet_face_boxes"])
 

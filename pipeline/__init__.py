@@ -1,1 +1,1 @@
-"""Curation: stages that turn raw talking videos into clips (no Ray here but runners/ray_runner)."""
+"""Curation, one floor per folder: measures (media, models, source/, faces/, av/, datasets/) <- stages/ <- store/ <- report/ <- run/ <- cli (no Ray here but run/runners/ray_runner)."""

@@ -16,12 +16,12 @@ def curate(input: str | Path | None, output: str | Path, config: str | Path | No
            skip_space_check: bool = False) -> dict:
     """Curate ``input`` (a directory or a list file; None: only the corpus already in ``output``)
     into ``output``, adding to the corpus there; returns the run summary. The whole run
-    lifecycle (lock, catalog, plan, run, atomic publish) is :mod:`lipforge.pipeline.lifecycle`.
+    lifecycle (lock, catalog, plan, run, atomic publish) is :mod:`lipforge.pipeline.run.lifecycle`.
 
     >>> curate("videos/", "corpus/", runner="local")["clips"]["kept"]  # doctest: +SKIP
     17
     """
-    from lipforge.pipeline.lifecycle import CurateRequest, run
+    from lipforge.pipeline.run.lifecycle import CurateRequest, run
 
     if runner not in ("ray", "local"):
         raise ValueError(f"runner must be 'ray' or 'local', got {runner!r}")
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="directory of videos, or a .txt/.csv/.parquet list of paths; added to the corpus in --output "
                         "(leave out to refresh the corpus as it is, e.g. after a config change)")
     c.add_argument("--output", required=True)
-    c.add_argument("--config", help="run config YAML (lipforge.pipeline.config.RunConfig)")
+    c.add_argument("--config", help="run config YAML (lipforge.pipeline.stages.config.RunConfig)")
     c.add_argument("--address", default=None,
                    help="Ray cluster to join: 'auto' or 'ray://host:10001'; default: start a local Ray in-process")
     c.add_argument("--runner", choices=("ray", "local"), default="ray",
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from lipforge.pipeline.lifecycle import print_summary
+    from lipforge.pipeline.run.lifecycle import print_summary
 
     args = build_parser().parse_args(argv)
     summary = curate(args.input, args.output, args.config, runner=args.runner, address=args.address,

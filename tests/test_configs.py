@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.stages.config import RunConfig
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yaml"))
 
@@ -15,7 +15,7 @@ def test_shipped_config_loads(path):
 
 
 def test_missing_weights_named_when_stages_are_built(tmp_path):
-    from lipforge.pipeline.curate import build_stages
+    from lipforge.pipeline.stages.build import build_stages
 
     cfg = RunConfig.load(CONFIGS[0])
     import dataclasses

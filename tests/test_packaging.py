@@ -51,7 +51,7 @@ def test_wheel_installs_only_the_lipforge_namespace(wheel, tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     top = {n.split("/")[0] for n in names}
     assert {t for t in top if not t.endswith(".dist-info")} == {"lipforge"}
-    for part in ("pipeline/curate.py", "train/loop.py", "infer/pipeline.py", "manifests/container.py", "py.typed"):
+    for part in ("pipeline/run/curate.py", "train/loop.py", "infer/pipeline.py", "manifests/container.py", "py.typed"):
         assert f"lipforge/{part}" in names
     meta = next(n for n in names if n.endswith("METADATA"))
     text = zipfile.ZipFile(wheel).read(meta).decode()
@@ -73,7 +73,7 @@ def test_wheel_installs_only_the_lipforge_namespace(wheel, tmp_path):
     work.mkdir()
     for name in ("train.py", "pipeline.py", "infer.py", "manifests.py"):
         (work / name).write_text("raise SystemExit('the user module was imported')\n")
-    r = _run([str(vpy), "-c", "import lipforge.train.loop, lipforge.pipeline.curate, lipforge.infer.pipeline, "
+    r = _run([str(vpy), "-c", "import lipforge.train.loop, lipforge.pipeline.run.curate, lipforge.infer.pipeline, "
               "lipforge; print(lipforge.__file__)"], cwd=work)
     assert r.returncode == 0 and r.stdout.strip().startswith(purelib), r.stdout + r.stderr
     r = _run([str(venv / "bin" / "lipforge"), "--version"], cwd=work)

@@ -13,7 +13,7 @@ FAKE_CLIPS = {"a": 3, "b": 2, "c": 2}
 
 
 def _fake_clip(sid: str, k: int):
-    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.base import ClipItem
 
     rng = np.random.default_rng([*map(ord, sid), k])
     cid = f"{sid}-{k * 1000:08d}-00"
@@ -26,8 +26,8 @@ def _fake_clip(sid: str, k: int):
 def commit_source(out: Path, sid: str, n_clips: int | None = None):
     """What a finished curation leaves in the work store for one source (no video decoded)."""
     from lipforge.manifests.schema import SourceRecord
-    from lipforge.pipeline.curate import SourceInput
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.source.inputs import SourceInput
+    from lipforge.pipeline.store.work import WorkStore
 
     st = WorkStore(out)
     n = n_clips if n_clips is not None else FAKE_CLIPS.get(sid, 3)
@@ -41,7 +41,7 @@ def commit_source(out: Path, sid: str, n_clips: int | None = None):
 
 
 def fake_config(max_samples: int = 2, boundaries: str = "fill", keep_work_samples: bool = True):
-    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.stages.config import RunConfig
 
     return RunConfig.from_dict({"shards": {"max_samples": max_samples, "boundaries": boundaries,
                                            "keep_work_samples": keep_work_samples}})
@@ -49,7 +49,7 @@ def fake_config(max_samples: int = 2, boundaries: str = "fill", keep_work_sample
 
 def write_config(path: Path, speech: dict | None = None, **shards) -> Path:
     """Every clip stage off except, when given, speech (audio only and cheap)."""
-    from lipforge.pipeline.registry import stage_classes
+    from lipforge.pipeline.stages.registry import stage_classes
 
     stages = {n: {"enabled": False} for n in stage_classes()}
     if speech is not None:
@@ -120,7 +120,7 @@ def fresh(tmp: Path, files: list[Path], cfg: Path) -> dict:
 
 def stage_config(path: Path, stages: dict[str, dict], segment: dict | None = None) -> Path:
     """A run config with only the given stages enabled (each with its fields), tiny clips."""
-    from lipforge.pipeline.registry import stage_classes
+    from lipforge.pipeline.stages.registry import stage_classes
 
     body = {"segment": {"max_clip_s": 3.0, "min_clip_s": 2.0, **(segment or {})},
             "stages": {n: {"enabled": False} for n in stage_classes()}}
@@ -153,7 +153,7 @@ def curate_checked(out: Path, lst: Path, files: list[Path], cfg: Path, tmp: Path
     """
     import pytest
 
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.runners.local import LocalRunner
 
     with monkeypatch.context() as m:
         if not decode:

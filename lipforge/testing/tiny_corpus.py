@@ -42,14 +42,14 @@ def talking_inputs(d: str | Path, size: int = 128, face_px: int = 90, with_silen
 
 
 def all_stages_off() -> dict[str, dict]:
-    from lipforge.pipeline.registry import stage_classes
+    from lipforge.pipeline.stages.registry import stage_classes
 
     return {n: {"enabled": False} for n in stage_classes()}
 
 
 def run_config(stages: dict[str, dict] | None = None, **top: Any):
     """A RunConfig for tiny inputs: 2-3 s clips, small shards; ``stages`` merged over all-off."""
-    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.stages.config import RunConfig
 
     st = all_stages_off()
     for name, v in (stages or {}).items():
@@ -61,9 +61,9 @@ def run_config(stages: dict[str, dict] | None = None, **top: Any):
 
 def curate_local(inputs: str | Path, output: str | Path, cfg) -> dict:
     """``lipforge curate --runner local`` in-process; returns the summary."""
-    from lipforge.pipeline.curate import list_inputs
-    from lipforge.pipeline.finalize import finalize
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.curate import list_inputs
+    from lipforge.pipeline.run.finalize import finalize
+    from lipforge.pipeline.run.runners.local import LocalRunner
 
     sources = list_inputs(str(inputs))
     LocalRunner(cfg, progress=False).run(sources, str(output))

@@ -1,14 +1,13 @@
-"""Source-level work: probe an input file, then decode it once into candidate clips.
+"""Source-level measures: list, probe and cut an input file (ranges, parts), below the stages.
 
-``probe_source`` gives a per-file verdict (never raises for media problems); ``Segmenter``
-streams a probed source into bounded candidate :class:`~lipforge.pipeline.stage.ClipItem` s at 25 fps /
-16 kHz mono, split at scene cuts. Heavy imports (av, cv2, scenedetect) happen inside functions.
-The names load lazily, so the pure ``scenes`` module (shared with inference) imports nothing else.
+``probe_source`` gives a per-file verdict (never raises for media problems); the decode into
+candidate clips is the segment stage (:mod:`lipforge.pipeline.stages.segment`). Heavy imports (av,
+cv2, scenedetect) happen inside functions, and the names load lazily, so the pure ``scenes``
+module (shared with inference) imports nothing else.
 """
 from importlib import import_module
 
-_NAMES = {"probe_source": "probe", "Segmenter": "segment", "iter_candidates": "segment",
-          "split_remainder": "segment"}
+_NAMES = {"probe_source": "probe"}
 __all__ = list(_NAMES)
 
 

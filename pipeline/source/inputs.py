@@ -112,3 +112,8 @@ def source_input_from_row(row: dict, where: str, root: str | None = None) -> Sou
         sid = source_id_for_path(path, root) if start is None else source_id_for_range(path, start, end, root)
     return SourceInput(path=path, source_id=sid, start_s=start, end_s=end, dataset=_text(row, "dataset"),
                        dataset_key=_text(row, "dataset_key"), labels=_text(row, "labels"), box=box)
+
+
+def is_url(path: str) -> bool:
+    """A source given as a URL (PyAV opens it): it has no file identity to compare."""
+    return "://" in path

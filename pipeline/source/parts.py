@@ -100,7 +100,7 @@ def source_parts(src: SourceInput, part_s: float) -> list[SourcePart]:
 
 def pending_parts(src: SourceInput, part_s: float, store) -> list[SourcePart]:
     """The parts of ``src`` a run still has to curate (a part whose record is stored is done;
-    ``store``: a :class:`~lipforge.pipeline.store.WorkStore`)."""
+    ``store``: a :class:`~lipforge.pipeline.store.work.WorkStore`)."""
     parts = source_parts(src, part_s)
     if len(parts) == 1:
         return parts

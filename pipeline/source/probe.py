@@ -25,10 +25,24 @@ there; if nothing decodes within a tolerance of the announced duration the file 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
-from lipforge.pipeline.config import ProbeConfig
 from lipforge.pipeline.media import display_quarter_turns
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """The probe's settings (a field of the run config; it lives here, below the stages, because
+    the probe reads it)."""
+
+    min_duration_s: float = 0.5  # shorter files are dropped as too_short_source
+    num_cpus: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.min_duration_s < 0:
+            raise ValueError(f"ProbeConfig.min_duration_s must be >= 0, got {self.min_duration_s}")
+
 
 # How far before the announced end the last decodable frame may lie before we call it truncated.
 TRUNCATION_TOL_S = 1.0

@@ -23,8 +23,8 @@ from __future__ import annotations
 import math
 
 from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
-from lipforge.pipeline.config import ProbeConfig
 from lipforge.pipeline.source.inputs import SourceInput
+from lipforge.pipeline.source.probe import ProbeConfig
 
 RANGE_END_TOL_S = 0.5  # annotation times are rounded (HDTF to whole seconds); allow that much past the end
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 log = logging.getLogger(__name__)
 LIGHT_ASD_HINT = ("Light-ASD weights come from github.com/Junhua-Liao/Light-ASD (weight/finetuning_TalkSet.model "
@@ -26,7 +26,7 @@ LIGHT_ASD_HINT = ("Light-ASD weights come from github.com/Junhua-Liao/Light-ASD 
 
 class ActiveSpeakerStage(Stage):
     name = "asd"
-    # Re-judging (lipforge.pipeline.rejudge): ``threshold`` only decides the verdict on the stored
+    # Re-judging (lipforge.pipeline.stages.rejudge): ``threshold`` only decides the verdict on the stored
     # asd_score; weights, scale and window_s change what is measured.
     THRESHOLDS = ("threshold",)
     MEASURES = ("asd_score", "asd_scale")
@@ -101,7 +101,7 @@ class ActiveSpeakerStage(Stage):
 
     def judge(self, measurements: dict):
         """This config's verdict on a stored row (``UNKNOWN`` when it was measured otherwise)."""
-        from lipforge.pipeline.rejudge import UNKNOWN
+        from lipforge.pipeline.stages.rejudge import UNKNOWN
 
         if self.config.weights is None:
             return None  # the check does not run: every clip passes

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipforge.pipeline.faces.recipe import CropRecipe
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ class CropStage(Stage):
 
     name = "crop"
     Config = CropConfig
-    MEASURES = ()  # no verdict and no manifest column: only shard arrays (see lipforge.pipeline.rejudge)
+    MEASURES = ()  # no verdict and no manifest column: only shard arrays (see lipforge.pipeline.stages.rejudge)
 
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
         from lipforge.pipeline.faces.crop import crop_boxes_from_faces, crop_frames, points_to_crop

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipforge.manifests.ids import clip_id
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 BACKENDS = ("dlib", "ultralytics")
 YOLO_WEIGHTS_HINT = ("a YOLO face detector .pt (for example a yolov8n-face or yolo11n-face checkpoint trained "
@@ -119,7 +119,7 @@ class FaceDetectStage(Stage):
 
     name = "faces"
     Config = FaceDetectConfig
-    # Re-judging (lipforge.pipeline.rejudge): these fields only decide which pieces are dropped,
+    # Re-judging (lipforge.pipeline.stages.rejudge): these fields only decide which pieces are dropped,
     # from the stored piece length, face_max_px and dataset_box_overlap (measured whatever they
     # are). Everything that moves boxes or cuts pieces (backend, detection size, detect_every,
     # max_gap, jump_threshold, calibration, the dataset-box seed) is a measurement. The stage
@@ -235,7 +235,7 @@ class FaceDetectStage(Stage):
 
     def judge(self, measurements: dict):
         """This config's verdict on a stored piece row (``UNKNOWN`` when it cannot tell)."""
-        from lipforge.pipeline.rejudge import UNKNOWN
+        from lipforge.pipeline.stages.rejudge import UNKNOWN
 
         m = measurements
         if m.get("face_backend") != self.config.backend or not m.get("duration_s"):

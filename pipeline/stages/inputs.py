@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lipforge.pipeline.stage import ClipItem
+from lipforge.pipeline.stages.base import ClipItem
 
 
 def face_frames_and_landmarks(item: ClipItem) -> tuple[np.ndarray, np.ndarray | None]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 BACKENDS = ("dlib", "face_alignment")
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from lipforge.pipeline.stages.inputs import require_file
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 HYPERIQA_HINT = ("HyperIQA weights are pyiqa's release file HyperIQA_resnet50-koniq (github.com/chaofengc/"
                  "IQA-PyTorch releases); copy it under your models_dir, or unset hyperiqa_weights for the fallback")
@@ -29,7 +29,7 @@ HYPERIQA_HINT = ("HyperIQA weights are pyiqa's release file HyperIQA_resnet50-ko
 
 class QualityStage(Stage):
     name = "quality"
-    # Re-judging from stored scores (lipforge.pipeline.rejudge): thresholds only decide verdicts,
+    # Re-judging from stored scores (lipforge.pipeline.stages.rejudge): thresholds only decide verdicts,
     # the measures are what this stage writes (it never splits or trims a clip).
     THRESHOLDS = ("hyperiqa_threshold", "laplacian_threshold")
     MEASURES = ("iqa_measure", "iqa_score", "iqa_scores")
@@ -97,7 +97,7 @@ class QualityStage(Stage):
 
     def judge(self, measurements: dict):
         """This config's verdict on a stored row (``UNKNOWN`` when it was measured otherwise)."""
-        from lipforge.pipeline.rejudge import UNKNOWN
+        from lipforge.pipeline.stages.rejudge import UNKNOWN
 
         score = measurements.get("iqa_score")
         if score is None or measurements.get("iqa_measure") != self.measure:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 
 class SpeechStage(Stage):
     name = "speech"
-    # Re-judging (lipforge.pipeline.rejudge): a change of these config fields is applied to the
+    # Re-judging (lipforge.pipeline.stages.rejudge): a change of these config fields is applied to the
     # stored speech_ratio by judge(), without decoding; any other field is a new measurement.
     THRESHOLDS = ("min_speech_ratio",)
     MEASURES = ("speech_ratio",)
@@ -68,7 +68,7 @@ class SpeechStage(Stage):
     def judge(self, measurements: dict):
         """The verdict of this config's thresholds on stored measurements: a reason code, None
         (passes), or ``UNKNOWN`` when the measurements cannot tell (then the clip is recomputed)."""
-        from lipforge.pipeline.rejudge import UNKNOWN
+        from lipforge.pipeline.stages.rejudge import UNKNOWN
 
         r = measurements.get("speech_ratio")
         if r is None or (r == 0.0 and self.config.min_speech_ratio == 0.0):  # 0.0 is also "no audio"

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
                 "copy it under your models_dir")
@@ -34,7 +34,7 @@ DEFAULT_MIN_CONF = {"syncnet": 3.0}  # LatentSync keeps SyncNet conf >= 3; offli
 
 class SyncStage(Stage):
     name = "sync"
-    # Re-judging (lipforge.pipeline.rejudge): min_conf and max_offset only decide verdicts on the
+    # Re-judging (lipforge.pipeline.stages.rejudge): min_conf and max_offset only decide verdicts on the
     # stored sync_conf / sync_offset (the shift of a kept clip is its offset, whatever max_offset
     # is); backend, weights and vshift change what is measured. audio_shift_s is written only
     # when a clip passes, so a clip a tightened threshold drops loses it, as in a fresh run. A
@@ -149,7 +149,7 @@ class SyncStage(Stage):
 
     def judge(self, measurements: dict):
         """This config's verdict on a stored row (``UNKNOWN`` when it was measured otherwise)."""
-        from lipforge.pipeline.rejudge import UNKNOWN
+        from lipforge.pipeline.stages.rejudge import UNKNOWN
 
         conf, offset = measurements.get("sync_conf"), measurements.get("sync_offset")
         if measurements.get("sync_backend") != self.config.backend or conf is None or offset is None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.pipeline.fingerprint import candidate_is_current, reach
+from lipforge.pipeline.store.fingerprint import candidate_is_current, reach
 from lipforge.testing.corpus import curate, fresh, make_media, path_list, published, write_config
 
 
@@ -21,7 +21,7 @@ def store_summary(out: Path) -> dict:
 
 
 def test_threshold_and_measurement_changes_equal_a_fresh_run(media, tmp_path, monkeypatch):
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.runners.local import LocalRunner
 
     files = [media["a"], media["c"]]  # c: 3 s of speech, then 3 s of silence
     lst = path_list(tmp_path / "lists", files)
@@ -67,7 +67,7 @@ def test_threshold_and_measurement_changes_equal_a_fresh_run(media, tmp_path, mo
 def test_a_tightened_quality_threshold_is_rejudged_without_decoding(media, tmp_path, monkeypatch):
     import yaml
 
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.runners.local import LocalRunner
 
     files = [media["a"], media["b"]]
     lst = path_list(tmp_path / "lists", files)
@@ -136,7 +136,7 @@ def test_candidate_is_current_follows_its_path_through_the_stages():
 
 
 def test_rejudge_applies_thresholds_to_stored_rows():
-    from lipforge.pipeline.rejudge import UNKNOWN, rejudge
+    from lipforge.pipeline.stages.rejudge import UNKNOWN, rejudge
     from lipforge.pipeline.stages.speech import SpeechStage
 
     class Later:  # a later stage that declares what it measures

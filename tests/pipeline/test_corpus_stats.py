@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from lipforge.pipeline.corpus_stats import corpus_stage_stats
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
+from lipforge.pipeline.report.corpus_stats import corpus_stage_stats
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 from lipforge.testing.corpus import curate, fresh, last_fresh, make_media, path_list, write_config
 from lipforge.testing.corpus import stage_counts as counts
 
@@ -56,7 +56,7 @@ class Gate(Stage):
 
 
 def test_counts_from_rows_equal_the_stage_counters():
-    from lipforge.pipeline.store import item_record
+    from lipforge.pipeline.store.work import item_record
 
     pre, post = type("Pre", (Gate,), {"name": "pre"})(), type("Post", (Gate,), {"name": "post", "limit": 150})()
     stages = [pre, Cut(), post]

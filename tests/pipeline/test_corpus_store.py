@@ -96,7 +96,7 @@ def test_changed_and_healed_files_are_curated_again(files, media, cfg, tmp_path)
 def test_second_writer_fails_at_once_and_a_crashed_one_does_not_block(files, cfg, tmp_path, capsys):
     out = tmp_path / "out"
     holder = subprocess.Popen([sys.executable, "-c", "import sys, time\n"
-                               "from lipforge.pipeline.lock import OutputLock\n"
+                               "from lipforge.pipeline.store.lock import OutputLock\n"
                                "OutputLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(120)",
                                str(out)], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
@@ -121,7 +121,8 @@ def test_user_fixable_failures_are_one_line_and_publish_nothing(files, cfg, tmp_
     assert curate(out, "--input", str(lst), cfg=cfg) == 0
     before = published(out)
 
-    from lipforge.pipeline import lifecycle, store
+    from lipforge.pipeline.run import lifecycle
+    from lipforge.pipeline.store import work as store
 
     monkeypatch.setattr(lifecycle.shutil, "disk_usage", lambda p: shutil._ntuple_diskusage(10, 10, 1000))
     capsys.readouterr()
@@ -156,7 +157,7 @@ def test_user_fixable_failures_are_one_line_and_publish_nothing(files, cfg, tmp_
 
 def test_an_os_error_raised_on_a_ray_worker_is_found_for_the_message():
     """The driver gets a RayTaskError whose chain may survive only as text."""
-    from lipforge.pipeline.lifecycle import find_os_error, io_error_message
+    from lipforge.pipeline.run.lifecycle import find_os_error, io_error_message
 
     class RemoteError(Exception):
         pass
@@ -177,7 +178,7 @@ def test_lock_record_refuses_a_live_holder_where_flock_is_not_enforced(tmp_path)
     import json
     import socket
 
-    from lipforge.pipeline.lock import OutputLock, OutputLocked, _proc_token
+    from lipforge.pipeline.store.lock import OutputLock, OutputLocked, _proc_token
 
     out = tmp_path / "out"
     out.mkdir()
@@ -201,7 +202,7 @@ def test_a_moved_file_keeps_its_clips_and_records_its_new_path(files, cfg, tmp_p
     moved = tmp_path / "elsewhere" / "a.mp4"
     moved.parent.mkdir()
     files["a"].rename(moved)
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.runners.local import LocalRunner
 
     with monkeypatch.context() as m:
         m.setattr(LocalRunner, "run", lambda *a, **k: pytest.fail("a moved file was decoded again"))
@@ -210,10 +211,10 @@ def test_a_moved_file_keeps_its_clips_and_records_its_new_path(files, cfg, tmp_p
 
 
 def test_a_url_source_is_never_missing_and_still_follows_config_changes(tmp_path):
-    from lipforge.pipeline.catalog import Catalog, Entry
-    from lipforge.pipeline.curate import SourceInput
-    from lipforge.pipeline.plan import PlanReport, missing_sources, plan_and_apply
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.store.catalog import Catalog, Entry
+    from lipforge.pipeline.source.inputs import SourceInput
+    from lipforge.pipeline.run.plan import PlanReport, missing_sources, plan_and_apply
+    from lipforge.pipeline.store.work import WorkStore
     from lipforge.testing.corpus import commit_source
 
     out = tmp_path / "out"
@@ -234,7 +235,7 @@ def test_an_output_from_before_the_catalog_is_adopted(files, cfg, tmp_path, monk
     """No work/corpus.json and a plain manifests/ directory (the layout before this store): its
     sources are the corpus, computed under its saved run_config.yaml; nothing is recomputed."""
     from lipforge.manifests.corpus import current_generation
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.runners.local import LocalRunner
 
     out = tmp_path / "out"
     both = [files["a"], files["b"]]

@@ -12,21 +12,21 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lipforge.pipeline import generations
-from lipforge.pipeline.finalize import finalize
+from lipforge.pipeline.store import generations
+from lipforge.pipeline.run.finalize import finalize
 from lipforge.testing.corpus import commit_source, fake_config
 
 REPO = Path(__file__).resolve().parents[2]
 
 # (module, attribute, call number): the kill happens as that call starts
 KILL_POINTS = {
-    "second shard write": ("lipforge.pipeline.shards", "write_tar", 2),
-    "manifests written, before sealing": ("lipforge.pipeline.generations", "seal", 1),
-    "sealed, before the pointer": ("lipforge.pipeline.generations", "switch", 1),
-    "pointer switched, before release records": ("lipforge.pipeline.finalize", "release_published", 1),
-    "between two release records": ("lipforge.pipeline.release", "_write", 2),
-    "pointer switched, before deleting old shards": ("lipforge.pipeline.shards", "ShardPublisher.commit", 1),
-    "old shards deleted, before old generations": ("lipforge.pipeline.generations", "collect", 1),
+    "second shard write": ("lipforge.pipeline.store.shards", "write_tar", 2),
+    "manifests written, before sealing": ("lipforge.pipeline.store.generations", "seal", 1),
+    "sealed, before the pointer": ("lipforge.pipeline.store.generations", "switch", 1),
+    "pointer switched, before release records": ("lipforge.pipeline.run.finalize", "release_published", 1),
+    "between two release records": ("lipforge.pipeline.store.release", "_write", 2),
+    "pointer switched, before deleting old shards": ("lipforge.pipeline.store.shards", "ShardPublisher.commit", 1),
+    "old shards deleted, before old generations": ("lipforge.pipeline.store.generations", "collect", 1),
 }
 
 DRIVER = """
@@ -43,8 +43,8 @@ def dying(*a, **k):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(*a, **k)
 setattr(owner, parts[-1], dying)
-from lipforge.pipeline.curate import SourceInput
-from lipforge.pipeline.finalize import finalize
+from lipforge.pipeline.source.inputs import SourceInput
+from lipforge.pipeline.run.finalize import finalize
 from lipforge.testing.corpus import fake_config
 finalize([SourceInput(f"/in/{s}.mp4", s) for s in "abc"], out, fake_config(keep_work_samples=keep))
 """
@@ -93,9 +93,9 @@ def test_sigkill_at_each_publish_step_leaves_old_or_new(tmp_path, keep):
         seen[label] = "new" if view == new else "old"
         finalize(new_srcs, str(out), cfg)
         assert reader_view(out) == new, label
-        from lipforge.pipeline.catalog import Catalog
-        from lipforge.pipeline.store import WorkStore
-        from lipforge.pipeline.verify import verify_published, verify_work
+        from lipforge.pipeline.store.catalog import Catalog
+        from lipforge.pipeline.store.work import WorkStore
+        from lipforge.pipeline.store.verify import verify_published, verify_work
 
         store = WorkStore(out)
         cat = Catalog.load(store)  # adopted from the work store: a, b, c

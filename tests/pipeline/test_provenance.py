@@ -22,7 +22,7 @@ def _sha12(path) -> str:
 
 def _face_item(n=3, size=160, audio=None):
     from lipforge.testing.synth import render_frames
-    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.base import ClipItem
 
     frames, _ = render_frames(np.linspace(0, 1, n), (size, size), face_px=110)
     a = np.zeros(n * 640, np.float32) if audio is None else audio
@@ -31,7 +31,7 @@ def _face_item(n=3, size=160, audio=None):
 
 
 def test_weights_id_is_name_and_sha256_prefix(tmp_path):
-    from lipforge.pipeline.provenance import weights_id
+    from lipforge.pipeline.stages.provenance import weights_id
 
     p = tmp_path / "w.model"
     p.write_bytes(b"abc")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from lipforge.pipeline import shards as shards_mod
-from lipforge.pipeline.config import RunConfig
-from lipforge.pipeline.curate import SourceInput
-from lipforge.pipeline.finalize import finalize
+from lipforge.pipeline.store import shards as shards_mod
+from lipforge.pipeline.stages.config import RunConfig
+from lipforge.pipeline.source.inputs import SourceInput
+from lipforge.pipeline.run.finalize import finalize
 
 N_CLIPS = {"a": 3, "b": 2, "c": 2, **{f"s{i:02d}": 6 for i in range(0, 40, 2)}, "s17": 6}
 

@@ -46,7 +46,7 @@ def _samples_by_key(corpus: Path) -> dict[str, bytes]:
 
 
 def test_republished_view_equals_a_fresh_run_with_the_tighter_threshold(runs, tmp_path):
-    from lipforge.pipeline.refilter import refilter
+    from lipforge.pipeline.run.refilter import refilter
 
     s = refilter(runs / "loose", "speech_ratio >= 0.5", tmp_path / "view", republish=True)
     view, tight, loose = _rows(tmp_path / "view"), _rows(runs / "tight"), _rows(runs / "loose")
@@ -71,7 +71,7 @@ def test_republished_view_equals_a_fresh_run_with_the_tighter_threshold(runs, tm
 
 
 def test_view_without_copy_points_at_the_same_sample_bytes(runs, tmp_path):
-    from lipforge.pipeline.refilter import refilter
+    from lipforge.pipeline.run.refilter import refilter
 
     refilter(runs / "loose", "speech_ratio >= 0.5", tmp_path / "view")
     assert not (tmp_path / "view" / "shards").exists()  # nothing copied

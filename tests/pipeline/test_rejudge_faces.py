@@ -74,7 +74,7 @@ def test_a_candidate_faces_cut_is_rejudged_per_piece_or_dropped_whole(heads, tmp
     """The face vanishes for 15 frames: faces cuts the candidate into three pieces. A tightened
     face threshold judges each piece; a tightened speech threshold (before faces) drops the
     candidate whole, as one row, as a fresh run does. Neither decodes."""
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.run.runners.local import LocalRunner
     from lipforge.testing import make_talking_head
 
     g = Path(make_talking_head(tmp_path / "in" / "g.mp4", seconds=3.0, size=(160, 160), face_px=130, seed=7,

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from lipforge.pipeline.fingerprint import stage_fingerprint, stage_thresholds
-from lipforge.pipeline.rejudge import UNKNOWN, rejudge
+from lipforge.pipeline.store.fingerprint import stage_fingerprint, stage_thresholds
+from lipforge.pipeline.stages.rejudge import UNKNOWN, rejudge
 
 
 @pytest.fixture(scope="module")

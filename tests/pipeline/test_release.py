@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.pipeline.runners.local import LocalRunner
+from lipforge.pipeline.run.runners.local import LocalRunner
 from lipforge.testing.corpus import curate, fresh, make_media, path_list, published, write_config
 
 

@@ -101,8 +101,8 @@ def test_report_survives_sources_that_moved(corpus, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from lipforge.pipeline.report import write_report
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.report.html import write_report
+    from lipforge.pipeline.store.work import WorkStore
 
     out, _ = corpus
     copy = tmp_path / "corpus"

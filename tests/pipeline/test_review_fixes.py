@@ -12,8 +12,9 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from lipforge.pipeline.curate import list_inputs  # noqa: E402
-from lipforge.pipeline.finalize import build_summary, candidate_seconds  # noqa: E402
+from lipforge.pipeline.run.curate import list_inputs  # noqa: E402
+from lipforge.pipeline.report.corpus_stats import candidate_seconds  # noqa: E402
+from lipforge.pipeline.run.finalize import build_summary  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent / "source"))
 from _source_media import counter_frames, tone, write  # noqa: E402
@@ -56,7 +57,7 @@ def test_audio_stream_jump_ahead_does_not_buffer_the_gap(tmp_path):
 
 
 def test_stage_that_loses_a_candidate_fails_loudly():
-    from lipforge.pipeline.stage import ClipItem, Stage
+    from lipforge.pipeline.stages.base import ClipItem, Stage
 
     class Forgetful(Stage):
         name = "forgetful"

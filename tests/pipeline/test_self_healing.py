@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lipforge.pipeline.store import WorkStore
+from lipforge.pipeline.store.work import WorkStore
 from lipforge.testing.corpus import curate, fresh, make_media, path_list, published, write_config
 
 

@@ -4,9 +4,9 @@ import pyarrow.parquet as pq
 from lipforge.manifests.layout import decode_sample
 from lipforge.pipeline.media import decode_video, decode_wav
 from lipforge.manifests.container import read_tar_samples, write_tar
-from lipforge.pipeline.shards import ShardPlan, bounded_batches, sample_from_item
-from lipforge.pipeline.stage import ClipItem
-from lipforge.pipeline.store import WorkStore
+from lipforge.pipeline.store.shards import ShardPlan, bounded_batches, sample_from_item
+from lipforge.pipeline.stages.base import ClipItem
+from lipforge.pipeline.store.work import WorkStore
 
 
 def _item(cid="src-00000000-00", t=10, kept=True):
@@ -80,7 +80,7 @@ def test_shard_clips_get_a_keyframe_every_video_keyint_frames(tmp_path):
     import av
     import pytest
 
-    from lipforge.pipeline.config import RunConfig, ShardConfig
+    from lipforge.pipeline.stages.config import RunConfig, ShardConfig
     from lipforge.pipeline.media import SHARD_KEYINT
 
     def keyframes(mp4: bytes) -> list[int]:

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from lipforge.pipeline.stage import ClipItem, Stage, StageConfig, StageStats
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig, StageStats
 
 
 class HalfDrop(Stage):

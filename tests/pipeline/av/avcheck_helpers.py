@@ -12,7 +12,7 @@ LIGHT_ASD = FIXTURES / "weights" / "light_asd_finetuning_talkset.model"
 
 
 def make_item(frames, audio, landmarks=None, clip_id="c"):
-    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.base import ClipItem
 
     it = ClipItem(clip_id=clip_id, source_id="s", parent_id=clip_id, start_frame=0, end_frame=len(frames),
                   frames=frames, audio=np.asarray(audio, np.float32).copy(), frames_are_crop=landmarks is not None)

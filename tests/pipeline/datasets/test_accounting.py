@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from lipforge.pipeline.datasets.accounting import NO_DATASET, dataset_accounting
-from lipforge.pipeline.registry import stage_classes
+from lipforge.pipeline.report.accounting import NO_DATASET, dataset_accounting
+from lipforge.pipeline.stages.registry import stage_classes
 
 
 def _clip(cid, sid, parent, s, e, status="kept", by=None, reason=None):

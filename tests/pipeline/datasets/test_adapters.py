@@ -10,7 +10,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
-from lipforge.pipeline.curate import list_inputs
+from lipforge.pipeline.run.curate import list_inputs
 from lipforge.pipeline.datasets import make_sources
 
 

@@ -11,7 +11,7 @@ apply_offline_env()
 
 from lipforge.manifests.ids import clip_id  # noqa: E402
 from lipforge.pipeline.faces.dataset_box import box_px, overlap, seed_region  # noqa: E402
-from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.base import ClipItem  # noqa: E402
 from lipforge.pipeline.stages.faces import FaceDetectStage  # noqa: E402
 
 W, H, N = 400, 300, 60  # source pixels; working frames at half size

@@ -13,7 +13,7 @@ apply_offline_env()
 from lipforge.manifests.ids import clip_id  # noqa: E402
 from lipforge.pipeline.faces import DlibHogDetector, DlibLandmarker, box_from_landmarks  # noqa: E402
 from lipforge.pipeline.faces.boxes import iou  # noqa: E402
-from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.base import ClipItem  # noqa: E402
 
 REAL = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "real"
 

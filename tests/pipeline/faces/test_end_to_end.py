@@ -10,7 +10,7 @@ apply_offline_env()
 
 from lipforge.manifests.ids import clip_id  # noqa: E402
 from lipforge.manifests.layout import decode_sample, encode_sample  # noqa: E402
-from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.base import ClipItem  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from lipforge.env import apply_offline_env
 apply_offline_env()
 
 from lipforge.manifests.ids import clip_id  # noqa: E402
-from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.base import ClipItem  # noqa: E402
 from lipforge.pipeline.stages.faces import FaceDetectStage  # noqa: E402
 from lipforge.pipeline.stages.landmarks import LandmarksStage  # noqa: E402
 

@@ -25,7 +25,7 @@ from lipforge.pipeline.faces import (  # noqa: E402
     uncalibrate_boxes,
     uncrop_frames,
 )
-from lipforge.pipeline.stage import ClipItem  # noqa: E402
+from lipforge.pipeline.stages.base import ClipItem  # noqa: E402
 from lipforge.pipeline.stages.faces import FaceDetectStage  # noqa: E402
 
 BOX = np.array([100.0, 80.0, 300.0, 330.0])  # 250 px tall

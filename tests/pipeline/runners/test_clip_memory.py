@@ -60,12 +60,13 @@ def test_local_runner_lets_go_of_each_clip(source, tmp_path, previous_clip_alive
 
 def test_ray_source_operator_lets_go_of_each_clip(source, tmp_path, previous_clip_alive):
     """The operator's own code, called in this process (no Ray needed for what it holds)."""
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import SourceInput, build_stages
-    from lipforge.pipeline.runners.plan import plan_operators
-    from lipforge.pipeline.runners.ray_runner import _SourceOperator
+    from lipforge.pipeline.stages.config import RunConfig
+    from lipforge.pipeline.source.inputs import SourceInput
+    from lipforge.pipeline.stages.build import build_stages
+    from lipforge.pipeline.run.runners.plan import plan_operators
+    from lipforge.pipeline.run.runners.ray_runner import _SourceOperator
     from lipforge.pipeline.source.parts import plan_parts
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.store.work import WorkStore
 
     cfg = RunConfig.load(spine_config(tmp_path / "c.yaml"))
     op = plan_operators(cfg, build_stages(cfg))[0]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from lipforge.pipeline.config import RunConfig
-from lipforge.pipeline.curate import build_stages
-from lipforge.pipeline.runners.plan import BASE_MEMORY, auto_concurrency, frame_bytes, plan_operators
+from lipforge.pipeline.stages.config import RunConfig
+from lipforge.pipeline.stages.build import build_stages
+from lipforge.pipeline.run.runners.plan import BASE_MEMORY, auto_concurrency, frame_bytes, plan_operators
 
 
 def plan(d: dict):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import yaml
 
-from lipforge.pipeline.runners.progress import CurateProgress
+from lipforge.pipeline.run.runners.progress import CurateProgress
 
 
 def test_counts_and_postfix():
@@ -16,10 +16,10 @@ def test_counts_and_postfix():
 
 
 def test_local_runner_shows_sources_and_clips(tmp_path, capsys):
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import list_inputs
-    from lipforge.pipeline.registry import stage_classes
-    from lipforge.pipeline.runners.local import LocalRunner
+    from lipforge.pipeline.stages.config import RunConfig
+    from lipforge.pipeline.run.curate import list_inputs
+    from lipforge.pipeline.stages.registry import stage_classes
+    from lipforge.pipeline.run.runners.local import LocalRunner
     from lipforge.testing import make_talking_head
 
     make_talking_head(tmp_path / "in" / "a.mp4", seconds=2.5, size=(64, 64), face_px=40)

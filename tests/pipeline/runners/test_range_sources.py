@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from lipforge.pipeline.registry import stage_classes
+from lipforge.pipeline.stages.registry import stage_classes
 
 
 @pytest.mark.ray

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from lipforge.pipeline.runners.ray_close import RayCloser
+from lipforge.pipeline.run.runners.ray_close import RayCloser
 
 
 class _FakeRay:

@@ -12,7 +12,7 @@ from lipforge.testing.corpus import curate, path_list, published, stage_config
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ray_runner_rejudges_a_tightened_sync_threshold(tmp_path, monkeypatch):
-    from lipforge.pipeline.runners.ray_runner import RayRunner
+    from lipforge.pipeline.run.runners.ray_runner import RayRunner
     from lipforge.testing.av_models import av_heads
 
     files, w = av_heads(tmp_path / "in")

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from lipforge.pipeline.registry import stage_classes
+from lipforge.pipeline.stages.registry import stage_classes
 
 REPO = Path(__file__).resolve().parents[3]
 

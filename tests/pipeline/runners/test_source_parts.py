@@ -59,7 +59,7 @@ def test_ray_runs_the_parts_as_local_does(local_run, inputs, tmp_path):
 
 def test_a_run_stopped_between_parts_resumes_with_the_rest(local_run, inputs, tmp_path, monkeypatch):
     from lipforge.pipeline.cli import curate as curate_call
-    from lipforge.pipeline.runners import local as local_runner
+    from lipforge.pipeline.run.runners import local as local_runner
 
     out_ref, cfg = local_run
     out = tmp_path / "out"

@@ -1,4 +1,4 @@
-"""Curation workers pin BLAS / OpenMP / OpenCV to their CPUs (lipforge.pipeline.threads)."""
+"""Curation workers pin BLAS / OpenMP / OpenCV to their CPUs (lipforge.pipeline.run.threads)."""
 from __future__ import annotations
 
 import subprocess
@@ -7,7 +7,7 @@ import sys
 CHILD = """
 import json, cv2, numpy
 from threadpoolctl import threadpool_info
-from lipforge.pipeline.threads import limit_native_threads
+from lipforge.pipeline.run.threads import limit_native_threads
 before = max(p["num_threads"] for p in threadpool_info())
 n = limit_native_threads(0.5)
 print(json.dumps({"n": n, "before": before, "after": [p["num_threads"] for p in threadpool_info()],
@@ -31,7 +31,7 @@ def test_limit_native_threads_pins_every_pool(tmp_path):
 HEAP_CHILD = """
 import json, resource, sys
 import numpy as np
-from lipforge.pipeline.threads import keep_freed_memory
+from lipforge.pipeline.run.threads import keep_freed_memory
 ok = keep_freed_memory() if sys.argv[1] == "keep" else None
 def faults_of_one_clip():
     a = np.ones((250, 360, 640, 3), np.uint8)  # a 10 s clip at 640 px: 173 MB, touched

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lipforge.pipeline.curate import list_inputs
+from lipforge.pipeline.run.curate import list_inputs
 from lipforge.pipeline.source.inputs import SourceInput
 
 

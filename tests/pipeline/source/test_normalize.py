@@ -9,8 +9,8 @@ from lipforge.env import apply_offline_env
 apply_offline_env()
 
 from lipforge.manifests.schema import SourceRecord  # noqa: E402
-from lipforge.pipeline.config import SegmentConfig  # noqa: E402
-from lipforge.pipeline.source import Segmenter  # noqa: E402
+from lipforge.pipeline.stages.config import SegmentConfig  # noqa: E402
+from lipforge.pipeline.stages.segment import Segmenter  # noqa: E402
 
 from _source_media import counter_frames, read_counter, write  # noqa: E402
 

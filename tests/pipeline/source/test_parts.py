@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lipforge.manifests.schema import SourceRecord
-from lipforge.pipeline.config import SegmentConfig
+from lipforge.pipeline.stages.config import SegmentConfig
 from lipforge.pipeline.source.inputs import SourceInput
 from lipforge.pipeline.source.parts import merge_parts, part_bounds, parts_changed, source_parts
 

@@ -11,7 +11,8 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from lipforge.pipeline.config import ProbeConfig  # noqa: E402
+from lipforge.pipeline.stages.config import ProbeConfig  # noqa: E402
+from lipforge.pipeline.stages.segment import   # noqa: E402
 from lipforge.pipeline.source import probe_source  # noqa: E402
 
 from _source_media import counter_frames, tone, write  # noqa: E402
@@ -120,7 +121,7 @@ def test_missing_file_is_not_found(tmp_path):
 def test_segmenter_raises_media_decode_error_on_garbage(inputs):
     from lipforge.manifests.schema import SourceRecord
     from lipforge.pipeline.media import MediaDecodeError
-    from lipforge.pipeline.source import Segmenter
+    from lipforge.pipeline.stages.segment import Segmenter
 
     for kind in ("random_bytes", "text", "truncated_moov_last"):
         with pytest.raises(MediaDecodeError):

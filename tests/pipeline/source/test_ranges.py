@@ -12,8 +12,8 @@ apply_offline_env()
 
 from lipforge.manifests.ids import clip_id, source_id_for_range  # noqa: E402
 from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord  # noqa: E402
-from lipforge.pipeline.config import ProbeConfig, SegmentConfig  # noqa: E402
-from lipforge.pipeline.source import Segmenter  # noqa: E402
+from lipforge.pipeline.stages.config import ProbeConfig, SegmentConfig  # noqa: E402
+from lipforge.pipeline.stages.segment import Segmenter  # noqa: E402
 from lipforge.pipeline.source.inputs import SourceInput  # noqa: E402
 from lipforge.pipeline.source.normalize import AudioStream, FrameStream  # noqa: E402
 from lipforge.pipeline.source.ranges import probe_input  # noqa: E402

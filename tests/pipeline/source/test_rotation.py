@@ -11,8 +11,9 @@ from lipforge.env import apply_offline_env
 
 apply_offline_env()
 
-from lipforge.pipeline.config import SegmentConfig  # noqa: E402
-from lipforge.pipeline.source import Segmenter, probe_source  # noqa: E402
+from lipforge.pipeline.stages.config import SegmentConfig  # noqa: E402
+from lipforge.pipeline.stages.segment import Segmenter  # noqa: E402
+from lipforge.pipeline.source import probe_source  # noqa: E402
 
 from _source_media import tone, write  # noqa: E402
 

@@ -10,8 +10,8 @@ apply_offline_env()
 
 from lipforge.manifests.ids import clip_id  # noqa: E402
 from lipforge.manifests.schema import SourceRecord  # noqa: E402
-from lipforge.pipeline.config import SegmentConfig  # noqa: E402
-from lipforge.pipeline.source import Segmenter, split_remainder  # noqa: E402
+from lipforge.pipeline.stages.config import SegmentConfig  # noqa: E402
+from lipforge.pipeline.stages.segment import Segmenter, split_remainder  # noqa: E402
 
 from _source_media import tone, two_shots, write  # noqa: E402
 

@@ -3,13 +3,13 @@
 Layout under ``<output>/work/``::
 
     corpus.json                     the catalog: the corpus's sources, their content identity and the
-                                    config fingerprints their results come from (lipforge.pipeline.catalog)
+                                    config fingerprints their results come from (lipforge.pipeline.store.catalog)
     sources/<source_id>.json        probe + segmentation record and the list of candidate ids
     sources/<source_id>.done        commit marker: every candidate of the source is durable (their sizes)
     groups/<source_id>/<cand>.tar   kept samples of one candidate (and of the clips split from it)
     groups/<source_id>/<cand>.parquet  manifest rows of all of them: the candidate's commit marker
     groups/<source_id>/<cand>.released.json  instead of the tar once published, with
-                                    ``shards.keep_work_samples: false`` (lipforge.pipeline.release)
+                                    ``shards.keep_work_samples: false`` (lipforge.pipeline.store.release)
     stats/<run>-*.json              stage stats (one file per run driver, plus per-worker leftovers)
     published_shards.json           what the last publish wrote (per planned shard: content digest,
                                     file name, size, mtime, inode)
@@ -25,7 +25,7 @@ Self-healing: what a power loss or a full disk can leave (a zero-byte or torn pa
 shorter than recorded, a ``.done`` whose files changed) is found by cheap checks (footers and
 stats, never sample bytes): a damaged candidate is deleted and recomputed
 (:meth:`WorkStore.intact_candidates`, :meth:`WorkStore.damaged_candidates`); a full read is
-``lipforge curate --verify`` (:mod:`lipforge.pipeline.verify`).
+``lipforge curate --verify`` (:mod:`lipforge.pipeline.store.verify`).
 """
 from __future__ import annotations
 
@@ -41,26 +41,9 @@ import pyarrow.parquet as pq
 from lipforge.manifests.schema import STATUS_DROPPED, ClipRecord, SourceRecord, arrow_schema, clip_columns
 from lipforge.manifests.container import fsync_dir, write_tar
 from lipforge.pipeline.media import SHARD_KEYINT
-from lipforge.pipeline.shards import sample_from_item
-from lipforge.pipeline.stage import ClipItem, StageStats
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
-
-
-def atomic_write_parquet(table: pa.Table, path: Path, row_group_size: int = 10_000) -> None:
-    """A Parquet file written whole: temp name, fsync, rename, fsync of the directory."""
-    buf = pa.BufferOutputStream()
-    pq.write_table(table, buf, row_group_size=row_group_size)
-    atomic_write_bytes(Path(path), buf.getvalue().to_pybytes())
+from lipforge.pipeline.store.atomic import atomic_write_bytes
+from lipforge.pipeline.store.shards import sample_from_item
+from lipforge.pipeline.stages.base import ClipItem, StageStats
 
 
 TAR_SIZE_KEY = b"lipforge.tar_size"  # candidate parquet metadata: bytes of its tar (-1: no tar)
@@ -195,13 +178,13 @@ class WorkStore:
 
     # ---- integrity (cheap: parquet footers and stats, never sample bytes)
     def _sizes(self, cid: str, sid: str) -> list[int]:
-        from lipforge.pipeline.release import read_marker
+        from lipforge.pipeline.store.release import read_marker
 
         p = self.group_dir(sid) / f"{cid}.parquet"
         tar = p.with_suffix(".tar")
         if tar.exists():
             return [p.stat().st_size, tar.stat().st_size]
-        m = read_marker(p)  # released to the shards (lipforge.pipeline.release)
+        m = read_marker(p)  # released to the shards (lipforge.pipeline.store.release)
         return [p.stat().st_size, int(m["tar_size"]) if m else -1]
 
     @staticmethod
@@ -223,7 +206,7 @@ class WorkStore:
         try:
             return parquet.with_suffix(".tar").stat().st_size == want[0]
         except OSError:
-            from lipforge.pipeline.release import read_marker
+            from lipforge.pipeline.store.release import read_marker
 
             m = read_marker(parquet)  # released: its bytes are in the shards
             return m is not None and (m.get("tar_size"), m.get("tar_sha")) == tuple(want)
@@ -288,7 +271,7 @@ class WorkStore:
     def reopen_candidates(self, sid: str, cids: list[str]) -> None:
         """Forget candidates (commit file first, then the tar): the next run recomputes them."""
         (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
-        from lipforge.pipeline.release import SUFFIX
+        from lipforge.pipeline.store.release import SUFFIX
 
         for c in cids:
             (self.group_dir(sid) / f"{c}.parquet").unlink(missing_ok=True)

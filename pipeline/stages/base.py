@@ -175,9 +175,9 @@ class Stage:
         raise NotImplementedError
 
     def provenance(self):
-        """Which measure decides this stage's verdicts (:mod:`lipforge.pipeline.provenance`), computed once."""
+        """Which measure decides this stage's verdicts (:mod:`lipforge.pipeline.stages.provenance`), computed once."""
         if getattr(self, "_provenance", None) is None:
-            from lipforge.pipeline.provenance import describe
+            from lipforge.pipeline.stages.provenance import describe
 
             self._provenance = describe(self)
         return self._provenance
@@ -196,7 +196,7 @@ class Stage:
             # never be marked done and its source could never complete.
             raise RuntimeError(f"stage {self.name!r} returned no clip for candidate(s) {sorted(lost)[:3]}; "
                                "reject with item.drop(reason, by=name) instead of removing items")
-        from lipforge.pipeline.provenance import stamp  # every judged clip says which measure judged it
+        from lipforge.pipeline.stages.provenance import stamp  # every judged clip says which measure judged it
 
         stamp(self.provenance(), out_live)
         s = self.stats

@@ -2,9 +2,9 @@
 
 The runners call these pieces: list the inputs, turn one source into candidate groups
 (probe, decode once, normalize, scene split, segment), push a group through the stage list,
-persist it, and finally build the manifests, shards and report (:mod:`lipforge.pipeline.finalize`).
+persist it, and finally build the manifests, shards and report (:mod:`lipforge.pipeline.run.finalize`).
 A *group* is a candidate clip plus the clips a stage split from it; it is the unit of
-durability (see :mod:`lipforge.pipeline.store`).
+durability (see :mod:`lipforge.pipeline.store.work`).
 """
 from __future__ import annotations
 
@@ -18,13 +18,12 @@ from typing import Iterator
 
 from lipforge.manifests.ids import source_id_for_path
 from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
-from lipforge.pipeline.config import RunConfig
+from lipforge.pipeline.stages.config import RunConfig
 from lipforge.pipeline.media import MediaDecodeError
-from lipforge.pipeline.registry import stage_classes
 from lipforge.pipeline.source.inputs import SourceInput, source_input_from_row  # SourceInput lives with the row parsing
 from lipforge.pipeline.source.parts import SourcePart
-from lipforge.pipeline.stage import ClipItem, Stage, StageStats
-from lipforge.pipeline.store import WorkStore
+from lipforge.pipeline.stages.base import ClipItem, Stage, StageStats
+from lipforge.pipeline.store.work import WorkStore
 
 _SOURCE_ID = re.compile(r"[A-Za-z0-9_]+")
 VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
@@ -71,35 +70,6 @@ def list_inputs(spec: str) -> list[SourceInput]:
     return sorted(items, key=lambda s: s.source_id)
 
 
-def build_stages(cfg: RunConfig) -> list[Stage]:
-    """The enabled stages in run order, constructed (so missing model files fail now)."""
-    out = []
-    for name, cls in stage_classes().items():
-        scfg = cfg.stage_config(name)
-        if scfg.enabled:
-            out.append(cls(resolve_model_paths(scfg, cfg.models_dir)))
-    return out
-
-
-def resolve_model_paths(scfg, models_dir: str | None):
-    """Relative ``*_path`` / ``*weights`` fields of a stage config are looked up in models_dir;
-    a stage config with its own ``models_dir`` field gets the run's when it has none."""
-    import dataclasses
-
-    if not models_dir:
-        return scfg
-    changes = {}
-    if any(f.name == "models_dir" for f in dataclasses.fields(scfg)):
-        if getattr(scfg, "models_dir") is None:
-            return dataclasses.replace(scfg, models_dir=models_dir)
-        return scfg
-    for f in dataclasses.fields(scfg):
-        v = getattr(scfg, f.name)
-        if (f.name.endswith("_path") or f.name.endswith("weights")) and isinstance(v, str) and v and not os.path.isabs(v):
-            changes[f.name] = os.path.join(models_dir, v)
-    return dataclasses.replace(scfg, **changes) if changes else scfg
-
-
 @dataclass
 class SourceOutcome:
     record: SourceRecord
@@ -118,7 +88,7 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
     ``part`` (one of several, :mod:`lipforge.pipeline.source.parts`): only its range is
     decoded, and its record is stored as that part's (the store merges them).
     """
-    from lipforge.pipeline.source import Segmenter
+    from lipforge.pipeline.stages.segment import Segmenter
     from lipforge.pipeline.source.parts import SCENES_PER_PART, segment_view
     from lipforge.pipeline.source.ranges import probe_input
 

@@ -1,6 +1,6 @@
 """Per-stage counts of the published corpus, from its clip rows: what a fresh run counts.
 
-Stage counters (:class:`lipforge.pipeline.stage.StageStats`) count the work of one run; summed
+Stage counters (:class:`lipforge.pipeline.stages.base.StageStats`) count the work of one run; summed
 over the runs that built a corpus they count a recomputed candidate twice and a re-judged one
 under its old verdict. The rows say what each stage decided, so the counts a fresh run with this
 run's stages would report follow from them: a candidate enters the stages whole (one item) until
@@ -12,7 +12,7 @@ dropped it. ``seconds`` cannot be derived: the summary gives this run's (see
 from __future__ import annotations
 
 from lipforge.manifests.schema import STATUS_KEPT
-from lipforge.pipeline.stage import StageStats
+from lipforge.pipeline.stages.base import StageStats
 
 SEGMENT = "segment"
 WRITER = "writer"
@@ -87,3 +87,17 @@ def corpus_rows(corpus: dict[str, StageStats], run: dict[str, StageStats], order
         d.update(seconds=round(r.seconds, 4), items_per_s=round(r.items_per_s, 3))
         out.append(d)
     return out
+
+
+def candidate_seconds(clip_rows: list[dict]) -> float:
+    """Seconds of candidate clips: each candidate spans from its first to its last piece.
+
+    A stage that splits a candidate (the face stage at a gap or a box jump) gives it rows that
+    tile it, and the first may keep the candidate's id with a shorter duration, so the rows
+    whose id equals their parent id would undercount.
+    """
+    span: dict[str, tuple[float, float]] = {}
+    for c in clip_rows:
+        s, e = span.get(c["parent_id"], (c["start_s"], c["end_s"]))
+        span[c["parent_id"]] = (min(s, c["start_s"]), max(e, c["end_s"]))
+    return sum(e - s for s, e in span.values())

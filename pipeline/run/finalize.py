@@ -3,10 +3,10 @@
 Deterministic and idempotent: manifests sorted by id, samples packed into bounded shards in
 clip-id order, so an interrupted-and-resumed run publishes exactly the bytes an uninterrupted
 one does. Incremental: shards are planned from the candidate tars' headers and only shards
-whose content changed are written (:class:`lipforge.pipeline.shards.ShardPublisher`), so a rerun that
+whose content changed are written (:class:`lipforge.pipeline.store.shards.ShardPublisher`), so a rerun that
 adds nothing writes no shard and one that adds sources rewrites the shards from the first new
 key on. Atomic: the manifests go into a new generation directory and the ``manifests`` pointer
-is replaced last (:mod:`lipforge.pipeline.generations`), so a reader sees the old corpus or the
+is replaced last (:mod:`lipforge.pipeline.store.generations`), so a reader sees the old corpus or the
 new one, never a mix, however the publish ends. Writes ``generations/<n>/{sources,clips,shards}
 .parquet`` (``manifests`` points there), ``shards/*.tar``, ``summary.json`` and ``report.html``.
 """
@@ -20,17 +20,18 @@ import pyarrow.parquet as pq
 
 from lipforge.manifests.schema import (SHARD_COLUMNS, SOURCE_COLUMNS, STATUS_KEPT, ShardRecord, arrow_schema,
                               clip_columns)
-from lipforge.pipeline.config import RunConfig
-from lipforge.pipeline.corpus_stats import corpus_rows
-from lipforge.pipeline.curate import SourceInput
-from lipforge.pipeline.datasets.accounting import dataset_accounting
-from lipforge.pipeline.provenance import add_provenance
-from lipforge.pipeline.report import write_report
+from lipforge.pipeline.stages.config import RunConfig
+from lipforge.pipeline.report.corpus_stats import candidate_seconds, corpus_rows
+from lipforge.pipeline.source.inputs import SourceInput
+from lipforge.pipeline.report.accounting import dataset_accounting
+from lipforge.pipeline.report.provenance import add_provenance
+from lipforge.pipeline.report.html import write_report
 from lipforge.manifests.corpus import current_generation, shards_dir
-from lipforge.pipeline import generations as gens
-from lipforge.pipeline.release import candidate_refs, release_published
-from lipforge.pipeline.shards import ShardPlan, ShardPublisher
-from lipforge.pipeline.store import WorkStore, atomic_write_bytes, atomic_write_parquet
+from lipforge.pipeline.store import generations as gens
+from lipforge.pipeline.store.release import candidate_refs, release_published
+from lipforge.pipeline.store.shards import ShardPlan, ShardPublisher
+from lipforge.pipeline.store.atomic import atomic_write_bytes, atomic_write_parquet
+from lipforge.pipeline.store.work import WorkStore
 
 
 def _published_records(path: Path) -> dict[str, list[ShardRecord]]:
@@ -78,7 +79,7 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     # candidate tar; ids are "{source_id}-{start_ms:08d}-{track}" with source ids made of
     # [A-Za-z0-9_] (all sorting after '-'), so this stream is already in global key order. Only
     # tar headers are read to plan the shards; sample bytes are read for shards that changed.
-    # A candidate's tar may hold samples of clips re-judged as dropped since (lipforge.pipeline.rejudge):
+    # A candidate's tar may hold samples of clips re-judged as dropped since (lipforge.pipeline.stages.rejudge):
     # only kept clips are published.
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
     sha_of: dict[str, str | None] = {}
@@ -139,8 +140,8 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
 
 
 def corpus_stats(clip_rows: list[dict], cfg: RunConfig) -> dict:
-    from lipforge.pipeline.corpus_stats import corpus_stage_stats
-    from lipforge.pipeline.registry import stage_classes
+    from lipforge.pipeline.report.corpus_stats import corpus_stage_stats
+    from lipforge.pipeline.stages.registry import stage_classes
 
     enabled = {n: c for n, c in stage_classes().items() if cfg.stage_config(n).enabled}
     return corpus_stage_stats(clip_rows, list(enabled), {n for n, c in enabled.items() if getattr(c, "SPLITS", False)})
@@ -157,22 +158,8 @@ def run_work(run_stats: dict, summary: dict) -> dict:
             "stages": [run_stats[k].as_dict() for k in sorted(run_stats, key=_stage_order)]}
 
 
-def candidate_seconds(clip_rows: list[dict]) -> float:
-    """Seconds of candidate clips: each candidate spans from its first to its last piece.
-
-    A stage that splits a candidate (the face stage at a gap or a box jump) gives it rows that
-    tile it, and the first may keep the candidate's id with a shorter duration, so the rows
-    whose id equals their parent id would undercount.
-    """
-    span: dict[str, tuple[float, float]] = {}
-    for c in clip_rows:
-        s, e = span.get(c["parent_id"], (c["start_s"], c["end_s"]))
-        span[c["parent_id"]] = (min(s, c["start_s"]), max(e, c["end_s"]))
-    return sum(e - s for s, e in span.values())
-
-
 def _stage_order(name: str) -> int:
-    from lipforge.pipeline.registry import STAGES
+    from lipforge.pipeline.stages.registry import STAGES
 
     order = ["segment", *STAGES]
     return order.index(name) if name in order else len(order)
@@ -201,6 +188,6 @@ def build_summary(src_rows: list[dict], clip_rows: list[dict], stats: dict, shar
         "dropped_by_stage": {k: dict(v) for k, v in sorted(per_stage.items())},
         "stages": [stats[k].as_dict() for k in sorted(stats, key=_stage_order)],
         "shards": {"count": len({r.shard for r in shard_recs}), "samples": len(shard_recs)},
-        # hours in / per stage / kept per dataset (issue 16; lipforge.pipeline.datasets.accounting)
+        # hours in / per stage / kept per dataset (issue 16; lipforge.pipeline.report.accounting)
         "datasets": dataset_accounting(src_rows, clip_rows, sorted(stats, key=_stage_order)),
     }

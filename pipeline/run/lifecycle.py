@@ -4,7 +4,7 @@
     -> [--verify [--repair]]  -> [--remove LIST] [--prune-missing]  -> add --input
     -> plan: what changed, what is stale, what is damaged (nothing deleted before every check)
     -> free-space check  -> run the stages over what is left to do (local or Ray runner)
-    -> publish a new generation of manifests + shards (:mod:`lipforge.pipeline.finalize`)
+    -> publish a new generation of manifests + shards (:mod:`lipforge.pipeline.run.finalize`)
 
 User-fixable failures (a busy output, an unwritable output, a full disk, a missing input
 mount, a bad list or config) end as one line naming the path and what to do, exit code 2; a
@@ -51,7 +51,7 @@ def load_config(req: CurateRequest):
     """``--config``, else the corpus's own ``run_config.yaml`` (said so), else the defaults."""
     import dataclasses
 
-    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.stages.config import RunConfig
 
     path = req.config
     saved = Path(req.output) / "run_config.yaml"
@@ -131,12 +131,13 @@ def run(req: CurateRequest) -> dict:
 
 
 def _run(req: CurateRequest) -> dict:
-    from lipforge.pipeline.catalog import Catalog, read_name_list
-    from lipforge.pipeline.curate import build_stages, list_inputs
-    from lipforge.pipeline.fingerprint import run_fingerprints
-    from lipforge.pipeline.lock import OutputLock, OutputLocked
-    from lipforge.pipeline.plan import PlanError, PlanReport, missing_sources, plan_and_apply, remove_sources
-    from lipforge.pipeline.store import WorkStore
+    from lipforge.pipeline.store.catalog import Catalog, read_name_list
+    from lipforge.pipeline.run.curate import list_inputs
+    from lipforge.pipeline.stages.build import build_stages
+    from lipforge.pipeline.store.fingerprint import run_fingerprints
+    from lipforge.pipeline.store.lock import OutputLock, OutputLocked
+    from lipforge.pipeline.run.plan import PlanError, PlanReport, missing_sources, plan_and_apply, remove_sources
+    from lipforge.pipeline.store.work import WorkStore
 
     out = Path(req.output)
     if out.exists() and not out.is_dir():
@@ -146,11 +147,11 @@ def _run(req: CurateRequest) -> dict:
         sources = list_inputs(req.input) if req.input else []
         stages = build_stages(cfg)
         if req.runner == "local":
-            from lipforge.pipeline.runners.local import LocalRunner
+            from lipforge.pipeline.run.runners.local import LocalRunner
 
             runner = LocalRunner(cfg)
         else:
-            from lipforge.pipeline.runners.ray_runner import RayRunner
+            from lipforge.pipeline.run.runners.ray_runner import RayRunner
 
             runner = RayRunner(cfg, address=req.address, num_cpus=req.num_cpus)
             runner.close_in_background = True  # Ray stops while finalize publishes (joined below)
@@ -200,7 +201,7 @@ def _run(req: CurateRequest) -> dict:
         prior = store.stats_files()  # earlier runs' counters: this run's work is what it adds
         if todo:
             runner.run(todo, str(out))
-        from lipforge.pipeline.finalize import finalize
+        from lipforge.pipeline.run.finalize import finalize
 
         summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
     finally:
@@ -223,8 +224,8 @@ def print_summary(summary: dict, out: str) -> None:
     if w:  # this run's work; summary.json "stages" counts the corpus, as a fresh run would
         print(f"this run:  {w['candidates_computed']} candidates computed (decoded), {w['candidates_rejudged']} "
               f"re-judged from stored scores, {w['candidates_reused']} reused as stored")
-    from lipforge.pipeline.datasets.report import datasets_lines
-    from lipforge.pipeline.provenance import attention
+    from lipforge.pipeline.report.datasets import datasets_lines
+    from lipforge.pipeline.report.provenance import attention
 
     for line in datasets_lines(summary):  # one line per dataset
         print(line)
@@ -237,9 +238,9 @@ def print_summary(summary: dict, out: str) -> None:
 
 def _adopt(catalog, out: Path, fps: dict) -> None:
     """An output from before the catalog: its results were computed under its saved config."""
-    from lipforge.pipeline.config import RunConfig
-    from lipforge.pipeline.curate import build_stages
-    from lipforge.pipeline.fingerprint import run_fingerprints
+    from lipforge.pipeline.stages.config import RunConfig
+    from lipforge.pipeline.stages.build import build_stages
+    from lipforge.pipeline.store.fingerprint import run_fingerprints
 
     saved = out / "run_config.yaml"
     try:
@@ -254,7 +255,7 @@ def _adopt(catalog, out: Path, fps: dict) -> None:
 
 
 def _verify(store, catalog, out: Path, repair: bool) -> list[str]:
-    from lipforge.pipeline.verify import verify_published, verify_work
+    from lipforge.pipeline.store.verify import verify_published, verify_work
 
     problems = verify_work(store, catalog) + verify_published(out)
     for p in problems:
@@ -272,7 +273,7 @@ def _verify(store, catalog, out: Path, repair: bool) -> list[str]:
         elif p.source_id:
             store.reopen_source(p.source_id)
         if p.shard:
-            from lipforge.pipeline.release import released_into
+            from lipforge.pipeline.store.release import released_into
 
             store.forget_published_shard(p.shard)
             for sid, cid in released_into(store, sorted(catalog.entries), p.shard):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-from lipforge.pipeline.stage import Stage
+from lipforge.pipeline.stages.base import Stage
 
 # name -> "module:Class", in run order. Stages plug in here.
 STAGES: dict[str, str] = {

@@ -30,11 +30,11 @@ import numpy as np
 
 from lipforge.manifests.ids import clip_id
 from lipforge.manifests.schema import SourceRecord
-from lipforge.pipeline.config import SegmentConfig
+from lipforge.pipeline.stages.config import SegmentConfig
 from lipforge.pipeline.source.normalize import AudioStream, FrameStream
 from lipforge.pipeline.source.ranges import source_measurements
 from lipforge.pipeline.source.scenes import SceneCuts
-from lipforge.pipeline.stage import ClipItem
+from lipforge.pipeline.stages.base import ClipItem
 
 STAGE_NAME = "segment"  # dropped_by of too_short candidates
 
@@ -57,7 +57,7 @@ def split_remainder(n: int, min_f: int, max_f: int) -> list[int]:
 
 
 class Segmenter:
-    """Stream one source into candidate :class:`~lipforge.pipeline.stage.ClipItem` s (see module doc)."""
+    """Stream one source into candidate :class:`~lipforge.pipeline.stages.base.ClipItem` s (see module doc)."""
 
     def __init__(self, cfg: SegmentConfig | None = None) -> None:
         self.cfg = cfg or SegmentConfig()

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from lipforge.manifests.corpus import manifest_path, manifests_dir, shard_path, shards_dir
 from lipforge.manifests.query import check_where, kept_ids_where
 from lipforge.manifests.schema import STATUS_DROPPED, STATUS_KEPT
-from lipforge.pipeline.store import atomic_write_bytes, atomic_write_parquet
+from lipforge.pipeline.store.atomic import atomic_write_bytes, atomic_write_parquet
 
 REASON = "refilter_where"
 BY = "refilter"
@@ -62,9 +62,9 @@ def _hours(rows: list[dict]) -> float:
 
 def _republish(corpus: Path, output: Path, shard_rows: list[dict], cfg_path: Path) -> list:
     """Pack the selected samples into output/shards with the corpus's shard plan (bytes copied)."""
-    from lipforge.pipeline.config import RunConfig
+    from lipforge.pipeline.stages.config import RunConfig
     from lipforge.manifests.container import scan_tar
-    from lipforge.pipeline.shards import ShardPlan, ShardPublisher
+    from lipforge.pipeline.store.shards import ShardPlan, ShardPublisher
 
     want: dict[str, set[str]] = {}
     for r in shard_rows:

@@ -3,13 +3,13 @@ and the config, so that what the runner then computes, plus what it keeps, equal
 
 For every source of the corpus (the catalog after this run's ``--input`` is added):
 
-* content changed since its results were stored (:mod:`lipforge.pipeline.identity`): all its
+* content changed since its results were stored (:mod:`lipforge.pipeline.store.identity`): all its
   results are dropped and it is curated again (its old clips are replaced);
 * its verdict was a probe failure that may have healed (``truncated``, ``decode_error``,
   ``not_found``, ``empty_file``) and its file is there: probed again;
 * its stored results were computed under another config: candidates whose path through the
   stages is unchanged are kept (:func:`fingerprint.candidate_is_current`), those where only
-  thresholds changed are re-judged from their stored scores (:mod:`lipforge.pipeline.rejudge`),
+  thresholds changed are re-judged from their stored scores (:mod:`lipforge.pipeline.stages.rejudge`),
   the others recomputed;
 * it would be cut into other parts (``segment.part_s`` changed and it is long enough to be split,
   :mod:`lipforge.pipeline.source.parts`): curated again;
@@ -24,9 +24,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lipforge.manifests.schema import STATUS_DROPPED
-from lipforge.pipeline.catalog import Catalog, Entry
-from lipforge.pipeline.fingerprint import candidate_is_current
-from lipforge.pipeline.identity import content_id, same_content
+from lipforge.pipeline.store.catalog import Catalog, Entry
+from lipforge.pipeline.store.fingerprint import candidate_is_current
+from lipforge.pipeline.store.identity import content_id, same_content
+from lipforge.pipeline.source.inputs import is_url
 from lipforge.pipeline.source.parts import parts_changed
 
 HEALABLE = frozenset({"truncated", "decode_error", "not_found", "empty_file"})
@@ -88,7 +89,7 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
                    stages: dict | None = None) -> None:
     """Check everything first, then invalidate or re-judge (see the module doc), then save the
     catalog. ``stages``: this run's constructed stages by name (their ``judge`` re-judges)."""
-    from lipforge.pipeline.rejudge import rejudge
+    from lipforge.pipeline.stages.rejudge import rejudge
 
     known = add_inputs(catalog, inputs, report)
     actions: list[tuple[str, str, list[str]]] = []  # (sid, "source" | "candidates", candidate ids)
@@ -193,7 +194,3 @@ def missing_sources(catalog: Catalog) -> list[str]:
     return [sid for sid, e in sorted(catalog.entries.items())
             if not is_url(e.path) and content_id(e.path, e.content) is None]
 
-
-def is_url(path: str) -> bool:
-    """A source given as a URL (PyAV opens it): it has no file identity to compare."""
-    return "://" in path

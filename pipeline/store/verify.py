@@ -1,6 +1,6 @@
 """``lipforge curate --verify``: read everything a corpus relies on and report damage.
 
-Checks, reading every byte (a normal run only checks sizes, see :mod:`lipforge.pipeline.plan`):
+Checks, reading every byte (a normal run only checks sizes, see :mod:`lipforge.pipeline.run.plan`):
 
 * work store: each corpus source has its record; each committed candidate's parquet reads,
   its tar has the size its parquet recorded and holds a sample for every kept clip;
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 from lipforge.manifests.corpus import current_generation
-from lipforge.pipeline.release import marker_path, read_marker
+from lipforge.pipeline.store.release import marker_path, read_marker
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from lipforge.manifests.container import SampleRef, fsync_dir, read_refs, write_
 from lipforge.manifests.layout import encode_sample
 from lipforge.manifests.schema import MEASUREMENTS, PROVENANCE_COLUMNS, ShardRecord
 from lipforge.pipeline.media import SHARD_KEYINT, encode_video, encode_wav
-from lipforge.pipeline.stage import ClipItem
+from lipforge.pipeline.stages.base import ClipItem
 
 def shard_name(first_key: str) -> str:
     """A planned shard is known by its first sample's key: plans sort in key order, and a shard
@@ -28,7 +28,7 @@ def shard_name(first_key: str) -> str:
 def shard_file_name(first_key: str, sha256: str) -> str:
     """The published file: first key plus the first 12 hex digits of the sha256 of its bytes.
     A shard file is never rewritten in place (other bytes, other name), so every generation's
-    offsets stay true while that generation exists (:mod:`lipforge.pipeline.generations`)."""
+    offsets stay true while that generation exists (:mod:`lipforge.pipeline.store.generations`)."""
     return f"shard-{first_key}-{sha256[:12]}.tar"
 
 
@@ -240,7 +240,7 @@ class ShardPublisher:
             if p.name not in live and (p.suffix == ".tar" or p.name.endswith(".tmp")):
                 p.unlink()
                 deleted.append(p.name)
-        from lipforge.pipeline.store import atomic_write_bytes  # store imports this module
+        from lipforge.pipeline.store.atomic import atomic_write_bytes
 
         body = {"naming": self.NAMING, "shards": self._state}
         atomic_write_bytes(self.state_path, json.dumps(body, sort_keys=True).encode())

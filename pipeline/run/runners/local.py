@@ -1,18 +1,20 @@
 """Run a curation in-process: the same stages and store as the Ray runner, one item at a time.
 
 Used by tests and small jobs; its manifests equal the Ray runner's for the same input. Shows the
-same live progress line as the Ray runner (:class:`lipforge.pipeline.runners.progress.CurateProgress`).
+same live progress line as the Ray runner (:class:`lipforge.pipeline.run.runners.progress.CurateProgress`).
 """
 from __future__ import annotations
 
 import uuid
 
-from lipforge.pipeline.config import RunConfig
-from lipforge.pipeline.curate import SourceInput, SourceOutcome, build_stages, group_by_parent, iter_source_groups, run_stages
-from lipforge.pipeline.runners.progress import CurateProgress
+from lipforge.pipeline.stages.config import RunConfig
+from lipforge.pipeline.run.curate import SourceOutcome, group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.source.inputs import SourceInput
+from lipforge.pipeline.stages.build import build_stages
+from lipforge.pipeline.run.runners.progress import CurateProgress
 from lipforge.pipeline.source.parts import pending_parts
-from lipforge.pipeline.stage import StageStats
-from lipforge.pipeline.store import WorkStore
+from lipforge.pipeline.stages.base import StageStats
+from lipforge.pipeline.store.work import WorkStore
 
 
 def _duration(items) -> float:
@@ -29,7 +31,7 @@ class LocalRunner:
         """Nothing runs on after :meth:`run` (the Ray runner's shutdown may)."""
 
     def run(self, sources: list[SourceInput], output: str) -> None:
-        from lipforge.pipeline.threads import keep_freed_memory, limit_native_threads
+        from lipforge.pipeline.run.threads import keep_freed_memory, limit_native_threads
 
         limit_native_threads(1)  # one process does what a 1-CPU Ray worker does (plan.py)
         keep_freed_memory()  # as a Ray worker does (for the rest of this process)

@@ -21,7 +21,7 @@ def _hours(secs: float) -> float:
 
 def stage_order(clip_rows: list[dict], stage_names: list[str]) -> list[str]:
     """The stages that ran, in run order, then any other stage that dropped a clip (the writer)."""
-    from lipforge.pipeline.registry import STAGES
+    from lipforge.pipeline.stages.registry import STAGES
 
     order = ["segment", *STAGES]
     names = list(dict.fromkeys([*stage_names, *(c["dropped_by"] for c in clip_rows if c["dropped_by"])]))
@@ -30,7 +30,7 @@ def stage_order(clip_rows: list[dict], stage_names: list[str]) -> list[str]:
 
 def dataset_accounting(src_rows: list[dict], clip_rows: list[dict], stage_names: list[str]) -> dict:
     from lipforge.manifests.schema import STATUS_KEPT
-    from lipforge.pipeline.finalize import candidate_seconds
+    from lipforge.pipeline.report.corpus_stats import candidate_seconds
 
     ds_of = {r["source_id"]: r.get("dataset") or NO_DATASET for r in src_rows}
     stages = stage_order(clip_rows, stage_names)

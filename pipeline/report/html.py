@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lipforge.pipeline.datasets.report import datasets_section
-from lipforge.pipeline.report_svg import DROPPED, KEPT, bars, histogram
-from lipforge.pipeline.store import WorkStore
+from lipforge.pipeline.report.datasets import datasets_section
+from lipforge.pipeline.report.svg import DROPPED, KEPT, bars, histogram
+from lipforge.pipeline.store.work import WorkStore
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:16px auto;max-width:1360px;padding:0 12px;color:#222}
@@ -64,7 +64,7 @@ def _stages_prov(summary: dict) -> dict[str, dict]:
 
 
 def banner(summary: dict) -> str:
-    from lipforge.pipeline.provenance import attention
+    from lipforge.pipeline.report.provenance import attention
 
     lines = attention(summary)
     if not lines:
@@ -177,8 +177,8 @@ def _caption(c: dict) -> str:
 def examples(clip_rows: list[dict], sources: list[dict], per_reason: int, clips_per_reason: int = 1,
              max_clips: int = 6) -> str:
     """Per verdict: contact sheets of ``per_reason`` clips, and short playable clips."""
-    from lipforge.pipeline.provenance import sheet_positions
-    from lipforge.pipeline.report_media import SourceNeeds, contact_sheet, decode_needed, playable_clip, CLIP_FRAMES
+    from lipforge.pipeline.stages.provenance import sheet_positions
+    from lipforge.pipeline.report.media import SourceNeeds, contact_sheet, decode_needed, playable_clip, CLIP_FRAMES
 
     path_of = {s["source_id"]: s["path"] for s in sources}
     groups = _groups(clip_rows)

@@ -1,12 +1,12 @@
 """Run a curation on Ray Data: the only module of pipeline/ that imports Ray.
 
-The stage list is mapped onto a few Ray Data operators by :func:`lipforge.pipeline.runners.plan.plan_operators`:
+The stage list is mapped onto a few Ray Data operators by :func:`lipforge.pipeline.run.runners.plan.plan_operators`:
 the source operator probes, decodes and segments a source and runs every stage up to the face
 crop in that same process, so full-resolution frames never cross an operator boundary (what
 crosses is the compact clip, or, in a CPU-only run, nothing but counts: the whole run is one
 operator that also writes the shards' inputs). Operators are named after their stages, request
 the CPUs, GPU fraction and ``memory`` of their config, and stream: one row per candidate group.
-A writer persists each group through the same :class:`lipforge.pipeline.store.WorkStore` as the
+A writer persists each group through the same :class:`lipforge.pipeline.store.work.WorkStore` as the
 local runner, so both give the same manifests and shards. The output directory must be on
 storage every node sees.
 
@@ -27,13 +27,16 @@ import uuid
 
 import numpy as np
 
-from lipforge.pipeline.config import RunConfig
-from lipforge.pipeline.curate import SourceInput, build_stages, group_by_parent, iter_source_groups, run_stages
-from lipforge.pipeline.runners.plan import Operator, auto_concurrency, plan_operators
-from lipforge.pipeline.runners.progress import CurateProgress
+from lipforge.pipeline.stages.config import RunConfig
+from lipforge.pipeline.run.curate import group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.source.inputs import SourceInput
+from lipforge.pipeline.stages.build import build_stages
+from lipforge.pipeline.run.runners.plan import Operator, auto_concurrency, plan_operators
+from lipforge.pipeline.run.runners.progress import CurateProgress
 from lipforge.pipeline.source.parts import SourcePart, plan_parts
-from lipforge.pipeline.stage import ClipItem, StageStats
-from lipforge.pipeline.store import WorkStore, atomic_write_bytes
+from lipforge.pipeline.stages.base import ClipItem, StageStats
+from lipforge.pipeline.store.atomic import atomic_write_bytes
+from lipforge.pipeline.store.work import WorkStore
 
 # Ray's single-node switch: with it off, Ray takes 127.0.0.1 as the node address and every
 # gRPC server, the object manager and the workers bind to loopback (checked with `ss -ltnp`).
@@ -49,7 +52,7 @@ class _OperatorBase:
     """Shared by the operators: run the fused stages on groups, write or pack the result."""
 
     def __init__(self, op: Operator, cfg: RunConfig, output: str) -> None:
-        from lipforge.pipeline.threads import keep_freed_memory, limit_native_threads
+        from lipforge.pipeline.run.threads import keep_freed_memory, limit_native_threads
 
         limit_native_threads(op.num_cpus)  # this actor's process gets op.num_cpus CPUs
         keep_freed_memory()  # clip buffers reuse the heap instead of faulting fresh pages in
@@ -141,7 +144,7 @@ class RayRunner:
         self.num_cpus = num_cpus
         self.progress = progress
         self.operators = plan_operators(config, build_stages(config))  # bad configs / model files fail now
-        # True: a successful run leaves Ray stopping on a thread (pipeline/runners/ray_close.py)
+        # True: a successful run leaves Ray stopping on a thread (pipeline/run/runners/ray_close.py)
         # and the caller publishes meanwhile, then calls wait_closed(); lipforge curate does.
         self.close_in_background = False
         self._closer = None
@@ -182,7 +185,7 @@ class RayRunner:
             ok = True
         finally:
             if started and ok and self.close_in_background:
-                from lipforge.pipeline.runners.ray_close import RayCloser
+                from lipforge.pipeline.run.runners.ray_close import RayCloser
 
                 self._closer = RayCloser.start(ray)
             elif started:

@@ -4,7 +4,7 @@
 all of it waiting: it asks raylet, gcs_server, the agents and the idle workers to exit and waits
 for them. Once the run's last row has reached the driver every shard and work file is written (a
 worker yields a row only after ``WorkStore.write_group``), so publishing the generation
-(``lipforge.pipeline.finalize``) reads nothing Ray still holds and can run meanwhile.
+(``lipforge.pipeline.run.finalize``) reads nothing Ray still holds and can run meanwhile.
 
 Safety: only a successful run closes this way (a failing run shuts Ray down before its error
 propagates, as before); the caller always joins (:meth:`RayCloser.wait`) before it releases the

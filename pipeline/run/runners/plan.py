@@ -28,8 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lipforge.pipeline.config import RunConfig
-from lipforge.pipeline.stage import Stage
+from lipforge.pipeline.stages.config import RunConfig
+from lipforge.pipeline.stages.base import Stage
 
 SOURCE_NAME = "decode"
 WRITER_NAME = "write"

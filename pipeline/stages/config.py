@@ -15,18 +15,9 @@ from typing import Any
 import yaml
 
 from lipforge.pipeline.media import SHARD_KEYINT
+from lipforge.pipeline.source.probe import ProbeConfig
 from lipforge.pipeline.source.scenes import CONTENT_THRESHOLD
-from lipforge.pipeline.stage import StageConfig
-
-
-@dataclass(frozen=True)
-class ProbeConfig:
-    min_duration_s: float = 0.5  # shorter files are dropped as too_short_source
-    num_cpus: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.min_duration_s < 0:
-            raise ValueError(f"ProbeConfig.min_duration_s must be >= 0, got {self.min_duration_s}")
+from lipforge.pipeline.stages.base import StageConfig
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,7 @@ class ShardConfig:
     num_cpus: float = 1.0
     # False: once a kept clip is published, its candidate tar in work/ is replaced by a small
     # record of where its bytes sit in the published shards (about halves a corpus's bytes);
-    # reruns, re-judging and republishing read the bytes from there (lipforge.pipeline.release).
+    # reruns, re-judging and republishing read the bytes from there (lipforge.pipeline.store.release).
     keep_work_samples: bool = True
 
     def __post_init__(self) -> None:
@@ -118,13 +109,13 @@ class RunConfig:
     segment: SegmentConfig = field(default_factory=SegmentConfig)
     shards: ShardConfig = field(default_factory=ShardConfig)
     models_dir: str | None = None  # where relative model paths in stage configs are looked up
-    # Per-stage configs by stage name (lipforge.pipeline.registry); a stage missing here runs with defaults.
+    # Per-stage configs by stage name (lipforge.pipeline.stages.registry); a stage missing here runs with defaults.
     stages: dict[str, StageConfig] = field(default_factory=dict)
     report_thumbnails_per_reason: int = 4
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "RunConfig":
-        from lipforge.pipeline.registry import stage_classes
+        from lipforge.pipeline.stages.registry import stage_classes
 
         d = dict(d or {})
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
@@ -154,12 +145,12 @@ class RunConfig:
             return cls.from_dict(yaml.safe_load(f))
 
     def stage_config(self, name: str) -> StageConfig:
-        from lipforge.pipeline.registry import stage_classes
+        from lipforge.pipeline.stages.registry import stage_classes
 
         return self.stages.get(name) or stage_classes()[name].Config()
 
     def to_dict(self) -> dict[str, Any]:
-        from lipforge.pipeline.registry import stage_classes
+        from lipforge.pipeline.stages.registry import stage_classes
 
         d = {"probe": dataclasses.asdict(self.probe), "segment": dataclasses.asdict(self.segment),
              "shards": dataclasses.asdict(self.shards), "models_dir": self.models_dir,

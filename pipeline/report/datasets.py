@@ -1,13 +1,13 @@
 """The per-dataset table of the HTML report: hours in, after each stage, and kept, per dataset.
 
-Reads ``summary["datasets"]`` (:mod:`lipforge.pipeline.datasets.accounting`); the report calls
+Reads ``summary["datasets"]`` (:mod:`lipforge.pipeline.report.accounting`); the report calls
 :func:`datasets_section` and places the returned HTML where it wants it.
 """
 from __future__ import annotations
 
 import html
 
-from lipforge.pipeline.datasets.accounting import NO_DATASET
+from lipforge.pipeline.report.accounting import NO_DATASET
 
 
 def datasets_lines(summary: dict) -> list[str]:

@@ -55,7 +55,7 @@ def candidate_refs(store, parquet: Path) -> tuple[list[SampleRef], str | None]:
 
 
 def _write(store, parquet: Path, body: dict) -> None:
-    from lipforge.pipeline.store import atomic_write_bytes
+    from lipforge.pipeline.store.atomic import atomic_write_bytes
 
     atomic_write_bytes(marker_path(parquet), json.dumps(body, sort_keys=True).encode())
 

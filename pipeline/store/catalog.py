@@ -3,8 +3,8 @@
 Batches accumulate: a run adds its ``--input`` to the catalog and publishes every source the
 catalog holds, so sources of earlier runs stay published. A source leaves only when asked
 (``--remove`` or ``--prune-missing``). Each entry records the source's path, its content
-identity (:mod:`lipforge.pipeline.identity`) and the fingerprints of the config its stored
-results were computed under (:mod:`lipforge.pipeline.fingerprint`).
+identity (:mod:`lipforge.pipeline.store.identity`) and the fingerprints of the config its stored
+results were computed under (:mod:`lipforge.pipeline.store.fingerprint`).
 
 Stored as ``<output>/work/corpus.json`` (written whole, fsynced, renamed). An output written
 before the catalog existed is adopted from its ``work/sources/*.json`` records.
@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lipforge.pipeline.identity import ContentId
+from lipforge.pipeline.store.identity import ContentId
 
 
 @dataclass
@@ -74,14 +74,14 @@ class Catalog:
         return cls(store, entries, adopted=bool(entries))
 
     def save(self) -> None:
-        from lipforge.pipeline.store import atomic_write_bytes
+        from lipforge.pipeline.store.atomic import atomic_write_bytes
 
         body = {"version": self.VERSION, "sources": {sid: self.entries[sid].to_dict() for sid in sorted(self.entries)}}
         atomic_write_bytes(self.path, json.dumps(body, indent=1, sort_keys=True).encode())
 
     def sources(self) -> list:
         """The corpus as run inputs, sorted by id."""
-        from lipforge.pipeline.curate import SourceInput
+        from lipforge.pipeline.source.inputs import SourceInput
 
         out = []
         for sid, e in sorted(self.entries.items()):
