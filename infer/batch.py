@@ -123,7 +123,7 @@ def _row(job: dict, **kw) -> dict[str, Any]:
 
 
 def _fail(row: dict, stage: str, e: BaseException) -> dict:
-    from lipforge.infer.cli import user_errors
+    from lipforge.infer.errors import user_errors
 
     msg = " ".join(str(e).split())
     row["status"] = "error"

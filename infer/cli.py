@@ -23,15 +23,6 @@ import sys
 from pathlib import Path
 
 
-
-def user_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that are the user's input, not a bug: they end as one line and exit code 2."""
-    from lipforge.infer.faceprep import NoFaceError
-    from lipforge.pipeline.media import MediaDecodeError
-
-    return (FileNotFoundError, NotADirectoryError, ValueError, MediaDecodeError, NoFaceError)
-
-
 def _infer_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="lipforge infer", description="Lip-sync videos to new audio.")
     p.add_argument("--video", help="source video (one job)")
@@ -82,7 +73,7 @@ def main_infer(argv: list[str] | None = None) -> int:
     if not args.jobs and not all(single):
         raise SystemExit("lipforge infer: one job needs --video, --audio and --out "
                          f"(got --video {args.video}, --audio {args.audio}, --out {args.out})")
-    # a user error (user_errors()) propagates to lipforge.cli: one line, exit 2 (--debug: the traceback)
+    # a user error (lipforge.infer.errors.user_errors()) propagates to lipforge.cli: one line, exit 2 (--debug: the traceback)
     return _run_batch(args) if args.jobs else _run_one(args)
 
 

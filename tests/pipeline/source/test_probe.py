@@ -12,7 +12,6 @@ from lipforge.env import apply_offline_env
 apply_offline_env()
 
 from lipforge.pipeline.stages.config import ProbeConfig  # noqa: E402
-from lipforge.pipeline.stages.segment import   # noqa: E402
 from lipforge.pipeline.source import probe_source  # noqa: E402
 
 from _source_media import counter_frames, tone, write  # noqa: E402
