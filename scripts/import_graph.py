@@ -11,7 +11,9 @@ Definitions (module = one .py file; a package's ``__init__`` counts as the packa
   that is a module);
 - circles are the strongly connected components of more than one module;
 - arrows running up are the back edges of a depth-first walk in sorted order: drop them and the
-  rest is a DAG; floors are that DAG's longest-path levels (floor 0 imports nothing inside).
+  rest is a DAG; floors are that DAG's longest-path levels (floor 0 imports nothing inside);
+- ``--rooms`` draws the same picture one level up: each top-level folder or loose file of the
+  package is one node (what the layers contract of pyproject.toml sees).
 """
 
 from __future__ import annotations
@@ -100,6 +102,19 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found, key=lambda c: (-len(c), c))
 
 
+def rooms(graph: dict[str, set[str]], prefix: str) -> dict[str, set[str]]:
+    """The graph between the package's top-level folders and loose files."""
+    def room(name: str) -> str:
+        return ".".join(name.split(".")[: prefix.count(".") + 2])
+
+    out: dict[str, set[str]] = {}
+    for a, targets in graph.items():
+        if a == prefix:
+            continue
+        out.setdefault(room(a), set()).update(room(b) for b in targets if b != prefix and room(b) != room(a))
+    return out
+
+
 def back_edges(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
     state: dict[str, int] = {}  # 1 on the walk's path, 2 done
     found = []
@@ -139,8 +154,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("folder", type=Path, help="the package's folder, e.g. pipeline")
     parser.add_argument("prefix", help="its import name, e.g. lipforge.pipeline")
     parser.add_argument("--short", action="store_true", help="figures only, no floor listing")
+    parser.add_argument("--rooms", action="store_true", help="one node per top-level folder or loose file")
     args = parser.parse_args(argv)
     graph = edges(args.folder, args.prefix)
+    if args.rooms:
+        graph = rooms(graph, args.prefix)
     up = back_edges(graph)
     level = floors(graph, up)
     rings = circles(graph)
@@ -150,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         return name[cut:] or "(package)"
 
     n_floors = max(level.values(), default=-1) + 1
-    print(f"{args.prefix}: {len(graph)} modules, {sum(map(len, graph.values()))} arrows, "
+    print(f"{args.prefix}: {len(graph)} {'rooms' if args.rooms else 'modules'}, {sum(map(len, graph.values()))} arrows, "
           f"{n_floors} floors, {len(up)} arrows running up, {len(rings)} circles")
     if not args.short:
         for floor in range(n_floors):
