@@ -35,7 +35,7 @@ RECIPE_NAME = "recipe.json"
 RECIPE_VERSION = 1
 MASK_TYPES = ("mask_adaptive", "mask_keysync")
 FPS = 25  # lipforge normalizes every video to 25 fps ...
-SAMPLE_RATE = 16000  # ... and every audio track to 16 kHz mono (pipeline.config.SegmentConfig)
+SAMPLE_RATE = 16000  # ... and every audio track to 16 kHz mono (pipeline.stages.config.SegmentConfig)
 
 # The face-crop recipe's fields (lipforge.pipeline.faces.recipe.CropRecipe): crop side, margin,
 # smoothing, mask padding. Inference crops at the model's resolution with the same geometry.

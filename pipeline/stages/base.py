@@ -36,7 +36,7 @@ class StageConfig:
     num_cpus: float = 1.0
     num_gpus: float = 0.0  # a fraction packs several small GPU models on one device
     batch_size: int = 1  # items per call of process()
-    concurrency: int = 1  # Ray actors of the operator this stage starts (see pipeline.runners.plan)
+    concurrency: int = 1  # Ray actors of the operator this stage starts (see pipeline.run.runners.plan)
 
     def __post_init__(self) -> None:
         if self.num_cpus < 0:
