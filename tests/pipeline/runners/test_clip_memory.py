@@ -20,7 +20,7 @@ from tests.pipeline.runners.test_runners import spine_config  # noqa: E402
 def previous_clip_alive(monkeypatch) -> list[bool]:
     """Each time the segmenter has the next clip's frames in hand (it builds the clip's item
     then): is the clip it yielded before still alive? That is the moment a worker's memory peaks."""
-    from lipforge.pipeline.source import segment
+    from lipforge.pipeline.stages import segment
 
     real_run, real_item, refs, alive = segment.Segmenter.run, segment.ClipItem, [], []
 
