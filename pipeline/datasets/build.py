@@ -39,6 +39,7 @@ class SourceList:
     sources: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     listed_s: Counter = field(default_factory=Counter)  # every row with a usable range
+    flagged_s: Counter = field(default_factory=Counter)  # rows listed as bad_range or implausible_range
     found_s: Counter = field(default_factory=Counter)  # of those, the rows whose video was found
     merged: Counter = field(default_factory=Counter)  # rows that joined an earlier row's source
 
@@ -48,7 +49,7 @@ class SourceList:
                              "start_s": row.start_s, "end_s": row.end_s, "where": row.where})
 
 
-@dataclass
+@dataclass(slots=True)
 class _Item:
     """A row whose video was found, with its fitted box; becomes one source (or joins one)."""
 
@@ -85,8 +86,8 @@ def _drop_duplicates(items: list[_Item], out: SourceList) -> list[_Item]:
     kept: list[_Item] = []
     by_range: dict[tuple, list[_Item]] = {}
     for it in items:
-        rng = (it.path, None if it.start_s is None else round(it.start_s * 1000), None if it.end_s is None else
-               round(it.end_s * 1000))
+        rng = (str(it.path), None if it.start_s is None else round(it.start_s * 1000),
+               None if it.end_s is None else round(it.end_s * 1000))
         twin = next((o for o in by_range.get(rng, []) if _same_face(o.box, it.box)), None)
         if twin is not None:
             out.skip(it.row, "duplicate_range", f"same range and face of {it.path.name} as {twin.row.key}")
@@ -103,7 +104,7 @@ def _merge(items: list[_Item], gap: float, out: SourceList) -> list[_Item]:
     open_by_video: dict[tuple, list[_Item]] = {}
     ranged = sorted((it for it in items if it.start_s is not None), key=lambda it: (str(it.path), it.start_s))
     for it in ranged:
-        groups = open_by_video.setdefault((it.path, it.row.dataset), [])
+        groups = open_by_video.setdefault((str(it.path), it.row.dataset), [])
         host = next((g for g in groups if it.start_s - g.end_s <= gap + 1e-6 and _same_face(g.box, it.box)), None)
         if host is None:
             groups.append(it)
@@ -127,7 +128,7 @@ def _source(it: _Item, taken: dict[str, dict], out: SourceList) -> dict | None:
     key = it.keys[0] if len(it.keys) == 1 else f"{it.keys[0]}..{it.keys[-1]}"
     src = {"path": os.path.abspath(it.path), "dataset": it.row.dataset, "dataset_key": key,
            "start_s": it.start_s, "end_s": it.end_s, "labels": ",".join(it.labels) or None,
-           **dict(zip(_BOX, it.box or (None,) * 4)), "warnings": "; ".join(it.row.warnings) or None}
+           **dict(zip(_BOX, it.box or (None,) * 4)), "warnings": " | ".join(it.row.warnings) or None}
     try:
         sid = source_input_from_row(src, it.row.where).source_id
     except ValueError as e:  # the checks above should leave none; a bad row is listed, never an abort
@@ -153,6 +154,8 @@ def build_sources(rows: Iterable[DatasetRow], videos: str | Path, merge_gap: flo
     for row in rows:
         row = check_range(row)
         if row.problem is not None:
+            if row.problem in ("bad_range", "implausible_range") and row.end_s - row.start_s > 0:
+                out.flagged_s[row.dataset] += row.end_s - row.start_s
             out.skip(row, row.problem)
             continue
         secs = 0.0 if row.start_s is None else row.end_s - row.start_s

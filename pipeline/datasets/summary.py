@@ -34,7 +34,7 @@ def overlapping(sources: list[dict]) -> int:
 
 
 def _warning_codes(sources: list[dict]) -> Counter:
-    return Counter(w.split(":", 1)[0] for r in sources if r.get("warnings") for w in r["warnings"].split("; "))
+    return Counter(w.split(":", 1)[0] for r in sources if r.get("warnings") for w in r["warnings"].split(" | "))
 
 
 def summarize(built: SourceList, min_clip_s: float) -> str:
@@ -48,8 +48,9 @@ def summarize(built: SourceList, min_clip_s: float) -> str:
         reasons = Counter(r["reason"] for r in built.skipped if r["dataset"] == ds)
         warns = _warning_codes(mine)
         boxes = sum(r["box_x0"] is not None for r in mine)
+        flagged = f" (+{built.flagged_s[ds] / 3600:.3f} h in bad or implausible ranges)" if built.flagged_s[ds] else ""
         lines.append(f"{ds}: {len(mine)} sources, {sum(spans) / 3600:.3f} h; annotations list "
-                     f"{built.listed_s[ds] / 3600:.3f} h, videos found for {built.found_s[ds] / 3600:.3f} h; "
+                     f"{built.listed_s[ds] / 3600:.3f} h{flagged}, videos found for {built.found_s[ds] / 3600:.3f} h; "
                      f"expected yield {(sum(spans) - sum(short)) / 3600:.3f} h at min_clip_s {min_clip_s:g} s "
                      f"({len(short)} sources shorter: {sum(short) / 3600:.3f} h too_short)")
         lines.append(f"  {boxes} with a face box; warnings {sum(warns.values())}"
