@@ -105,7 +105,8 @@ def _merge(items: list[_Item], gap: float, out: SourceList) -> list[_Item]:
     ranged = sorted((it for it in items if it.start_s is not None), key=lambda it: (str(it.path), it.start_s))
     for it in ranged:
         groups = open_by_video.setdefault((str(it.path), it.row.dataset), [])
-        host = next((g for g in groups if it.start_s - g.end_s <= gap + 1e-6 and _same_face(g.box, it.box)), None)
+        groups[:] = [g for g in groups if it.start_s - g.end_s <= gap + 1e-6]  # the others can take no later item
+        host = next((g for g in groups if _same_face(g.box, it.box)), None)
         if host is None:
             groups.append(it)
             result.append(it)
