@@ -41,6 +41,9 @@ def test_hdtf_crops_are_pixels_of_the_reference_resolution(tmp_path, clip, clip_
     assert (r0["start_s"], r0["end_s"], r0["dataset"]) == (0.0, 2.0, "hdtf")
     # the 720 px reference of a 4:3 video is 960 x 720, whatever size was downloaded
     assert box(r0) == pytest.approx((0.25, 0.0, 0.75, 480 / 720)) and r0["warnings"] is None
+    big = videos(tmp_path / "raw_big", clip_large, "RD_Radio11.mp4")  # the same video downloaded at 256 x 192
+    again, _ = make_sources("hdtf", ann, big, tmp_path / "big.parquet")
+    assert box(next(s for s in again.sources if s["dataset_key"] == "RD_Radio11_0")) == pytest.approx(box(r0))
     r12 = keys["RD_Radio12_0"]  # 256 x 192 download: the same reference, and 700 + 400 > 960 does not fit
     assert box(r12) == pytest.approx((700 / 960, 0.0, 1.0, 400 / 720))
     assert r12["warnings"].startswith("box_clamped: ") and "960x720 reference frame" in r12["warnings"]
