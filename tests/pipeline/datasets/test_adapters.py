@@ -16,7 +16,7 @@ from tests.pipeline.datasets.files import box, skipped, videos
 def hdtf_files(ann, resolution=True):
     ann.mkdir(exist_ok=True)
     (ann / "RD_annotion_time.txt").write_text("Radio11.mp4 00:00-00:02 00:02-00:04\nRadio12.mp4 00:01-00:03\n"
-                                               "Radio13.mp4 00:05-00:0x\n")
+                                               "Radio13.mp4 00:05-00:0x\nRadio14.mp4\n")
     # x w y h in pixels of the 720 px high reference download; Radio11_1 has no crop line
     (ann / "RD_crop_wh.txt").write_text("Radio11_0.mp4 240 480 0 480\nRadio12_0.mp4 700 400 0 400\n")
     if resolution:
@@ -56,6 +56,7 @@ def test_hdtf_crops_are_pixels_of_the_reference_resolution(tmp_path, clip, clip_
     assert listed["WRA_MittRomney_1"]["reason"] == "implausible_range"
     assert "starts before the previous range" in listed["WRA_MittRomney_1"]["detail"]
     assert listed["RD_Radio13_0"]["reason"] == "unparsed_entry"
+    assert listed["RD_Radio14"]["reason"] == "unparsed_entry" and "no time range" in listed["RD_Radio14"]["detail"]
     # the written list is a curate input: two ranges of one file are two sources
     got = list_inputs(str(out))
     assert len(got) == 5 and len({s.path for s in got}) == 4
