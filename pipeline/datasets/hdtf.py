@@ -103,8 +103,8 @@ def read(annotations: str | Path) -> Iterator[DatasetRow]:
             named = stem if stem.startswith(f"{subset}_") else f"{subset}_{stem}"  # the subset prefix once
             videos = tuple(dict.fromkeys((stem, named)))
             if len(parts) == 1:
-                yield DatasetRow(NAME, named, videos, problem="unparsed_entry", detail=f"{line.strip()!r}: no time range",
-                                 where=f"{f.name}:{n}")
+                yield DatasetRow(NAME, named, videos, problem="unparsed_entry",
+                                 detail=f"{line.strip()!r}: no time range", where=f"{f.name}:{n}")
                 continue
             ref_h, ref_warning = _reference(res, res_name, stem)
             reach = 0.0  # the end of the line's previous range

@@ -22,7 +22,8 @@ def hdtf_files(ann, resolution=True):
     if resolution:
         (ann / "RD_resolution.txt").write_text("Radio11.mp4 720\nRadio12.mp4 720\nRadio13.mp4 1080\n")
     # a typo like WRA MittRomney's "08:10-08:30 00:33-08:53"; a resolution of 0 as for KevinMcCarthy1
-    (ann / "WRA_annotion_time.txt").write_text("WRA_Obama_000.mp4 00:01-00:03\nMittRomney.mp4 00:01-00:02 00:00-00:03\n")
+    (ann / "WRA_annotion_time.txt").write_text("WRA_Obama_000.mp4 00:01-00:03\n"
+                                                "MittRomney.mp4 00:01-00:02 00:00-00:03\n")
     (ann / "WRA_crop_wh.txt").write_text("WRA_Obama_000_0.mp4 0 360 0 360\nMittRomney_0.mp4 0 360 0 360\n")
     if resolution:
         (ann / "WRA_resolution.txt").write_text("WRA_Obama_000.mp4 0\nMittRomney.mp4 720\n")

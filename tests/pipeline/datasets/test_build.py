@@ -93,7 +93,8 @@ def test_adjacent_segments_merge(tmp_path, clip):
     ann = tmp_path / "annotations"
     ann.mkdir()
     (ann / "german.json").write_text(json.dumps({
-        "a_0": seg("wSRj_qVzTAU", 0.4, 1.2, (0.1, 0.5, 0.1, 0.4)), "a_1": seg("wSRj_qVzTAU", 1.5, 3.0, (0.12, 0.52, 0.1, 0.4)),
+        "a_0": seg("wSRj_qVzTAU", 0.4, 1.2, (0.1, 0.5, 0.1, 0.4)),
+        "a_1": seg("wSRj_qVzTAU", 1.5, 3.0, (0.12, 0.52, 0.1, 0.4)),
         "b_0": seg("wSRj_qVzTAU", 1.3, 2.0, (0.1, 0.5, 0.6, 0.9))}))
     vids = videos(tmp_path / "raw_video", clip, "german/wSRj_qVzTAU.mp4")
     built, _ = make_sources("multitalk", ann, vids, tmp_path / "mt.parquet", merge_gap=0.5)
@@ -127,6 +128,7 @@ def test_sources_cli_prints_hours_listed_found_and_expected_yield(tmp_path, clip
                       (["sources", "hdtf", "--annotations", str(ann), "--min-clip-s", "0"], "--min-clip-s must be > 0"),
                       (["sources", "hdtf", "--annotations", str(ann), "--videos", str(tmp_path / "novids")],
                        "not a folder")):
-        rc = main([*argv, *([] if "--videos" in argv else ["--videos", str(vids)]), "--out", str(tmp_path / "x.parquet")])
+        more = [] if "--videos" in argv else ["--videos", str(vids)]
+        rc = main([*argv, *more, "--out", str(tmp_path / "x.parquet")])
         err = capsys.readouterr().err.strip()
         assert rc == 2 and msg in err and len(err.splitlines()) == 1
