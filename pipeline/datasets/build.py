@@ -11,7 +11,7 @@ speech in short adjacent pieces). Codes of the skipped rows and of the warnings:
 
 >>> built = build_sources(read("HDTF_dataset"), "videos/", merge_gap=None)       # doctest: +SKIP
 >>> len(built.sources), built.listed_s["hdtf"] / 3600                            # doctest: +SKIP
-(421, 17.07)
+(435, 16.93)
 """
 from __future__ import annotations
 
@@ -39,8 +39,8 @@ class SourceList:
     sources: list[dict] = field(default_factory=list)
     skipped: list[dict] = field(default_factory=list)
     listed_s: Counter = field(default_factory=Counter)  # every row with a usable range
-    flagged_s: Counter = field(default_factory=Counter)  # rows listed as bad_range or implausible_range
     found_s: Counter = field(default_factory=Counter)  # of those, the rows whose video was found
+    flagged_s: Counter = field(default_factory=Counter)  # ranges listed as bad_range or implausible_range
     merged: Counter = field(default_factory=Counter)  # rows that joined an earlier row's source
 
     def skip(self, row: DatasetRow, reason: str, detail: str = "") -> None:

@@ -8,7 +8,7 @@ the sources at least ``min_clip_s`` long (the segmenter drops a shorter range wh
 merged rows, ranges overlapping another of their video, and the skipped rows by reason.
 
 >>> print(summarize(built, min_clip_s=2.0))                       # doctest: +SKIP
-multitalk: 108,544 sources, 145.6 h; annotations list 145.70 h, videos found for 145.70 h; ...
+multitalk: 108570 sources, 145.699 h; annotations list 145.702 h, videos found for 145.702 h; expected yield ...
 """
 from __future__ import annotations
 
