@@ -1,5 +1,6 @@
 """``lipforge sources`` at a dataset's scale: a CelebV-Text-sized info JSON (70,000 clips, pixel
-boxes, so each video's size is probed) over a folder of downloaded videos.
+boxes as its README shows them, so each video's size is probed; the real file's boxes are
+normalized) over a folder of downloaded videos.
 
 Writes ``--videos`` copies of one tiny synthetic video and the JSON into a temporary folder, then
 times :func:`lipforge.pipeline.datasets.make_sources` (what the command runs: read, look up,
@@ -42,7 +43,8 @@ def main() -> None:
                                         "bbox": {"top": 0, "bottom": 60, "left": 10, "right": 80}, "version": "v0.1"}
         (d / "celebvtext_info.json").write_text(json.dumps({"clips": clips}))
         t0 = time.perf_counter()
-        sources, skipped, _ = make_sources("celebv-text", d / "celebvtext_info.json", raw, d / "out.parquet")
+        built, _ = make_sources("celebv-text", d / "celebvtext_info.json", raw, d / "out.parquet")
+        sources, skipped = built.sources, built.skipped
         dt = time.perf_counter() - t0
         print(f"{args.clips} clips over {args.videos} videos: {len(sources)} sources, {len(skipped)} skipped "
               f"in {dt:.1f} s ({args.clips / dt:,.0f} rows/s)")

@@ -11,8 +11,11 @@ with ``label`` one of ``NO_SPEECH``, ``CLEAN_SPEECH``, ``SPEECH_WITH_MUSIC``,
 takes columns 0-3 of the headerless CSV as video id, start, end, label; the CSV itself, served
 from research.google.com, was not read here). The three speech labels become sources (the
 label is kept in
-``labels``); ``NO_SPEECH`` rows are listed as ``not_speech``. Videos are looked up as
-``{video_id}.*`` (the CVDF mirror has .mp4, .mkv and .webm files).
+``labels``); ``NO_SPEECH`` rows are listed as ``not_speech``. The labels cut speech into short pieces
+(a CLEAN_SPEECH span followed at once by SPEECH_WITH_MUSIC ...), so by default ``lipforge
+sources`` merges touching speech segments of a video into one source (``--merge-gap S`` widens
+that, ``--no-merge`` keeps the pieces; the merged source's labels list each label once).
+Videos are looked up as ``{video_id}.*`` (the CVDF mirror has .mp4, .mkv and .webm files).
 """
 from __future__ import annotations
 

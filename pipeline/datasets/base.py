@@ -1,38 +1,58 @@
-"""What every dataset adapter shares: annotation rows, finding their videos, the sources list.
+"""What every dataset adapter shares: annotation rows, finding their videos, fitting boxes.
 
 An adapter reads a dataset's own annotation files into :class:`DatasetRow` s (which video,
-which time range, optionally a face box and labels). :func:`build_sources` then looks each
-row's video up in the directory the user downloaded the videos to and turns the row into an
-input row of a curation run (the columns of :mod:`lipforge.pipeline.source.inputs`). A row
-that cannot become a source is never silently skipped: it is listed with a reason.
+which time range, optionally a face box and labels). :func:`lipforge.pipeline.datasets.build.build_sources`
+then looks each row's video up in the directory the user downloaded the videos to and turns
+the row into an input row of a curation run (the columns of :mod:`lipforge.pipeline.source.inputs`).
+A row that cannot become a source is never silently skipped: it is listed with a reason.
 
 =====================  ========================================================================
 ``video_missing``      no file named after the row's video in the videos directory
 ``ambiguous_video``    several files of that name in different folders (give a narrower --videos)
-``bad_range``          the row's end is not after its start
+``bad_range``          the row's end is not after its start, a time is negative or not finite
+``implausible_range``  far longer than the dataset's longest range (:data:`IMPLAUSIBLE_S`), or (HDTF)
+                       out of the order of its line: a typo, not a talking span
 ``unparsed_entry``     a line or entry of the annotation file that does not parse (its text is
                        in ``detail``)
-``duplicate_range``    an earlier row already lists the same range of the same video
+``duplicate_range``    an earlier row lists the same range of the same video with the same face
+                       (no box, or boxes overlapping by IoU >= 0.5; a different box is a second
+                       speaker and a second source)
 ``not_speech``         (AVA-Speech) a segment labelled ``NO_SPEECH``
 =====================  ========================================================================
+
+A row that does become a source may carry warnings (the ``warnings`` column of the list,
+``code: detail | code: detail``), each counted in the printed summary:
+
+==========================  ===================================================================
+``box_clamped``             the box does not fit its frame and was clamped to it
+``box_outside_frame``       the box lies outside its frame: the source has no box
+``no_box``                  the dataset gives boxes, but none for this range
+``bad_box``                 the box's entry does not parse: the source has no box
+``box_reference_assumed``   (HDTF) no resolution entry: crop pixels taken as the download's own
+``no_video_size``           the video's size could not be read, so a pixel box was not used
+==========================  ===================================================================
 """
 from __future__ import annotations
 
-import csv
+import math
 import os
-from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 VIDEO_EXT_PRIORITY = (".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi", ".flv", ".mpg", ".mpeg", ".ts")
 _EXT_RANK = {e: i for i, e in enumerate(VIDEO_EXT_PRIORITY)}
 
-SOURCE_LIST_COLUMNS = ("source_id", "path", "dataset", "dataset_key", "start_s", "end_s", "labels",
-                       "box_x0", "box_y0", "box_x1", "box_y1")
-SKIPPED_COLUMNS = ("dataset", "dataset_key", "reason", "detail", "video", "start_s", "end_s", "where")
+# A range longer than this is implausible for its dataset (twice its longest real range or
+# more). Measured on the published files: HDTF's longest range is 438 s (its one longer range,
+# WRA MittRomney's 500 s, is a typo the order check finds); MultiTalk's 50.2 s (11 languages);
+# CelebV-Text's sample 54.6 s; AVA-Speech labels 900 s per movie. VFHQ: clips of a few seconds.
+IMPLAUSIBLE_S: dict[str, float] = {"hdtf": 900.0, "multitalk": 120.0, "celebv_hq": 300.0, "celebv_text": 300.0,
+                               "ava_speech": 900.0, "vfhq": 600.0}
+SAME_FACE_IOU = 0.5  # two boxes of one range overlapping at least this much are one face
+BOX_SLACK = 0.005  # a box may overshoot its frame by this much (rounding) before it counts as clamped
 
 
-@dataclass
+@dataclass(slots=True)  # CelebV-Text and MultiTalk list 70k-110k rows
 class DatasetRow:
     """One annotated segment of a dataset, before its video is looked up."""
 
@@ -41,13 +61,20 @@ class DatasetRow:
     videos: tuple[str, ...]  # file names (without extension) the video may have, in preference order
     start_s: float | None = None
     end_s: float | None = None
-    box: tuple[float, float, float, float] | None = None  # normalized (x0, y0, x1, y1)
-    box_px: tuple[float, float, float, float] | None = None  # pixels of the video frame (normalized later)
+    box: tuple[float, float, float, float] | None = None  # normalized (x0, y0, x1, y1), not yet clamped
+    box_px: tuple[float, float, float, float] | None = None  # pixels of a reference frame (normalized later)
+    # Height in px of the frame box_px is measured in (HDTF: its *_resolution.txt); its width follows
+    # the downloaded video's aspect ratio. None: the downloaded video's own size.
+    box_ref_h: float | None = None
     labels: str | None = None
     subdir: str | None = None  # preferred folder of the video (MultiTalk: the language)
     problem: str | None = None  # a reason code when the row cannot become a source
     detail: str = ""
     where: str = ""  # file and line or entry of the annotation
+    warnings: list[str] = field(default_factory=list)  # "code: detail" (see the module doc)
+
+    def warn(self, code: str, detail: str) -> None:
+        self.warnings.append(f"{code}: {detail}")
 
 
 def parse_clock(text: str) -> float:
@@ -70,9 +97,44 @@ def normalized_box(left: float, top: float, right: float, bottom: float) -> tupl
     return (x0, y0, x1, y1) if x0 < x1 and y0 < y1 else None
 
 
+def fit_box(row: DatasetRow, box: tuple[float, float, float, float], frame: str) -> tuple | None:
+    """``box`` (normalized, possibly past the frame) clamped to the frame; a clamp beyond rounding
+    or an empty result is a warning on ``row`` (``frame`` names the frame in its text)."""
+    fitted = normalized_box(*box)
+    if fitted is not None and -BOX_SLACK <= min(box) and max(box) <= 1 + BOX_SLACK:
+        return fitted
+    shown = "(" + ", ".join(f"{v:.4g}" for v in box) + ")"
+    if fitted is None:
+        row.warn("box_outside_frame", f"box {shown} of {frame} is empty inside the frame")
+    else:
+        row.warn("box_clamped", f"box {shown} of {frame} does not fit it, clamped")
+    return fitted
+
+
+def iou(a: tuple, b: tuple) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
 def check_range(row: DatasetRow) -> DatasetRow:
-    if row.problem is None and row.start_s is not None and not row.end_s > row.start_s:
-        row.problem, row.detail = "bad_range", f"end {row.end_s} <= start {row.start_s}"
+    """Flag a range that cannot be a source (``bad_range``) or is far too long (``implausible_range``)."""
+    if row.problem is not None or row.start_s is None:
+        return row
+    a, b = row.start_s, row.end_s
+    if b is None or not (math.isfinite(a) and math.isfinite(b)):
+        row.problem, row.detail = "bad_range", f"start {a}, end {b}: not finite"
+    elif a < 0:
+        row.problem, row.detail = "bad_range", f"negative start {a}"
+    elif not b > a:
+        row.problem, row.detail = "bad_range", f"end {b} <= start {a}"
+    elif b - a > IMPLAUSIBLE_S.get(row.dataset, math.inf):
+        row.problem = "implausible_range"
+        row.detail = (f"{b - a:.1f} s long: more than {IMPLAUSIBLE_S[row.dataset]:.0f} s, far beyond "
+                      f"{row.dataset}'s longest ranges (a typo?)")
     return row
 
 
@@ -114,96 +176,3 @@ def video_size(path: Path) -> tuple[int, int] | None:
             return (int(cc.width), int(cc.height)) if cc.width and cc.height else None
     except (av.FFmpegError, OSError):
         return None
-
-
-def build_sources(rows, videos: str | Path) -> tuple[list[dict], list[dict]]:
-    """Input-list rows for the rows whose video exists, and the rows listed with a reason."""
-    from lipforge.pipeline.source.inputs import source_input_from_row
-
-    index = VideoIndex(videos)
-    sizes: dict[Path, tuple[int, int] | None] = {}  # one probe per video, not per row (CelebV-Text: 70k rows)
-    sources: dict[str, dict] = {}
-    skipped: list[dict] = []
-
-    def skip(row: DatasetRow, reason: str, detail: str = "") -> None:
-        skipped.append({"dataset": row.dataset, "dataset_key": row.key, "reason": reason,
-                        "detail": detail or row.detail, "video": "|".join(row.videos),
-                        "start_s": row.start_s, "end_s": row.end_s, "where": row.where})
-
-    for row in rows:
-        row = check_range(row)
-        if row.problem is not None:
-            skip(row, row.problem)
-            continue
-        path, why = index.find(row.videos, row.subdir)
-        if path is None:
-            skip(row, why, f"looked for {' or '.join(row.videos)}.* under {index.root}")
-            continue
-        box = row.box
-        if box is None and row.box_px is not None:
-            size = sizes[path] if path in sizes else sizes.setdefault(path, video_size(path))
-            if size is not None:
-                x0, y0, x1, y1 = row.box_px
-                box = normalized_box(x0 / size[0], y0 / size[1], x1 / size[0], y1 / size[1])
-        out = {"path": os.path.abspath(path), "dataset": row.dataset, "dataset_key": row.key,
-               "start_s": row.start_s, "end_s": row.end_s, "labels": row.labels}
-        out.update(zip(("box_x0", "box_y0", "box_x1", "box_y1"), box or (None,) * 4))
-        src = source_input_from_row(out, row.where)
-        if src.source_id in sources:
-            skip(row, "duplicate_range", f"same range of {path.name} as {sources[src.source_id]['dataset_key']}")
-            continue
-        out["source_id"] = src.source_id
-        sources[src.source_id] = out
-    return [sources[k] for k in sorted(sources)], skipped
-
-
-def write_sources(out: str | Path, sources: list[dict], skipped: list[dict]) -> Path:
-    """Write the sources list (Parquet) and, beside it, ``<name>.skipped.csv``; returns the latter."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    f64, s = pa.float64(), pa.string()
-    schema = pa.schema([(c, f64 if c.startswith(("start", "end", "box")) else s) for c in SOURCE_LIST_COLUMNS])
-    tmp = out.with_name(out.name + ".tmp")
-    pq.write_table(pa.Table.from_pylist(sources, schema=schema), tmp)
-    tmp.replace(out)
-    listing = out.with_name(out.stem + ".skipped.csv")
-    tmp = listing.with_name(listing.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=SKIPPED_COLUMNS)
-        w.writeheader()
-        w.writerows(skipped)
-    tmp.replace(listing)
-    return listing
-
-
-def overlapping(sources: list[dict]) -> int:
-    """Ranges that overlap an earlier range of the same video (MultiTalk and CelebV list some):
-    they stay separate sources, but their clips share frames, which a training split should know."""
-    n = 0
-    by_path: dict[str, list[tuple[float, float]]] = {}
-    for r in sources:
-        if r["start_s"] is not None:
-            by_path.setdefault(r["path"], []).append((r["start_s"], r["end_s"]))
-    for spans in by_path.values():
-        reach = -1.0
-        for a, b in sorted(spans):
-            n += a < reach
-            reach = max(reach, b)
-    return n
-
-
-def summarize(sources: list[dict], skipped: list[dict]) -> str:
-    """One line per dataset: sources, hours listed, boxes, overlapping ranges, rows skipped by reason."""
-    lines = []
-    for ds in sorted({r["dataset"] for r in sources} | {r["dataset"] for r in skipped}):
-        mine = [r for r in sources if r["dataset"] == ds]
-        hours = sum((r["end_s"] - r["start_s"]) for r in mine if r["start_s"] is not None) / 3600
-        reasons = Counter(r["reason"] for r in skipped if r["dataset"] == ds)
-        boxes = sum(r["box_x0"] is not None for r in mine)
-        lines.append(f"{ds}: {len(mine)} sources ({hours:.3f} h listed, {boxes} with a face box, "
-                     f"{overlapping(mine)} overlapping an earlier range of their video); "
-                     f"skipped {sum(reasons.values())}" + (f" {dict(sorted(reasons.items()))}" if reasons else ""))
-    return "\n".join(lines)

@@ -1,21 +1,28 @@
 """CelebV-HQ (Zhu et al., ECCV 2022) and CelebV-Text (Yu et al., CVPR 2023): their info JSON.
 
-Both repositories (github.com/CelebV-HQ/CelebV-HQ, github.com/celebv-text/CelebV-Text) publish
-one JSON file (``celebvhq_info.json``, ``celebvtext_info.json``) of the form::
+CelebV-Text's ``celebvtext_info.json``, as downloaded, maps each clip to its entry at the top
+level (its download script iterates the file itself; a public sample reads)::
 
-    {"meta_info": {...},                       # CelebV-HQ only: attribute names
+    {"oC9r-CTbToE_0_0.mp4": {"meta_video_names": "oC9r-CTbToE_0", "ytb_id": "oC9r-CTbToE",
+                             "duration": {"start_sec": 58.07, "end_sec": 76.27},
+                             "bbox": {"top": 0.0, "bottom": 0.9369, "left": 0.2, "right": 0.775},
+                             "version": "v0.11"}, ...}
+
+CelebV-HQ's ``celebvhq_info.json`` (and CelebV-Text's README) wrap the entries in ``clips``::
+
+    {"meta_info": {...},                       # attribute names
      "clips": {"M2Ohb0FAaJU_1": {"ytb_id": "M2Ohb0FAaJU",
                                  "duration": {"start_sec": 81.62, "end_sec": 86.17},
                                  "bbox": {"top": 0.0, "bottom": 0.8815, "left": 0.1964, "right": 0.6922},
                                  "attributes": {"emotion": {"sep_flag": false, "labels": "neutral"}, ...},
                                  "version": "v0.1"}, ...}}
 
-The clip id is the dataset key, ``ytb_id`` names the downloaded video (their download scripts
-write ``{ytb_id}.mp4``), the duration is seconds in that video. CelebV-HQ's box is normalized
-(0..1, its README and download script say so); the CelebV-Text README shows boxes in pixels
-(``"bottom": 937``) and its download script crops with them unscaled, so a box with a value
-above 1 is taken as pixels of the downloaded video and normalized with that video's size. The
-CelebV-Text README's second example spells the times ``start_frame`` / ``end_frame`` while
+Both forms are read. The entry's key is the dataset key, ``ytb_id`` names the downloaded video
+(their download scripts write ``{ytb_id}.mp4``), the duration is seconds in that video. Boxes
+are normalized (0..1) in both real files (the download scripts scale them by the video's size);
+the CelebV-Text README shows one in pixels (``"bottom": 937``), so a box with a value above 2 is
+taken as pixels of the downloaded video. An entry without a box gets the warning ``no_box``.
+The CelebV-Text README's second example spells the times ``start_frame`` / ``end_frame`` while
 calling them "start and end times" (and its script reads only ``start_sec``): both spellings
 are read as seconds. CelebV-HQ's emotion label(s) become the row's labels.
 """
@@ -25,19 +32,28 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from lipforge.pipeline.datasets.base import DatasetRow, normalized_box
+from lipforge.pipeline.datasets.base import DatasetRow
 
 
-def _load(annotations: Path) -> dict:
+_NOT_CLIPS = ("meta_info", "mete_info")  # CelebV-HQ's attribute names (its README spells it "mete_info")
+
+
+def _load(annotations: Path) -> tuple[dict, str]:
+    """The clip id -> entry mapping, and how a row names where it is (``clips[...]`` or ``[...]``)."""
     if not annotations.is_file():
         raise FileNotFoundError(f"--annotations {annotations}: no such file (the dataset's info .json)")
     try:
         data = json.loads(annotations.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"--annotations {annotations}: not a JSON file ({e})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("clips"), dict):
-        raise ValueError(f"--annotations {annotations}: expected a JSON object with a 'clips' mapping")
-    return data["clips"]
+    if isinstance(data, dict) and isinstance(data.get("clips"), dict):
+        return data["clips"], "clips"
+    if isinstance(data, dict):
+        entries = {k: v for k, v in data.items() if k not in _NOT_CLIPS}
+        if any(isinstance(v, dict) and "duration" in v for v in entries.values()):
+            return entries, ""
+    raise ValueError(f"--annotations {annotations}: expected a JSON object of clip id -> entry (with 'ytb_id' "
+                     f"and 'duration'), or of the form {{'clips': {{...}}}}")
 
 
 def _emotion(clip: dict) -> str | None:
@@ -64,22 +80,26 @@ def clip_row(dataset: str, key: str, clip: dict, where: str, video_key: str = "y
                           detail=f"missing or bad {e}", where=where)
     row = DatasetRow(dataset, key, (vid,), start, end, labels=labels, subdir=subdir, where=where)
     b = clip.get("bbox")
-    if isinstance(b, dict) and all(k in b for k in ("top", "bottom", "left", "right")):
-        try:
-            t, bo, le, ri = (float(b[k]) for k in ("top", "bottom", "left", "right"))
-        except (TypeError, ValueError):
-            return row
-        if max(t, bo, le, ri) <= 1.0:
-            row.box = normalized_box(le, t, ri, bo)
-        else:
-            row.box_px = (le, t, ri, bo)
+    if b is None:
+        row.warn("no_box", "the entry has no bbox")
+        return row
+    try:
+        t, bo, le, ri = (float(b[k]) for k in ("top", "bottom", "left", "right"))
+    except (KeyError, TypeError, ValueError):
+        row.warn("bad_box", f"bbox {json.dumps(b)[:120]}")
+        return row
+    if max(t, bo, le, ri) <= 2.0:  # normalized (fit to the frame, with a warning if it overshoots, later)
+        row.box = (le, t, ri, bo)
+    else:
+        row.box_px = (le, t, ri, bo)
     return row
 
 
 def _read(dataset: str, annotations: str | Path) -> Iterator[DatasetRow]:
     path = Path(annotations)
-    for key, clip in _load(path).items():
-        where = f"{path.name}:clips[{key!r}]"
+    clips, wrapper = _load(path)
+    for key, clip in clips.items():
+        where = f"{path.name}:{wrapper}[{key!r}]"
         if not isinstance(clip, dict):
             yield DatasetRow(dataset, str(key), ("",), problem="unparsed_entry", detail="not an object", where=where)
             continue

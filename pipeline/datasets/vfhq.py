@@ -14,7 +14,9 @@ VFHQ publishes one text file per clip, named ``Clip+{video_id}+P{person}+C{clip}
 ``parse_meta_info.py``: ``H``/``W``/``FPS`` as the last field of their line, the crop as the last
 four fields of the ``CROP`` line; no official meta_info file was read for this adapter). The
 range is ``[first / FPS, last / FPS)`` (that downloader trims one frame at each end; we keep the
-named frames) and the crop, divided by ``W`` and ``H``, is the box.
+named frames) and the crop, divided by ``W`` and ``H`` (the original video's size, so the box
+holds for a download of any size with its aspect ratio), is the box; a clip without a ``CROP``
+line gets the warning ``no_box``.
 ``--annotations`` is the ``meta_info`` folder (walked recursively) or one such file.
 """
 from __future__ import annotations
@@ -23,7 +25,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from lipforge.pipeline.datasets.base import DatasetRow, normalized_box
+from lipforge.pipeline.datasets.base import DatasetRow
 
 NAME = "vfhq"
 
@@ -51,8 +53,12 @@ def parse_meta(path: Path) -> DatasetRow:
     except (ValueError, KeyError, IndexError, OSError) as e:
         return DatasetRow(NAME, name, (parts[1] if len(parts) > 1 else name,), problem="unparsed_entry",
                           detail=str(e), where=where)
-    box = normalized_box(crop[0] / w, crop[1] / h, crop[2] / w, crop[3] / h) if crop and len(crop) == 4 else None
-    return DatasetRow(NAME, name, (vid,), first / fps, last / fps, box=box, where=where)
+    row = DatasetRow(NAME, name, (vid,), first / fps, last / fps, where=where)
+    if crop and len(crop) == 4:  # pixels of the W x H video: normalized by it, whatever size was downloaded
+        row.box = (crop[0] / w, crop[1] / h, crop[2] / w, crop[3] / h)
+    else:
+        row.warn("no_box", "no CROP line of four numbers")
+    return row
 
 
 def read(annotations: str | Path) -> Iterator[DatasetRow]:
