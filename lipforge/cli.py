@@ -16,7 +16,7 @@ from lipforge.errors import USER_ERRORS
 # command -> ("module:function taking argv", help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("lipforge.pipeline.cli:main", "raw talking videos -> WebDataset shards + Parquet manifests"),
-    "sources": ("lipforge.pipeline.datasets.cli:main", "a dataset's annotation files -> a curate input list of ranges"),
+    "sources": ("lipforge.pipeline.cli:sources_main", "a dataset's annotation files -> a curate input list of ranges"),
     "refilter": ("lipforge.pipeline.run.refilter:main", "a corpus view with tighter thresholds, from the stored scores"),
     "train": ("lipforge.train.cli:main", "train the lip-sync model (also under torchrun)"),
     "train-cache": ("lipforge.train.cache:main", "add VAE-latent / Whisper caches to shards"),

@@ -68,3 +68,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if summary["verify"] else 0
     print_summary(summary, args.output)
     return 0
+
+
+def sources_main(argv: list[str] | None = None) -> int:
+    """`lipforge sources`: the dataset adapters' command, with the run config's `min_clip_s` for
+    the expected yield (the config is a stage-floor type the datasets floor does not import)."""
+    from lipforge.pipeline.datasets.cli import main
+    from lipforge.pipeline.stages.config import RunConfig
+
+    return main(argv, lambda path: RunConfig.load(path).segment.min_clip_s)

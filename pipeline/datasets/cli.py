@@ -35,8 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    from lipforge.pipeline.config import RunConfig
+def main(argv: list[str] | None, load_min_clip_s) -> int:
+    """Run `lipforge sources`; `load_min_clip_s(config_path_or_None)` gives the curate run's
+    `segment.min_clip_s` (the run config lives on a floor above the datasets: `pipeline.cli` passes it)."""
     from lipforge.pipeline.datasets import make_sources
     from lipforge.pipeline.datasets.summary import summarize
 
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError(f"--merge-gap must be >= 0 seconds, got {args.merge_gap}")
     if args.min_clip_s is not None and not args.min_clip_s > 0:
         raise ValueError(f"--min-clip-s must be > 0 seconds, got {args.min_clip_s}")
-    min_clip_s = args.min_clip_s or RunConfig.load(args.config).segment.min_clip_s
+    min_clip_s = args.min_clip_s or load_min_clip_s(args.config)
     built, listing = make_sources(args.dataset, args.annotations, args.videos, args.out,
                                   merge_gap=args.merge_gap, merge=not args.no_merge)
     text = summarize(built, min_clip_s)

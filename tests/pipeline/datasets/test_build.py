@@ -7,7 +7,7 @@ import json
 
 import pyarrow.parquet as pq
 import pytest
-from lipforge.pipeline.curate import list_inputs
+from lipforge.pipeline.run.curate import list_inputs
 from lipforge.pipeline.datasets import make_sources
 
 from tests.pipeline.datasets.files import box, skipped, videos
