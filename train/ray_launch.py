@@ -124,7 +124,11 @@ def launch(cfg: TrainConfig, address: str = "local", resume: bool | str = False,
     committed checkpoint when one is lost (at most ``cfg.cluster.max_failures`` times)."""
     if resume not in (False, True, "if-any"):
         raise ValueError(f"launch: resume must be False, True or 'if-any', got {resume!r}")
-    _check_run_dir(cfg, resume, overwrite)  # a used directory fails here, before waiting for GPUs
+    # a used directory fails here, before waiting for GPUs; a ray:// driver (a laptop) may not see
+    # the shared output_dir: the ranks check it then
+    checked = not address.startswith("ray://")
+    if checked:
+        _check_run_dir(cfg, resume, overwrite)
     local = address == "local"
     restore = os.environ.get(LOOPBACK_ENV)
     started = connect(address, num_cpus)
@@ -147,9 +151,9 @@ def launch(cfg: TrainConfig, address: str = "local", resume: bool | str = False,
                                          f"{cfg.cluster.max_failures}; last: {e}") from None
                 log.warning("worker lost (%s): restarting every rank from the last committed checkpoint "
                             "(loss %d of cluster.max_failures=%d)", e, restarts, cfg.cluster.max_failures)
-                # the directory was checked above and everything in it is this run's now: continue
-                # its last checkpoint, or start over when the lost attempt committed none
-                resume, overwrite = "if-any", True
+                # continue the last checkpoint, or start over when the lost attempt committed none:
+                # then whatever the directory holds is that attempt's (when the driver checked it)
+                resume, overwrite = "if-any", overwrite or checked
             finally:
                 attempt.close()
     finally:
@@ -164,7 +168,7 @@ def launch(cfg: TrainConfig, address: str = "local", resume: bool | str = False,
 
 
 def _check_run_dir(cfg: TrainConfig, resume: bool | str, overwrite: bool) -> None:
-    """The loop's directory checks, on the driver (it sees the shared output_dir as the ranks do)."""
+    """The loop's directory checks, on the driver (on a cluster node it sees the shared output_dir)."""
     from lipforge.train.checkpoint import CheckpointManager
     from lipforge.train.rundir import RunDirError, check_fresh_output_dir, no_checkpoint_message
 

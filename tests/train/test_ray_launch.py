@@ -1,7 +1,7 @@
 """Training on Ray (lipforge.train.ray_launch): 2 CPU ranks (gloo, the tiny model) on a private
 local Ray. A rank killed with SIGKILL mid-run is restarted from the last checkpoint and the run
-ends as an uninterrupted one; logs reach the driver; SIGTERM to the driver stops the ranks after a
-checkpoint; every socket the run listens on is bound to 127.0.0.1."""
+ends as an uninterrupted one; logs reach the driver; Ctrl-C stops the ranks after a checkpoint;
+every socket the run listens on is bound to 127.0.0.1."""
 from __future__ import annotations
 
 import os
@@ -149,30 +149,31 @@ def test_rank_killed_mid_run_restarts_from_checkpoint_and_matches(reference, sha
 
 @pytest.mark.slow
 @pytest.mark.ray
-def test_cli_sigterm_stops_ranks_after_a_checkpoint(shards, tmp_path):
-    """The command users run; its log lines carry the ranks' progress; SIGTERM: a checkpoint, then exit."""
+def test_cli_ctrl_c_stops_ranks_after_a_checkpoint(shards, tmp_path):
+    """The command users run; its log lines carry the ranks' progress; Ctrl-C (SIGINT to the whole
+    process group, as a terminal sends it, Ray's own processes included): a checkpoint, then exit."""
     cfg = _cfg(tmp_path / "run", shards, max_steps=200, ckpt_every=1000)
     y = tmp_path / "t.yaml"
     cfg.to_yaml(y)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "lipforge.cli", "train", "--config", str(y), "--address", "local",
                              "--num-workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+                            env=env, start_new_session=True)
     lines: list[str] = []
     try:
         for line in proc.stdout:
             lines.append(line)
             if "step 2/200" in line:
-                proc.send_signal(signal.SIGTERM)
+                os.killpg(proc.pid, signal.SIGINT)
                 break
         lines += proc.stdout.readlines()
         rc = proc.wait(timeout=300)
     finally:
         if proc.poll() is None:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
     text = "".join(lines)
     assert "rank 0 lipforge.train.loop: step 1/200 loss" in text, text[-3000:]  # a rank's log, on the driver
-    assert rc == 128 + signal.SIGTERM and "stopped by signal 15" in text, text[-3000:]
+    assert rc == 128 + signal.SIGINT and "stopped by signal 2" in text, text[-3000:]
     from lipforge.train.checkpoint import CheckpointManager
 
     latest = CheckpointManager(tmp_path / "run" / "checkpoints").latest()
