@@ -230,3 +230,54 @@ def test_cli_refuses_ray_flags_out_of_place(tmp_path, capsys, argv, match):
     with pytest.raises(SystemExit):
         main(["--config", str(tmp_path / "t.yaml"), *argv])
     assert match in capsys.readouterr().err
+
+
+class _FakeAttempt:
+    """Stands in for a gang of ranks: loses a worker ``losses`` times, then returns (or raises ``error``)."""
+
+    calls: list[tuple] = []
+    losses = 0
+    error: Exception | None = None
+
+    def __init__(self, ray, cfg, local, stop) -> None:
+        pass
+
+    def run(self, resume, overwrite, allow_config_change):
+        from lipforge.train.ray_launch import _WorkerLost
+
+        _FakeAttempt.calls.append((resume, overwrite, allow_config_change))
+        if len(_FakeAttempt.calls) <= _FakeAttempt.losses:
+            raise _WorkerLost(f"rank 1: ActorDiedError: loss {len(_FakeAttempt.calls)}")
+        if _FakeAttempt.error is not None:
+            raise _FakeAttempt.error
+        return [{"step": 4, "loss": 0.5}]
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("losses,max_failures,error", [(2, 3, None), (3, 2, None), (0, 3, "bad")],
+                         ids=["within_budget", "budget_spent", "loop_error_not_retried"])
+def test_failure_budget_and_what_a_restart_continues(shards, tmp_path, monkeypatch, losses, max_failures, error):
+    from lipforge.train import ray_launch
+    from lipforge.train.rundir import RunDirError
+
+    monkeypatch.setattr(ray_launch, "connect", lambda address, num_cpus=None: False)  # no Ray started
+    monkeypatch.setattr(ray_launch, "_Attempt", _FakeAttempt)
+    monkeypatch.setattr(_FakeAttempt, "calls", [])
+    monkeypatch.setattr(_FakeAttempt, "losses", losses)
+    monkeypatch.setattr(_FakeAttempt, "error", RunDirError(error) if error else None)
+    cfg = _cfg(tmp_path, shards, cluster=ClusterConfig(num_workers=2, max_failures=max_failures))
+    if losses > max_failures:
+        msg = f"lost {losses} times.*max_failures={max_failures}.*loss {losses}"
+        with pytest.raises(ray_launch.TrainingFailed, match=msg):
+            ray_launch.launch(cfg, address="local")
+    elif error:
+        with pytest.raises(RunDirError, match=error):
+            ray_launch.launch(cfg, address="local")
+    else:
+        res = ray_launch.launch(cfg, address="local")
+        assert res.restarts == losses and res.history[-1]["step"] == 4
+    # the first attempt as asked; every restart continues the last checkpoint (or starts over when
+    # none was committed: the directory the driver checked holds only the lost attempt's files)
+    assert _FakeAttempt.calls == [(False, False, False)] + [("if-any", True, False)] * min(losses, max_failures)
