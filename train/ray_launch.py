@@ -220,9 +220,8 @@ class _Attempt:
         custom = {k: v for k, v in bundle.items() if k not in ("CPU", "GPU", "memory")}
         if custom:
             opts["resources"] = custom
-        self.ranks = [actor.options(**opts, scheduling_strategy=PlacementGroupSchedulingStrategy(
-            self.pg, placement_group_bundle_index=i)).remote(i, c.num_workers, self.local, bundle["CPU"])
-            for i in range(c.num_workers)]
+        self.ranks = [actor.options(**opts, scheduling_strategy=PlacementGroupSchedulingStrategy(self.pg, i)).remote(
+            i, c.num_workers, self.local, bundle["CPU"], bundle.get("GPU", 0.0)) for i in range(c.num_workers)]
 
     def run(self, resume: bool | str, overwrite: bool, allow_config_change: bool) -> list[dict[str, Any]]:
         ray = self.ray
@@ -334,7 +333,7 @@ class _DriverStop:
 class TrainRank:
     """A DDP rank in a Ray actor: the environment torchrun gives a rank, then the training loop."""
 
-    def __init__(self, rank: int, world_size: int, local: bool, cpus: float) -> None:
+    def __init__(self, rank: int, world_size: int, local: bool, cpus: float, gpus: float) -> None:
         from lipforge.env import apply_offline_env
 
         apply_offline_env()
@@ -344,7 +343,11 @@ class TrainRank:
                             format=f"%(asctime)s %(levelname)s rank {rank} %(name)s: %(message)s")
         # Ctrl-C on a terminal reaches the whole process group: the driver decides (it forwards SIGTERM)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        # Ray gives an actor exactly its GPU (CUDA_VISIBLE_DEVICES): it is cuda:0 here, as LOCAL_RANK 0
+        # Ray gives an actor exactly its GPU (CUDA_VISIBLE_DEVICES): it is cuda:0 here, as LOCAL_RANK 0.
+        # An actor without GPUs sees every GPU of its node (Ray leaves the variable alone): hide them,
+        # or a CPU rank would train on cuda:0 beside whoever holds it
+        if not gpus:
+            os.environ["CUDA_VISIBLE_DEVICES"] = ""
         os.environ.update(RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK="0", LOCAL_WORLD_SIZE="1")
         if local:  # gloo / NCCL peer sockets on loopback only
             os.environ["GLOO_SOCKET_IFNAME"] = os.environ["NCCL_SOCKET_IFNAME"] = "lo"
