@@ -2,23 +2,20 @@
 the training loop of :mod:`lipforge.train.loop`, as DDP ranks placed by Ray; the only module of
 train/ that imports Ray.
 
-Each rank is a Ray actor that sets up ``torch.distributed`` as torchrun does (rank 0's address and
-port, NCCL on GPUs, gloo on CPU) and calls :func:`lipforge.train.loop.train` with its rank, so the
-loop, its checkpoints and its exact resume are the torchrun ones. The ranks are the bundles of one
-placement group ({CPU, GPU, memory, custom resources} per worker, ``TrainConfig.cluster``): they
-start together or Ray queues the run, beside or behind a curation run's GPU pools and an inference
-batch on the same cluster.
+Each rank is a Ray actor that sets up ``torch.distributed`` as torchrun does (NCCL on GPUs, gloo
+on CPU) and calls :func:`lipforge.train.loop.train`: the loop, checkpoints and exact resume are the
+torchrun ones. The ranks are the bundles of one placement group (``TrainConfig.cluster``): they
+start together or Ray queues the run beside or behind curation's GPU pools and inference batches.
 
 A lost worker (SIGKILL, out of memory, a node gone, a peer's collective failing) ends the attempt:
-every rank is stopped and all of them start again from the last committed checkpoint, as
-``--resume`` does, up to ``cluster.max_failures`` times. An error raised by the loop itself (a bad
-config value, a used output directory, too many unreadable samples) is not retried: it stops the
-run with its own message. The driver's first Ctrl-C / SIGTERM asks every rank to checkpoint at the
-end of its step and exit (the loop's SIGTERM path); a second one kills them at once.
+every rank starts again from the last committed checkpoint, as ``--resume`` does, at most
+``cluster.max_failures`` times. An error of the loop itself (a bad value, a used output directory,
+unreadable data) is not retried. The driver's first Ctrl-C / SIGTERM makes every rank checkpoint
+at the end of its step and exit (the loop's SIGTERM path); a second one kills them at once.
 
-Nothing listens beyond Ray's own processes and the rendezvous torchrun opens too (rank 0's store,
-the gloo / NCCL peer sockets). ``--address local`` starts a private single-node Ray bound to
-127.0.0.1 (as ``lipforge curate`` does), and its ranks' store and peer sockets bind to 127.0.0.1.
+Nothing listens beyond Ray's processes and what torchrun opens too (rank 0's store, gloo / NCCL
+peer sockets); ``--address local`` runs Ray in its single-node mode (as ``lipforge curate`` does)
+and binds the store and the peer sockets to 127.0.0.1.
 
 >>> launch(TrainConfig.from_yaml("t.yaml"), address="local")  # doctest: +SKIP
 """
@@ -191,6 +188,14 @@ def _bundle(cfg: TrainConfig) -> dict[str, float]:
     return b
 
 
+def _check_fits(total: dict[str, float], bundle: dict[str, float], n: int) -> None:
+    short = {k: (n * v, total.get(k, 0.0)) for k, v in bundle.items() if n * v > total.get(k, 0.0) + 1e-9}
+    if short:
+        raise UserError("the local Ray cannot hold the run: " + ", ".join(
+            f"{k} {need:g} asked ({n} workers), {have:g} there" for k, (need, have) in short.items())
+            + " (cluster.cpus_per_worker / --num-workers / --gpus-per-worker)")
+
+
 class _Attempt:
     """One gang of ranks: a placement group, its actors, their process group."""
 
@@ -204,6 +209,8 @@ class _Attempt:
         from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
         ray, c, bundle = self.ray, self.cfg.cluster, _bundle(self.cfg)
+        if self.local:  # no autoscaler will add a node: a run that cannot fit would wait forever
+            _check_fits(ray.cluster_resources(), bundle, c.num_workers)
         self.pg = placement_group([bundle] * c.num_workers, strategy=c.placement_strategy)
         t0 = time.monotonic()
         while not ray.wait([self.pg.ready()], timeout=1.0)[0]:

@@ -281,3 +281,12 @@ def test_failure_budget_and_what_a_restart_continues(shards, tmp_path, monkeypat
     # the first attempt as asked; every restart continues the last checkpoint (or starts over when
     # none was committed: the directory the driver checked holds only the lost attempt's files)
     assert _FakeAttempt.calls == [(False, False, False)] + [("if-any", True, False)] * min(losses, max_failures)
+
+
+def test_a_local_run_that_cannot_fit_fails_at_once():
+    from lipforge.errors import UserError
+    from lipforge.train.ray_launch import _check_fits
+
+    _check_fits({"CPU": 2.0, "memory": 1e10}, {"CPU": 1.0}, 2)
+    with pytest.raises(UserError, match="CPU 10 asked .2 workers., 2 there.*GPU 2 asked .2 workers., 0 there"):
+        _check_fits({"CPU": 2.0}, {"CPU": 5.0, "GPU": 1.0}, 2)
