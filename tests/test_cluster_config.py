@@ -18,3 +18,16 @@ def test_ray_cluster_yaml_matches_ray_schema():
     setup = " ".join(cfg["setup_commands"])
     assert "ffmpeg" in setup and "espeak-ng" in setup and "lipforge" in setup
     assert any("env.sh" in c for c in cfg["worker_start_ray_commands"])  # RAY_USAGE_STATS_ENABLED=0 on every node
+
+
+def test_training_is_capped_to_the_train_worker_nodes():
+    """The preset's per-rank custom resource exists on train_worker nodes only: training never takes
+    the gpu_worker GPUs curation and inference use (README, "On the Ray cluster")."""
+    from lipforge.train.config import TrainConfig
+
+    root = Path(__file__).resolve().parents[1]
+    types = yaml.safe_load((root / "ray_cluster.yaml").read_text())["available_node_types"]
+    cluster = TrainConfig.from_yaml(root / "configs" / "train" / "sayanything.yaml").cluster
+    assert cluster.gpus_per_worker == 1 and cluster.resources
+    for name in cluster.resources:
+        assert [t for t, v in types.items() if name in v["resources"]] == ["train_worker"]

@@ -2,9 +2,10 @@
 ``lipforge train --config train.yaml --export DIR`` and ``lipforge train --config X --dry-run``.
 
 The caller (lipforge/cli.py) applies the offline environment first. Under torchrun the same command
-runs one process per rank (RANK / WORLD_SIZE from torchrun). A user error (bad config value, missing
-file, used output directory, missing checkpoint, changed config on resume, too many unreadable
-samples) is one line on stderr and exit code 2.
+runs one process per rank (RANK / WORLD_SIZE from torchrun); with ``--address local|auto|ray://HOST:10001
+--num-workers N [--gpus-per-worker 1]`` Ray places the ranks (lipforge.train.ray_launch). A user error
+(bad config value, missing file, used output directory, missing checkpoint, changed config on
+resume, too many unreadable samples) is one line on stderr and exit code 2.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import logging
 import tarfile
 
 from lipforge.errors import UserError
+from lipforge.train import ray_launch
 
 
 def _more_user_errors() -> tuple[type[BaseException], ...]:
@@ -38,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--export", metavar="DIR", help="write the latest checkpoint's EMA model in save_pretrained form")
     p.add_argument("--checkpoint", help="with --export: this checkpoint directory instead of the latest")
     p.add_argument("--no-ema", action="store_true", help="with --export: the raw weights instead of the EMA")
+    ray_launch.add_arguments(p)
     args = p.parse_args(argv)
+    ray_launch.check_arguments(p, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.overwrite and args.resume == "yes":
         p.error("--overwrite starts a new run; it cannot be combined with --resume (only with --resume if-any)")
@@ -62,9 +66,11 @@ def _run(args: argparse.Namespace) -> int:
 
         print(export(cfg, args.export, args.checkpoint, use_ema=not args.no_ema))
         return 0
+    resume = {"yes": True, "if-any": "if-any", None: False}[args.resume]
+    if args.address:
+        return ray_launch.run_from_cli(cfg, args, resume)
     from lipforge.train.loop import train
 
-    resume = {"yes": True, "if-any": "if-any", None: False}[args.resume]
     hist = train(cfg, resume=resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
     if hist:
         print(f"step {hist[-1]['step']} loss {hist[-1]['loss']:.4f}")

@@ -123,6 +123,49 @@ class LossConfig:
 
 
 @dataclass(frozen=True)
+class ClusterConfig:
+    """How ``lipforge train --address ...`` places its DDP workers on a Ray cluster
+    (lipforge.train.ray_launch); a torchrun or single-process run ignores it.
+
+    Every worker is one bundle of a placement group (all workers start together or none does, so
+    Ray queues the run behind a curation run's GPU pools instead of half-starting it). ``resources``
+    adds custom resources per worker, e.g. ``{train_gpu: 1}``: a cluster that advertises
+    ``train_gpu`` only on its training node type caps training there (ray_cluster.yaml).
+    """
+
+    num_workers: int = 1  # DDP ranks (--num-workers)
+    gpus_per_worker: float = 0.0  # 0: CPU (gloo); 1: one GPU per rank (NCCL)
+    cpus_per_worker: float | None = None  # None: 1 + data.num_workers (the rank and its loader processes)
+    memory_per_worker_gb: float | None = None  # Ray's logical memory per worker; None: not reserved
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per worker
+    placement_strategy: str = "PACK"  # PACK | SPREAD | STRICT_PACK | STRICT_SPREAD
+    max_failures: int = 3  # worker losses survived (each restarts every rank from the last checkpoint)
+    master_port: int = 0  # rank 0's rendezvous port; 0: a free one (bound before it is handed over)
+
+    def __post_init__(self) -> None:
+        if self.num_workers < 1:
+            raise ValueError(f"ClusterConfig.num_workers must be >= 1, got {self.num_workers}")
+        if self.gpus_per_worker not in (0, 1):
+            raise ValueError(f"ClusterConfig.gpus_per_worker must be 0 (CPU, gloo) or 1 (one GPU per rank, NCCL: "
+                             f"a rank drives one GPU and two ranks cannot share one), got {self.gpus_per_worker}")
+        if self.cpus_per_worker is not None and self.cpus_per_worker <= 0:
+            raise ValueError(f"ClusterConfig.cpus_per_worker must be > 0, got {self.cpus_per_worker}")
+        if self.memory_per_worker_gb is not None and self.memory_per_worker_gb <= 0:
+            raise ValueError(f"ClusterConfig.memory_per_worker_gb must be > 0, got {self.memory_per_worker_gb}")
+        bad = {k: v for k, v in self.resources.items() if k in ("CPU", "GPU", "memory") or not v > 0}
+        if bad:
+            raise ValueError(f"ClusterConfig.resources: custom resources with amounts > 0 (CPU, GPU and memory "
+                             f"have their own fields), got {bad}")
+        if self.placement_strategy not in ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"):
+            raise ValueError(f"ClusterConfig.placement_strategy must be PACK|SPREAD|STRICT_PACK|STRICT_SPREAD, "
+                             f"got {self.placement_strategy!r}")
+        if self.max_failures < 0:
+            raise ValueError(f"ClusterConfig.max_failures must be >= 0, got {self.max_failures}")
+        if not 0 <= self.master_port <= 65535:
+            raise ValueError(f"ClusterConfig.master_port must be a port (0: a free one), got {self.master_port}")
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     model: LipSyncModelConfig
     data: DataConfig
@@ -138,6 +181,7 @@ class TrainConfig:
     mixed_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 (with the grad scaler) | no
     validate_every: int = 0  # 0: no validation samples
     validation: ValidationConfig | None = None  # required when validate_every > 0
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)  # lipforge train --address: Ray placement
 
     def __post_init__(self) -> None:
         if self.max_steps < 1:
@@ -175,6 +219,8 @@ class TrainConfig:
             if "scheduler" in loss:
                 loss["scheduler"] = _build(EDMSchedulerConfig, loss["scheduler"])
             d["loss"] = _build(LossConfig, loss)
+        if "cluster" in d:
+            d["cluster"] = _build(ClusterConfig, d["cluster"] or {})
         if d.get("validation") is not None:
             d["validation"] = _build(ValidationConfig, d["validation"])
         if "output_dir" not in d:

@@ -24,7 +24,7 @@ from lipforge.errors import UserError
 
 # may differ between a checkpoint and the run resuming it: how long, how often, where to log
 RESUME_FREE = frozenset({"max_steps", "log_every", "ckpt_every", "keep_last", "validate_every", "validation",
-                         "pg_timeout_s", "output_dir"})
+                         "pg_timeout_s", "output_dir", "cluster"})
 RUN_OUTPUTS = ("checkpoints", "tb", "samples", "config.yaml")
 
 
