@@ -126,9 +126,12 @@ class PreparedJob:
     driving: str = ""  # the driving audio (muxed into the output at its own rate and channels)
     source_hash: str = ""  # sha256 of the source video file when prepared with a cache ("" = none)
     timings: dict = field(default_factory=dict)
+    face_weight: np.ndarray | None = None  # (T,) paste-back strength: 0 in an occlusion, ramps beside it
 
     def __post_init__(self) -> None:
         self.store = FrameStore.from_spec(str(self.crop_store))
+        if self.face_weight is None:
+            self.face_weight = np.asarray(self.has_face, np.float64)
 
     @property
     def crops(self) -> LoopedCrops:
@@ -195,20 +198,25 @@ def load_audio(audio: str | Path) -> np.ndarray:
 
 def face_track_cached(info, crop_size: int, cache_dir: str | Path | None, source_hash: str | None,
                       store: FrameStore, detector=None, landmarker=None, split_shots: bool = True,
-                      recipe=None) -> FaceTrack:
-    """The source's face track (cached under ``cache_dir/<sha256>-<S>.faces.npz``) and its crops in ``store``.
+                      recipe=None, limit: int | None = None, max_gap: int | None = None) -> FaceTrack:
+    """The source's face track (cached under ``cache_dir/<sha256>-<S>[...].faces.npz``) and its crops in ``store``.
 
-    Two streaming passes on a miss (detect + shots, then landmarks + crops), one on a hit (crops).
+    Two streaming passes on a miss (detect + shots, then landmarks + crops), one on a hit (crops);
+    ``limit``: the first ``limit`` frames of the 25 fps timeline only (a separate cache entry).
     """
+    from lipforge.infer.faceprep import MAX_FACE_GAP
+
     tag = f"-{recipe.face_tag()}" if recipe is not None else ""  # another crop/mask recipe is another track
+    gap = MAX_FACE_GAP if max_gap is None else int(max_gap)
+    tag += f"-g{gap}" + (f"-n{limit}" if limit is not None else "")  # the gap rule shapes has_face
     path = Path(cache_dir) / f"{source_hash}-{crop_size}{tag}.faces.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as d:
             track = FaceTrack.from_npz(d)
         crop_pass(info, track.crop_boxes, crop_size, store)
         return track
-    raw, shots = detect_pass(info, detector, split_shots)
-    boxes, crop_boxes, has_face = boxes_by_shot(raw, shots, recipe)
+    raw, shots = detect_pass(info, detector, split_shots, limit)
+    boxes, crop_boxes, has_face = boxes_by_shot(raw, shots, recipe, max_gap)
     lm = crop_pass(info, crop_boxes, crop_size, store, boxes=boxes, landmarker=landmarker)
     track = FaceTrack(boxes, lm, crop_boxes, mask_rects_of(lm, crop_boxes, crop_size, recipe), crop_size, shots,
                       has_face)
@@ -227,14 +235,36 @@ def _interp_rows(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return a[lo] * (1 - w) + a[hi] * w
 
 
+TRACK_BLOCK = 250  # a short output's face track covers the source up to a multiple of 10 s (cache reuse)
+
+
+def track_limit(n_out: int, n_src: int, block: int = TRACK_BLOCK) -> int | None:
+    """Source frames (25 fps) a job's face track must cover: None (all) when the output loops or
+    reaches the end, else ``n_out`` rounded up to ``block`` so jobs of similar length share a cache.
+
+    >>> track_limit(125, 500), track_limit(260, 500), track_limit(600, 500)
+    (250, 500, None)
+    """
+    if n_out >= n_src:
+        return None
+    lim = -(-n_out // block) * block
+    return None if lim >= n_src else lim
+
+
 def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir: str | Path | None = None,
                 seed: int = 0, loop_smooth: int = 2, work_dir: str | Path | None = None,
-                split_shots: bool = True, detector=None, landmarker=None, recipe=None) -> PreparedJob:
+                split_shots: bool = True, detector=None, landmarker=None, recipe=None,
+                max_face_gap: int | None = None) -> PreparedJob:
     """Probe, track the face per shot, crop and mask, apply the length rules: the CPU half before sampling.
 
-    ``work_dir`` holds the crop file (default: a private temporary folder removed with the job);
-    ``recipe`` is the checkpoint's crop / mask recipe (:class:`lipforge.infer.recipe.Recipe`).
+    Only the source frames the output uses are decoded (:func:`track_limit`): a 5 s output of a
+    60 s source reads its first 10 s. ``work_dir`` holds the crop file (default: a private
+    temporary folder removed with the job); ``recipe`` is the checkpoint's crop / mask recipe
+    (:class:`lipforge.infer.recipe.Recipe`); ``max_face_gap``: see
+    :func:`lipforge.infer.faceprep.boxes_by_shot`.
     """
+    from lipforge.infer.faceprep import paste_weights
+
     from lipforge.infer.source import probe
 
     t0 = time.perf_counter()
@@ -245,11 +275,11 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     own = work_dir is None
     wd = Path(tempfile.mkdtemp(prefix="lipforge-job-")) if own else Path(work_dir)
     wd.mkdir(parents=True, exist_ok=True)
-    store = FrameStore.create(wd / f"crops-{os.getpid()}-{time.monotonic_ns()}.u8", (crop_size, crop_size, 3))
+    store = FrameStore.create(wd / "crops.u8", (crop_size, crop_size, 3))  # the job's folder: named by the job
     t1 = time.perf_counter()
     try:
         track = face_track_cached(info, crop_size, cache_dir, digest, store, detector, landmarker, split_shots,
-                                  recipe)
+                                  recipe, limit=track_limit(n_out, info.n_model_frames), max_gap=max_face_gap)
     except NoFaceError as e:
         store.unlink()
         raise NoFaceError(f"{video}: {e}") from None
@@ -266,9 +296,10 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     n_shots = int(track.shots.max()) + 1
     ref_idx = [int(rng.choice(np.flatnonzero(track.shots == s))) for s in range(n_shots)]
     references = store[np.array(ref_idx)]
+    weight = paste_weights(track.has_face, track.shots)[near]  # cross-fades beside occlusions
     prep = PreparedJob(store.spec(), references, fit_audio(wav, n_out), pos, crop_boxes, boxes, t.mask_rects,
                        t.shots, t.has_face, len(wav), str(video), str(audio), digest,
-                       {"probe": t1 - t0, "faces+crops": t2 - t1})
+                       {"probe": t1 - t0, "faces+crops": t2 - t1}, weight)
     prep.info = info  # finish_job reuses the probe in this process (not saved: a loaded job probes again)
     if own:
         weakref.finalize(prep, shutil.rmtree, str(wd), True)
@@ -289,38 +320,83 @@ def output_plan(prep: PreparedJob, info, fps: float | None = None) -> tuple[floa
     return fps_out, m, q, turn
 
 
-class _Backgrounds:
-    """Native source frames in the order the output needs them, with bounded memory.
+SPOOL_RESERVE = 1 << 30  # bytes left free on the scratch disk when a loop's frames are spooled
+WINDOW_BYTES = 256 << 20  # decoded frames held in memory when a loop reads back from the source
 
-    Monotone orders (no loop) stream the file once; a loop's backward passes read a spool of the
-    decoded frames on disk (H.264 sources often have a single keyframe, so seeking backwards
-    would decode from the start for every block).
+
+class _Backgrounds:
+    """Native source frames in the order the output needs them, with bounded memory and disk.
+
+    A monotone order (no loop) streams the file once. A loop's backward passes either read a spool
+    of the decoded frames (only those up to the last one used) when it fits ``spool_budget``
+    bytes (default: the scratch disk's free space less :data:`SPOOL_RESERVE`), or read back from
+    the source: a miss behind the decoder seeks to the keyframe before it and decodes a window of
+    frames ending at it (:data:`WINDOW_BYTES`), which a backward pass then walks down.
+    ``mode``: ``auto`` (spool when it fits), ``spool`` or ``seek``.
     """
 
-    def __init__(self, info, need: np.ndarray, spool_dir: Path) -> None:
-        from lipforge.infer.source import iter_native
+    def __init__(self, info, need: np.ndarray, spool_dir: Path, spool_budget: int | None = None,
+                 mode: str = "auto") -> None:
+        from lipforge.infer.source import iter_native_from
 
+        if mode not in ("auto", "spool", "seek"):
+            raise ValueError(f"background mode must be auto, spool or seek, got {mode!r}")
         self.info = info
+        self.last = min(int(np.max(need)) + 1, info.n_frames - 1) if len(need) else 0  # +1: a turn's blend
         self.monotone = bool(np.all(np.diff(need) >= 0))
-        self._it = iter_native(info)
-        self._i, self._cur = -1, None
+        frame_bytes = info.height * info.width * 3
+        self.window = max(4, WINDOW_BYTES // frame_bytes)
+        self._open = iter_native_from
+        self._it, self._i = iter_native_from(info, 0), -1
+        self._buf: dict[int, np.ndarray] = {}
         self._spool = None
-        if not self.monotone:
-            self._spool = FrameStore.create(spool_dir / f"source-{os.getpid()}-{time.monotonic_ns()}.u8",
-                                            (info.height, info.width, 3))
-            for rgb in self._it:
-                self._spool.append(rgb[None])
+        self.mode = "stream" if self.monotone else mode
+        if self.mode in ("auto", "spool"):
+            size = (self.last + 1) * frame_bytes
+            if spool_budget is None:
+                import shutil
 
-    def __getitem__(self, i: int) -> np.ndarray:
-        if self._spool is not None:
-            return self._spool[min(int(i), len(self._spool) - 1)]
+                spool_budget = shutil.disk_usage(spool_dir).free - SPOOL_RESERVE
+            if size <= spool_budget:
+                self.mode = "spool"
+            elif self.mode == "spool":
+                raise OSError(f"spooling {self.last + 1} source frames needs {size / 2**30:.1f} GiB in {spool_dir}, "
+                              f"the budget is {max(spool_budget, 0) / 2**30:.1f} GiB; free space or read back "
+                              "from the source")
+            else:
+                self.mode = "seek"
+        if self.mode == "spool":
+            self._spool = FrameStore.create(spool_dir / "source.u8", (info.height, info.width, 3))
+            for i, rgb in self._it:
+                self._spool.append(rgb[None])
+                if i >= self.last:
+                    break
+            self._it = iter(())
+
+    def _advance(self, i: int) -> None:
+        """Decode forward to frame ``i``, keeping the last ``window`` frames."""
         while self._i < i:
             try:
-                self._cur = next(self._it)
-                self._i += 1
+                j, rgb = next(self._it)
             except StopIteration:  # fewer decodable frames than packets: hold the last one
-                break
-        return self._cur
+                return
+            self._i = j
+            self._buf[j] = rgb
+            for old in [k for k in self._buf if k <= j - self.window]:
+                del self._buf[old]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        i = min(int(i), self.last)
+        if self._spool is not None:
+            return self._spool[min(i, len(self._spool) - 1)]
+        if i not in self._buf:
+            if i < self._i or (not self.monotone and i > self._i + self.window):  # a loop's way back, a far jump
+                start = max(0, i - self.window + 1) if i < self._i else i
+                self._it, self._i, self._buf = self._open(self.info, start), start - 1, {}
+            self._advance(i)
+        if i in self._buf:
+            return self._buf[i]
+        return self._buf[max(self._buf)]  # past the last decodable frame
 
     def close(self) -> None:
         if self._spool is not None:
@@ -328,9 +404,12 @@ class _Backgrounds:
 
 
 def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None = None, dilate: float = 0.08,
-               feather: int = 6, generated_boxes: np.ndarray | None = None, work_dir: str | Path | None = None) -> Path:
+               feather: int = 6, generated_boxes: np.ndarray | None = None, work_dir: str | Path | None = None,
+               audio_mix: str = "native", spool_budget: int | None = None, background_mode: str = "auto") -> Path:
     """Composite the generated crops into the source frames and write ``out`` (atomically) with the
-    driving audio at its own rate and channels; one frame in memory at a time.
+    driving audio at its own rate and channels (``audio_mix="native"``, every channel) or the
+    downmix asked for (``stereo`` / ``mono``); one frame in memory at a time. Frames whose face was
+    occluded (``prep.face_weight`` 0) stay the source's, with a cross-fade into and out of them.
 
     ``generated``: (T, S, S, 3) uint8 per model frame (array or FrameStore). ``generated_boxes``
     (T, 4) are the face boxes of the generated frames in frame px; by default the region the model
@@ -350,8 +429,8 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
     near = np.minimum(np.rint(q).astype(np.int64), info.n_frames - 1)
     need = np.where(turn, lo, near)
     spool = Path(work_dir) if work_dir is not None else Path(out).parent
-    bg = _Backgrounds(info, need, spool)
-    audio = read_audio_native(prep.driving) if prep.driving else None
+    audio = read_audio_native(prep.driving, audio_mix) if prep.driving else None
+    bg = _Backgrounds(info, need, spool, spool_budget, background_mode)
     try:
         with OutputVideo(out, info, fps_out, audio) as w:
             for j in range(len(m)):
@@ -363,9 +442,10 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
                     frame = np.clip(np.rint(a * (1 - f) + b * f), 0, 255).astype(np.uint8)
                 else:
                     frame = bg[int(near[j])]
-                if prep.has_face[k]:
+                if prep.has_face[k] and prep.face_weight[k] > 0:
                     frame = composite(frame, np.asarray(generated[k]), prep.crop_boxes[k],
-                                      [prep.boxes[k], generated_boxes[k]], dilate, feather)
+                                      [prep.boxes[k], generated_boxes[k]], dilate, feather,
+                                      strength=float(prep.face_weight[k]))
                 w.write(frame)
     finally:
         bg.close()

@@ -208,18 +208,19 @@ def composite_mask(height: int, width: int, boxes, crop_box, dilate: float = 0.0
 
 
 def composite(frame: np.ndarray, crop: np.ndarray, crop_box, boxes, dilate: float = 0.08,
-              feather: int = 6) -> np.ndarray:
+              feather: int = 6, strength: float = 1.0) -> np.ndarray:
     """Paste a generated (S, S, 3) face crop back into the (H, W, 3) ``frame``.
 
     ``boxes`` are the face boxes in frame pixels to cover (the source's and the generated one's);
-    outside their dilated union the result is bit-identical to ``frame``.
+    outside their dilated union the result is bit-identical to ``frame``. ``strength`` scales the
+    alpha (a cross-fade into and out of frames left untouched).
     """
     import cv2
 
     from lipforge.pipeline.faces.crop import crop_affine
 
     h, w = frame.shape[:2]
-    alpha = composite_mask(h, w, boxes, crop_box, dilate, feather)
+    alpha = composite_mask(h, w, boxes, crop_box, dilate, feather) * np.float32(strength)
     ys, xs = np.nonzero(alpha)
     if len(ys) == 0:
         return frame.copy()
