@@ -38,13 +38,14 @@ def wait_for_gpus(cluster_gpus: Callable[[], float], need: float, timeout_s: flo
         f"{timeout_s:g} s for GPU nodes to join (--gpu-wait)")
     start = clock()
     while True:
-        if clock() - start >= timeout_s:
-            break
-        sleep(min(poll_s, max(0.0, timeout_s - (clock() - start))))
         have = float(cluster_gpus())
         if have >= need:
             log(f"lipforge infer: {have:g} GPU(s) joined after {clock() - start:.0f} s")
             return have
+        left = timeout_s - (clock() - start)
+        if left <= 0:
+            break
+        sleep(min(poll_s, left))
     raise ValueError(f"the Ray cluster has {have:g} GPU(s) after waiting {timeout_s:g} s for {need:g} "
                      "(are GPU workers allowed to start? see ray_cluster.yaml's gpu_worker); raise --gpu-wait, "
                      "or pass --device cpu to run the model actors on CPUs")
