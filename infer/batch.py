@@ -117,10 +117,13 @@ def _run_local(pending: list[dict], cfg: BatchConfig, crop: int, factory, log, c
             finished(fail_row(result_row(r), "prepare", e))
     if not good:
         return
+    from lipforge.infer.scratch import sigterm_exits
+
     stage = GenerateStage(local, factory)
     log(f"lipforge infer: model on {stage.device or local.device}")
-    for r in good:
-        finished(finish_row(stage.row(prepare_row(r, local, crop)), local, ckpt, settings))
+    with sigterm_exits():  # a SIGTERM unwinds the job: its partial output and spool go (jobs/<id> at the next run)
+        for r in good:
+            finished(finish_row(stage.row(prepare_row(r, local, crop)), local, ckpt, settings))
 
 
 def _start_ray(cfg: BatchConfig) -> bool:

@@ -238,13 +238,14 @@ def _interp_rows(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
 TRACK_BLOCK = 250  # a short output's face track covers the source up to a multiple of 10 s (cache reuse)
 
 
-def track_limit(n_out: int, n_src: int, block: int = TRACK_BLOCK) -> int | None:
+def track_limit(n_out: int, n_src: int, block: int | None = None) -> int | None:
     """Source frames (25 fps) a job's face track must cover: None (all) when the output loops or
     reaches the end, else ``n_out`` rounded up to ``block`` so jobs of similar length share a cache.
 
     >>> track_limit(125, 500), track_limit(260, 500), track_limit(600, 500)
     (250, 500, None)
     """
+    block = TRACK_BLOCK if block is None else block
     if n_out >= n_src:
         return None
     lim = -(-n_out // block) * block
