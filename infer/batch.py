@@ -95,6 +95,9 @@ def run_jobs(jobs: str | Path | list[dict], cfg: BatchConfig, factory: Callable 
             _run_local(pending, cfg, crop, factory, log, ckpt, settings, finished)
         else:
             _run_ray(pending, cfg, crop, factory, log, ckpt, settings, finished)
+    order = {r["job_id"]: i for i, r in enumerate(rows)}
+    table.rows.sort(key=lambda r: order.get(r["job_id"], len(order)))  # the jobs table's order
+    table.write()
     return table.rows
 
 
