@@ -106,6 +106,9 @@ def default_generator(cfg: BatchConfig) -> Callable:
     device = resolve_device(cfg.device, allow_cpu_fallback=False)
     pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=device, dtype=resolve_dtype(cfg.dtype, device))
     pipe.cast_weights()
+    from lipforge.infer.scheduler_dpm import make_sampler
+
+    pipe.scheduler = make_sampler(cfg.sampler, pipe.scheduler)
 
     def generate(prep, out_store):
         return pipe.generate(prep, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,

@@ -4,7 +4,7 @@ Every finished job leaves a record ``<work>/done/<job_id>.json`` (written after 
 the content identity of its video and audio as they were read (size, mtime and a hash of the
 file's edges: :mod:`lipforge.pipeline.identity`, the one curation's store uses), the checkpoint's
 content hash and the settings that shape the output (steps, guidance, segments, crop, seed, fps,
-dtype, audio mix, face gap). A rerun skips a job only when its output exists *and* its record
+dtype, audio mix, face gap, sampler). A rerun skips a job only when its output exists *and* its record
 matches. A changed input (a re-take saved under the same name) is redone without asking: the old
 output is simply out of date. An output made with another checkpoint or settings is redone with
 ``overwrite``, else the rerun is refused with a one-line message, so ``results.parquet`` and the
@@ -23,7 +23,7 @@ from pathlib import Path
 
 # BatchConfig fields that change what a job writes (resources, runners and paths do not)
 OUTPUT_SETTINGS = ("num_inference_steps", "guidance_scale", "audio_guidance_scale", "identity_guidance_scale",
-                   "segment_length", "overlap", "crop_size", "seed", "fps", "dtype", "audio_mix", "max_face_gap")
+                   "segment_length", "overlap", "crop_size", "seed", "fps", "dtype", "audio_mix", "max_face_gap", "sampler")
 INPUTS = ("video", "audio")
 
 
