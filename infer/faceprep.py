@@ -52,6 +52,7 @@ class FaceTrack:
     crop_size: int
     shots: np.ndarray = field(default=None)  # (T,) shot number of each frame
     has_face: np.ndarray = field(default=None)  # (T,) bool: False in a shot without any detection
+    mats: np.ndarray | None = None  # (T, 2, 3) frame -> crop matrices of a similarity-aligned recipe
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
@@ -61,20 +62,22 @@ class FaceTrack:
             self.has_face = np.ones(n, bool)
 
     def to_npz(self) -> dict[str, np.ndarray]:
-        return {"boxes": self.boxes, "landmarks": self.landmarks, "crop_boxes": self.crop_boxes,
-                "mask_rects": self.mask_rects, "crop_size": np.array(self.crop_size), "shots": self.shots,
-                "has_face": self.has_face}
+        d = {"boxes": self.boxes, "landmarks": self.landmarks, "crop_boxes": self.crop_boxes,
+             "mask_rects": self.mask_rects, "crop_size": np.array(self.crop_size), "shots": self.shots,
+             "has_face": self.has_face}
+        return d if self.mats is None else {**d, "mats": self.mats}
 
     @classmethod
     def from_npz(cls, d) -> "FaceTrack":
         get = (lambda k: d[k] if k in d.files else None) if hasattr(d, "files") else d.get
         return cls(d["boxes"], d["landmarks"], d["crop_boxes"], d["mask_rects"], int(d["crop_size"]),
-                   get("shots"), get("has_face"))
+                   get("shots"), get("has_face"), get("mats"))
 
     def take(self, idx: np.ndarray) -> "FaceTrack":
         """The track at source frame indices ``idx`` (for the length rules)."""
         return FaceTrack(self.boxes[idx], self.landmarks[idx], self.crop_boxes[idx], self.mask_rects[idx],
-                         self.crop_size, self.shots[idx], self.has_face[idx])
+                         self.crop_size, self.shots[idx], self.has_face[idx],
+                         None if self.mats is None else self.mats[idx])
 
 
 def render_mask_images(mask_rects: np.ndarray, size: int) -> np.ndarray:
@@ -167,12 +170,21 @@ def boxes_by_shot(raw: np.ndarray, shots: np.ndarray, recipe=None,
     return boxes, crops, has_face
 
 
-def mask_rects_of(landmarks: np.ndarray, crop_boxes: np.ndarray, crop_size: int, recipe=None) -> np.ndarray:
-    """(T, 4) mask rectangles in crop px: the recipe's mask type (curation's adaptive mask without one)."""
+def align_of(recipe) -> float | None:
+    """The recipe's crop margin when it aligns faces by similarity (None: box crops)."""
+    c = recipe.crop_config() if recipe is not None else _CURATION_CROP
+    return c.margin if c.align == "similarity" else None
+
+
+def mask_rects_of(landmarks: np.ndarray, crop_boxes: np.ndarray, crop_size: int, recipe=None,
+                  mats: np.ndarray | None = None) -> np.ndarray:
+    """(T, 4) mask rectangles in crop px: the recipe's mask type (curation's adaptive mask without one);
+    ``mats``: the aligned crops' frame -> crop matrices (else the box crops')."""
+    from lipforge.pipeline.faces.align import apply_affine
     from lipforge.pipeline.faces.crop import points_to_crop
     from lipforge.pipeline.faces.masks import adaptive_mask_rects
 
-    lm_crop = points_to_crop(landmarks, crop_boxes, crop_size)
+    lm_crop = points_to_crop(landmarks, crop_boxes, crop_size) if mats is None else apply_affine(mats, landmarks)
     rects = recipe.mask_rects(lm_crop, crop_size) if recipe is not None else \
         adaptive_mask_rects(lm_crop, crop_size, ADAPTIVE_PAD)
     return np.asarray(rects, np.float64)
@@ -238,10 +250,14 @@ def detect_pass(info, detector=None, split_shots: bool = True,
 
 
 def crop_pass(info, crop_boxes: np.ndarray, crop_size: int, store, boxes: np.ndarray | None = None,
-              landmarker=None) -> np.ndarray | None:
+              landmarker=None, landmarks: np.ndarray | None = None,
+              align_margin: float | None = None) -> np.ndarray | None:
     """Streaming pass 2: crops of every 25 fps frame appended to ``store``; with ``boxes``, the
-    landmarks (T, 68, 2) of those frames too (else None: a cached track has them)."""
+    landmarks (T, 68, 2) of those frames too (else None: a cached track has them, ``landmarks``).
+    ``align_margin``: similarity-aligned crops (:mod:`lipforge.pipeline.faces.align`) at that
+    margin, from each frame's landmarks, instead of the square crop boxes."""
     from lipforge.infer.source import iter_model_frames
+    from lipforge.pipeline.faces.align import align_matrices, warp_to_crop
     from lipforge.pipeline.faces.crop import crop_frames
 
     if boxes is not None:
@@ -251,9 +267,14 @@ def crop_pass(info, crop_boxes: np.ndarray, crop_size: int, store, boxes: np.nda
     def flush():
         frames = np.stack(chunk)
         sl = slice(start, start + len(chunk))
-        store.append(crop_frames(frames, crop_boxes[sl], crop_size))
+        lm = np.asarray(landmarker(frames, boxes[sl]), np.float64) if boxes is not None else None
         if boxes is not None:
-            lms.append(np.asarray(landmarker(frames, boxes[sl]), np.float64))
+            lms.append(lm)
+        if align_margin is None:
+            store.append(crop_frames(frames, crop_boxes[sl], crop_size))
+        else:
+            mats = align_matrices(lm if lm is not None else landmarks[sl], crop_size, align_margin)
+            store.append(np.stack([warp_to_crop(f, m, crop_size) for f, m in zip(frames, mats)]))
 
     for _, rgb in iter_model_frames(info, len(crop_boxes)):  # a limited track: the frames it covers
         chunk.append(rgb)

@@ -127,6 +127,7 @@ class PreparedJob:
     source_hash: str = ""  # sha256 of the source video file when prepared with a cache ("" = none)
     timings: dict = field(default_factory=dict)
     face_weight: np.ndarray | None = None  # (T,) paste-back strength: 0 in an occlusion, ramps beside it
+    crop_mats: np.ndarray | None = None  # (T, 2, 3) frame -> crop matrices of aligned crops (None: box crops)
 
     def __post_init__(self) -> None:
         self.store = FrameStore.from_spec(str(self.crop_store))
@@ -148,7 +149,8 @@ class PreparedJob:
 
     def save(self, path: str | Path) -> None:
         tmp = Path(path).with_suffix(".partial.npz")
-        np.savez(tmp, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != "timings"})
+        np.savez(tmp, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self)
+                         if f.name != "timings" and getattr(self, f.name) is not None})
         os.replace(tmp, path)
 
     @classmethod
@@ -204,22 +206,25 @@ def face_track_cached(info, crop_size: int, cache_dir: str | Path | None, source
     Two streaming passes on a miss (detect + shots, then landmarks + crops), one on a hit (crops);
     ``limit``: the first ``limit`` frames of the 25 fps timeline only (a separate cache entry).
     """
-    from lipforge.infer.faceprep import MAX_FACE_GAP
+    from lipforge.infer.faceprep import MAX_FACE_GAP, align_of
+    from lipforge.pipeline.faces.align import align_matrices
 
     tag = f"-{recipe.face_tag()}" if recipe is not None else ""  # another crop/mask recipe is another track
     gap = MAX_FACE_GAP if max_gap is None else int(max_gap)
     tag += f"-g{gap}" + (f"-n{limit}" if limit is not None else "")  # the gap rule shapes has_face
     path = Path(cache_dir) / f"{source_hash}-{crop_size}{tag}.faces.npz" if cache_dir is not None else None
+    margin = align_of(recipe)  # None: box crops; else similarity-aligned crops at this margin
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as d:
             track = FaceTrack.from_npz(d)
-        crop_pass(info, track.crop_boxes, crop_size, store)
+        crop_pass(info, track.crop_boxes, crop_size, store, landmarks=track.landmarks, align_margin=margin)
         return track
     raw, shots = detect_pass(info, detector, split_shots, limit)
     boxes, crop_boxes, has_face = boxes_by_shot(raw, shots, recipe, max_gap)
-    lm = crop_pass(info, crop_boxes, crop_size, store, boxes=boxes, landmarker=landmarker)
-    track = FaceTrack(boxes, lm, crop_boxes, mask_rects_of(lm, crop_boxes, crop_size, recipe), crop_size, shots,
-                      has_face)
+    lm = crop_pass(info, crop_boxes, crop_size, store, boxes=boxes, landmarker=landmarker, align_margin=margin)
+    mats = None if margin is None else align_matrices(lm, crop_size, margin)
+    track = FaceTrack(boxes, lm, crop_boxes, mask_rects_of(lm, crop_boxes, crop_size, recipe, mats), crop_size,
+                      shots, has_face, mats)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
@@ -300,7 +305,8 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     weight = paste_weights(track.has_face, track.shots)[near]  # cross-fades beside occlusions
     prep = PreparedJob(store.spec(), references, fit_audio(wav, n_out), pos, crop_boxes, boxes, t.mask_rects,
                        t.shots, t.has_face, len(wav), str(video), str(audio), digest,
-                       {"probe": t1 - t0, "faces+crops": t2 - t1}, weight)
+                       {"probe": t1 - t0, "faces+crops": t2 - t1}, weight,
+                       None if track.mats is None else track.mats[near])
     prep.info = info  # finish_job reuses the probe in this process (not saved: a loaded job probes again)
     if own:
         weakref.finalize(prep, shutil.rmtree, str(wd), True)
@@ -424,8 +430,16 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
     info = getattr(prep, "info", None) or probe(prep.video)
     fps_out, m, q, turn = output_plan(prep, info, fps)
     size = prep.store.frame_shape[0]
-    if generated_boxes is None:
+    mats = prep.crop_mats
+    if generated_boxes is None and mats is None:
         generated_boxes = np.stack([box_from_crop(cb, r, size) for cb, r in zip(prep.crop_boxes, prep.mask_rects)])
+    elif generated_boxes is None:  # the mask rectangle's corners back through each aligned crop's inverse
+        from lipforge.pipeline.faces.align import apply_affine, invert_affine
+
+        r = prep.mask_rects
+        corners = np.stack([r[:, [0, 1]], r[:, [2, 1]], r[:, [0, 3]], r[:, [2, 3]]], axis=1)  # (T, 4, 2)
+        c = apply_affine(invert_affine(mats), corners)
+        generated_boxes = np.concatenate([c.min(1), c.max(1)], axis=1)
     lo = np.floor(q + 1e-9).astype(np.int64)
     near = np.minimum(np.rint(q).astype(np.int64), info.n_frames - 1)
     need = np.where(turn, lo, near)
@@ -446,7 +460,8 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
                 if prep.has_face[k] and prep.face_weight[k] > 0:
                     frame = composite(frame, np.asarray(generated[k]), prep.crop_boxes[k],
                                       [prep.boxes[k], generated_boxes[k]], dilate, feather,
-                                      strength=float(prep.face_weight[k]))
+                                      strength=float(prep.face_weight[k]),
+                                      matrix=None if mats is None else mats[k])
                 w.write(frame)
     finally:
         bg.close()

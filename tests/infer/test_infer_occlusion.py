@@ -57,3 +57,33 @@ def test_gap_length_is_configurable():
     assert np.flatnonzero(~boxes_by_shot(raw, shots)[2]).tolist() == list(range(13, 20))
     with pytest.raises(ValueError, match="max_face_gap"):
         boxes_by_shot(raw, shots, max_gap=-1)
+
+
+def test_aligned_recipe_crops_and_pastes_back_with_the_inverse(infer_media, tmp_path):
+    """``crop.align = similarity``: each frame gets its own similarity (the synthetic head sways, it
+    does not turn), and pasting the crops themselves back reproduces the source (crop, then the
+    inverse warp: two bilinear samplings and a re-encode)."""
+    from lipforge.infer.prepare import PreparedJob, finish_job, prepare_job
+    from lipforge.infer.recipe import Recipe
+    from lipforge.infer.source import iter_native, probe
+
+    src = infer_media["src"]
+    x0, y0, x1, y1 = (int(c) for c in src.face_box)
+    err = {}
+    for align in ("box", "similarity"):
+        r = Recipe(mask_type="mask_adaptive", num_frames=16, resolution=64, audio_context_k=2,
+                   audio_features_per_frame=2, crop={"align": align})
+        prep = prepare_job(src.path, infer_media["short"].path, 64, recipe=r, work_dir=tmp_path / align)
+        out = finish_job(prep, np.asarray(prep.crops), tmp_path / f"{align}.mp4", work_dir=tmp_path / align)
+        a = np.stack(list(iter_native(probe(src.path))))[:len(prep.positions)].astype(np.int16)
+        b = np.stack(list(iter_native(probe(out))))[:len(a)].astype(np.int16)
+        err[align] = np.abs(a - b)[:, y0:y1, x0:x1].mean()
+    m = prep.crop_mats
+    assert m is not None and m.shape == (len(prep.positions), 2, 3)
+    angle = np.arctan2(m[:, 1, 0], m[:, 0, 0])
+    assert np.abs(angle).max() < 0.1 and np.ptp(m[:, 0, 2]) > 0  # upright face; the crop follows the sway
+    # the face comes back where it was: a 110 px face through a 64 px crop loses what the box crop
+    # loses (measured 7.5 vs 8.4 levels), no more
+    assert err["similarity"] < 1.05 * err["box"], err
+    prep.save(tmp_path / "p.npz")
+    np.testing.assert_array_equal(PreparedJob.load(tmp_path / "p.npz").crop_mats, m)  # travels to the batch stages

@@ -75,3 +75,37 @@ def test_align_is_a_recipe_option():
     del old["crop"]["align"]  # a recipe saved before the option: its crops were box crops
     assert Recipe.from_dict(old).crop_config().align == "box"
     assert r.face_tag() != Recipe.from_dict(old).face_tag()  # another crop is another cached track
+
+
+def test_crop_stage_aligns_when_the_recipe_says_so():
+    """Curation's crop stage honours ``align``: the shard's crops, crop landmarks and masks come from
+    the similarity, and ``crop_affine.npy`` (source px -> crop px) inverts it."""
+    from lipforge.manifests.layout import encode_sample  # noqa: F401 - the layout knows crop_affine.npy
+    from lipforge.manifests.layout import SAMPLE_LAYOUT
+    from lipforge.pipeline.faces.align import apply_affine, invert_affine, warp_to_crop
+    from lipforge.pipeline.stage import ClipItem
+    from lipforge.pipeline.stages.crop import CropStage
+
+    size, ws = 256, 0.5
+    upright = _upright_face(size)
+    pose = _pose(0.4, 1.6, (420.0, 300.0))  # crop px -> source px
+    lm = np.stack([apply_affine(pose, upright)] * 3)  # (T, 68, 2) source px
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (3, 360, 480, 3), np.uint8)  # working frames (source x 0.5)
+    faces = np.stack([np.r_[lm[0].min(0), lm[0].max(0)]] * 3).astype(np.float32)
+    item = ClipItem("c", "s", "c", 0, 3, work_scale=ws, frames=frames,
+                    arrays={"face_boxes.npy": faces, "landmarks.npy": lm.astype(np.float32)})
+    out = CropStage(CropStage.Config(crop_size=size, align="similarity")).process([item])[0]
+    m = out.arrays["crop_affine.npy"]
+    assert "crop_affine.npy" in SAMPLE_LAYOUT and m.shape == (3, 2, 3)
+    np.testing.assert_allclose(m[0], invert_affine(pose), atol=1e-4)
+    np.testing.assert_allclose(out.arrays["landmarks_crop.npy"][0].astype(np.float64), upright, atol=0.15)  # f16
+    from lipforge.pipeline.faces.align import align_matrices
+
+    work = align_matrices(lm.astype(np.float32).astype(np.float64), size)[1]  # what the stage fitted
+    work[:, :2] /= ws
+    np.testing.assert_array_equal(out.frames[1], warp_to_crop(frames[1], work, size))
+    box = CropStage(CropStage.Config(crop_size=size)).process([ClipItem(
+        "c", "s", "c", 0, 3, work_scale=ws, frames=frames,
+        arrays={"face_boxes.npy": faces, "landmarks.npy": lm.astype(np.float32)})])[0]
+    assert "crop_affine.npy" not in box.arrays  # the default recipe: box crops as before
