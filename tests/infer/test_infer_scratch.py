@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +50,7 @@ def _read(bg, need):
 
 
 def test_loop_reads_back_from_the_source_as_the_spool_does(gop_video, tmp_path):
-    from lipforge.infer.prepare import _Backgrounds
+    from lipforge.infer.backgrounds import Backgrounds
     from lipforge.infer.source import probe
     from lipforge.infer.video import loop_indices
 
@@ -59,8 +58,8 @@ def test_loop_reads_back_from_the_source_as_the_spool_does(gop_video, tmp_path):
     need = loop_indices(30, 100)  # forward, backward, forward, backward: a loop's order (frames < 30)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    spool = _Backgrounds(info, need, tmp_path / "a", mode="spool")
-    seek = _Backgrounds(info, need, tmp_path / "b", mode="seek")
+    spool = Backgrounds(info, need, tmp_path / "a", mode="spool")
+    seek = Backgrounds(info, need, tmp_path / "b", mode="seek")
     seek.window = 5  # several windows per backward pass
     try:
         assert spool.mode == "spool" and len(spool._spool) == 31  # only up to the last frame used (+1)
@@ -74,16 +73,16 @@ def test_loop_reads_back_from_the_source_as_the_spool_does(gop_video, tmp_path):
 
 
 def test_spool_beyond_the_budget_reads_back_instead(gop_video, tmp_path):
-    from lipforge.infer.prepare import _Backgrounds
+    from lipforge.infer.backgrounds import Backgrounds
     from lipforge.infer.source import probe
     from lipforge.infer.video import loop_indices
 
     info = probe(gop_video)
     need = loop_indices(30, 60)
-    bg = _Backgrounds(info, need, tmp_path, spool_budget=1000)  # 31 frames need 142 kB
+    bg = Backgrounds(info, need, tmp_path, spool_budget=1000)  # 31 frames need 142 kB
     assert bg.mode == "seek" and not list(tmp_path.iterdir())
     with pytest.raises(OSError, match="budget"):
-        _Backgrounds(info, need, tmp_path, spool_budget=1000, mode="spool")
+        Backgrounds(info, need, tmp_path, spool_budget=1000, mode="spool")
 
 
 def test_next_run_removes_a_killed_runs_scratch(tmp_path):

@@ -80,7 +80,6 @@ def test_align_is_a_recipe_option():
 def test_crop_stage_aligns_when_the_recipe_says_so():
     """Curation's crop stage honours ``align``: the shard's crops, crop landmarks and masks come from
     the similarity, and ``crop_affine.npy`` (source px -> crop px) inverts it."""
-    from lipforge.manifests.layout import encode_sample  # noqa: F401 - the layout knows crop_affine.npy
     from lipforge.manifests.layout import SAMPLE_LAYOUT
     from lipforge.pipeline.faces.align import apply_affine, invert_affine, warp_to_crop
     from lipforge.pipeline.stage import ClipItem
