@@ -35,7 +35,10 @@ def _infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="per-source face-track and latent cache (content-hash keyed)")
     p.add_argument("--no-latent-cache", action="store_true",
                    help="batch: do not keep the masked crops' VAE latents per source video in the cache dir")
-    p.add_argument("--steps", type=int, default=15, help="EDM Euler steps (default 15)")
+    p.add_argument("--steps", type=int, default=15, help="sampling steps (default 15)")
+    p.add_argument("--sampler", default="euler", choices=("euler", "dpmpp-2m"),
+                   help="ODE solver over the export's EDM sigmas: euler (as trained, default) or dpmpp-2m "
+                   "(DPM-Solver++ 2M: second order at no extra network call, e.g. --steps 8)")
     p.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
     p.add_argument("--audio-guidance-scale", type=float, default=None,
                    help="KeySync w_aud, e.g. 5 (with --identity-guidance-scale)")
@@ -47,13 +50,25 @@ def _infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fps", type=float, default=None,
                    help="output frame rate (default: the source's; the model always runs at 25 fps)")
+    p.add_argument("--audio-mix", default="native", choices=("native", "stereo", "mono"),
+                   help="output audio: every channel of the driving audio at its own rate (native, default), "
+                   "or a downmix to stereo / mono")
+    p.add_argument("--max-face-gap", type=int, default=None,
+                   help="model frames (25 fps) without a detected face that are still filled in; a longer gap "
+                   "(a hand, an object in front of the face) is left untouched (default 5)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (a batch never falls back to "
                    "the CPU unless --device cpu)")
     p.add_argument("--dtype", default="auto", choices=("auto", "bf16", "fp16", "fp32"),
                    help="compute dtype (auto: bf16 on GPUs with native bf16, else fp16; fp32 on CPU); "
                    "weights are cast to it, the VAE stays fp32 under fp16")
     p.add_argument("--runner", default="ray", choices=("ray", "local"), help="batch runner (default ray)")
-    p.add_argument("--num-actors", type=int, default=1, help="batch: model actors (one per GPU)")
+    p.add_argument("--num-actors", type=int, default=None,
+                   help="batch: model actors (default: one per GPU the cluster has, after --gpu-wait)")
+    p.add_argument("--gpu-wait", type=float, default=600.0,
+                   help="batch: seconds to wait for GPU nodes to join an autoscaling cluster (default 600)")
+    p.add_argument("--max-prepared", type=int, default=None,
+                   help="batch: prepared jobs (crop files on disk) waiting for the model at most "
+                   "(default 2 per model actor)")
     p.add_argument("--gpus-per-actor", type=float, default=None,
                    help="batch: GPUs per model actor (default 1, requested from the cluster's GPUs)")
     p.add_argument("--overwrite", action="store_true",
@@ -81,20 +96,28 @@ def _run_one(args) -> int:
     from lipforge.infer.devices import describe, resolve_device, resolve_dtype
     from lipforge.infer.pipeline import LipSyncPipeline
 
+    from lipforge.infer.inputs import probe_inputs
+    from lipforge.infer.models.lipsync import check_export
+
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     for name, p in (("--video", args.video), ("--audio", args.audio)):
         if not Path(p).is_file():
             raise FileNotFoundError(f"{p}: no such file ({name})")
+    probe_inputs(args.video, args.audio, args.out)  # a bad input fails in seconds, before the model loads
+    check_export(args.checkpoint)  # every model file, named, before any weight is read
     pipe = LipSyncPipeline.from_pretrained(args.checkpoint, device=device, dtype=dtype)
     pipe.cast_weights()
+    from lipforge.infer.scheduler_dpm import make_sampler
+
+    pipe.scheduler = make_sampler(args.sampler, pipe.scheduler)
     print(f"lipforge infer: model on {describe(pipe.device)}, {str(pipe.dtype).removeprefix('torch.')}"
           + (" (no CUDA device: --device cpu to silence this)" if args.device == "auto" and device == "cpu" else ""),
           file=sys.stderr)
     out = pipe(args.video, args.audio, args.out, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
                audio_guidance_scale=args.audio_guidance_scale, identity_guidance_scale=args.identity_guidance_scale,
                segment_length=args.segment_length, overlap=args.overlap, crop_size=args.crop_size, seed=args.seed,
-               cache_dir=args.cache_dir, fps=args.fps)
+               cache_dir=args.cache_dir, fps=args.fps, audio_mix=args.audio_mix, max_face_gap=args.max_face_gap)
     t = pipe.last_timings
     print(f"lipforge infer: wrote {out} ({t.get('n_frames', 0)} frames; "
           + ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "n_frames") + ")")
@@ -113,7 +136,8 @@ def _run_batch(args) -> int:
                       runner=args.runner, num_actors=args.num_actors, num_gpus_per_actor=args.gpus_per_actor,
                       ray_num_cpus=args.ray_num_cpus, ray_address=args.ray_address,
                       cache_latents=not args.no_latent_cache, fps=args.fps, dtype=args.dtype,
-                      overwrite=args.overwrite)
+                      overwrite=args.overwrite, audio_mix=args.audio_mix, max_face_gap=args.max_face_gap,
+                      gpu_wait_s=args.gpu_wait, max_prepared=args.max_prepared, sampler=args.sampler)
     rows = run_jobs(args.jobs, cfg)
     counts: dict[str, int] = {}
     for r in rows:

@@ -146,43 +146,48 @@ class LipSyncPipeline:
                  guidance_scale: float = 3.0, audio_guidance_scale: float | None = None,
                  identity_guidance_scale: float | None = None, segment_length: int = 16, overlap: int = 4,
                  crop_size: int | None = None, seed: int = 0, cache_dir: str | Path | None = None,
-                 decode_chunk: int = 16, progress: bool = True, fps: float | None = None) -> Path:
+                 decode_chunk: int = 16, progress: bool = True, fps: float | None = None,
+                 audio_mix: str = "native", max_face_gap: int | None = None) -> Path:
         """One job, streamed: the crops and generated crops go to a scratch folder beside ``output``
-        (removed afterwards), the full frames are decoded and encoded one at a time.
+        named after it (:mod:`lipforge.infer.scratch`: removed afterwards, on SIGTERM, or by the
+        next run), the full frames are decoded and encoded one at a time.
 
         ``fps``: output frame rate (default: the source's; the model always works at 25 fps).
+        ``audio_mix``: ``native`` (every channel of the driving audio) or ``stereo`` / ``mono``.
+        ``max_face_gap``: frames without a detected face longer than this stay untouched
+        (default :data:`lipforge.infer.faceprep.MAX_FACE_GAP`).
         """
-        import shutil
-        import tempfile
+        from lipforge.infer.inputs import check_job_paths
+        from lipforge.infer.scratch import job_scratch
 
         crop_size = crop_size or self.resolution
         self.check_inputs(video, audio, num_inference_steps, guidance_scale, audio_guidance_scale,
                           identity_guidance_scale, segment_length, overlap, crop_size)
+        check_job_paths(video, audio, output)
         if fps is not None and not fps > 0:
             raise ValueError(f"fps must be > 0 (or None for the source's), got {fps}")
         Path(output).parent.mkdir(parents=True, exist_ok=True)
-        scratch = Path(tempfile.mkdtemp(prefix=f".{Path(output).stem}.lipforge-", dir=Path(output).parent))
-        try:
+        with job_scratch(output) as scratch:
             t0 = time.perf_counter()
-            prep = self.prepare(video, audio, crop_size, cache_dir=cache_dir, seed=seed, work_dir=scratch)
+            prep = self.prepare(video, audio, crop_size, cache_dir=cache_dir, seed=seed, work_dir=scratch,
+                                max_face_gap=max_face_gap)
             t1 = time.perf_counter()
             gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale,
                                 identity_guidance_scale, segment_length, overlap, seed=seed, decode_chunk=decode_chunk,
                                 progress=progress, latent_cache_dir=cache_dir, out_store=scratch / "generated.u8")
             t2 = time.perf_counter()
-            out = finish_job(prep, gen, output, fps=fps, work_dir=scratch)
+            out = finish_job(prep, gen, output, fps=fps, work_dir=scratch, audio_mix=audio_mix)
             timings = dict(self.last_timings)
             timings.update(prepare=t1 - t0, composite=time.perf_counter() - t2, n_frames=len(prep.positions))
             self.last_timings = timings
             return out
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def prepare(self, video: str | Path, audio: str | Path, crop_size: int | None = None,
-                cache_dir: str | Path | None = None, seed: int = 0, work_dir: str | Path | None = None) -> PreparedJob:
+                cache_dir: str | Path | None = None, seed: int = 0, work_dir: str | Path | None = None,
+                max_face_gap: int | None = None) -> PreparedJob:
         """CPU half before sampling, with this model's recipe (crop margin, smoothing, mask type)."""
         return prepare_job(video, audio, crop_size or self.resolution, cache_dir=cache_dir, seed=seed,
-                           work_dir=work_dir, recipe=self.recipe)
+                           work_dir=work_dir, recipe=self.recipe, max_face_gap=max_face_gap)
 
     @torch.no_grad()
     def generate(self, prep: PreparedJob, num_inference_steps: int = 15, guidance_scale: float = 3.0,

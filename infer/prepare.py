@@ -126,9 +126,13 @@ class PreparedJob:
     driving: str = ""  # the driving audio (muxed into the output at its own rate and channels)
     source_hash: str = ""  # sha256 of the source video file when prepared with a cache ("" = none)
     timings: dict = field(default_factory=dict)
+    face_weight: np.ndarray | None = None  # (T,) paste-back strength: 0 in an occlusion, ramps beside it
+    crop_mats: np.ndarray | None = None  # (T, 2, 3) frame -> crop matrices of aligned crops (None: box crops)
 
     def __post_init__(self) -> None:
         self.store = FrameStore.from_spec(str(self.crop_store))
+        if self.face_weight is None:
+            self.face_weight = np.asarray(self.has_face, np.float64)
 
     @property
     def crops(self) -> LoopedCrops:
@@ -145,7 +149,8 @@ class PreparedJob:
 
     def save(self, path: str | Path) -> None:
         tmp = Path(path).with_suffix(".partial.npz")
-        np.savez(tmp, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self) if f.name != "timings"})
+        np.savez(tmp, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self)
+                         if f.name != "timings" and getattr(self, f.name) is not None})
         os.replace(tmp, path)
 
     @classmethod
@@ -195,23 +200,31 @@ def load_audio(audio: str | Path) -> np.ndarray:
 
 def face_track_cached(info, crop_size: int, cache_dir: str | Path | None, source_hash: str | None,
                       store: FrameStore, detector=None, landmarker=None, split_shots: bool = True,
-                      recipe=None) -> FaceTrack:
-    """The source's face track (cached under ``cache_dir/<sha256>-<S>.faces.npz``) and its crops in ``store``.
+                      recipe=None, limit: int | None = None, max_gap: int | None = None) -> FaceTrack:
+    """The source's face track (cached under ``cache_dir/<sha256>-<S>[...].faces.npz``) and its crops in ``store``.
 
-    Two streaming passes on a miss (detect + shots, then landmarks + crops), one on a hit (crops).
+    Two streaming passes on a miss (detect + shots, then landmarks + crops), one on a hit (crops);
+    ``limit``: the first ``limit`` frames of the 25 fps timeline only (a separate cache entry).
     """
+    from lipforge.infer.faceprep import MAX_FACE_GAP, align_of
+    from lipforge.pipeline.faces.align import align_matrices
+
     tag = f"-{recipe.face_tag()}" if recipe is not None else ""  # another crop/mask recipe is another track
+    gap = MAX_FACE_GAP if max_gap is None else int(max_gap)
+    tag += f"-g{gap}" + (f"-n{limit}" if limit is not None else "")  # the gap rule shapes has_face
     path = Path(cache_dir) / f"{source_hash}-{crop_size}{tag}.faces.npz" if cache_dir is not None else None
+    margin = align_of(recipe)  # None: box crops; else similarity-aligned crops at this margin
     if path is not None and path.is_file():
         with np.load(path, allow_pickle=False) as d:
             track = FaceTrack.from_npz(d)
-        crop_pass(info, track.crop_boxes, crop_size, store)
+        crop_pass(info, track.crop_boxes, crop_size, store, landmarks=track.landmarks, align_margin=margin)
         return track
-    raw, shots = detect_pass(info, detector, split_shots)
-    boxes, crop_boxes, has_face = boxes_by_shot(raw, shots, recipe)
-    lm = crop_pass(info, crop_boxes, crop_size, store, boxes=boxes, landmarker=landmarker)
-    track = FaceTrack(boxes, lm, crop_boxes, mask_rects_of(lm, crop_boxes, crop_size, recipe), crop_size, shots,
-                      has_face)
+    raw, shots = detect_pass(info, detector, split_shots, limit)
+    boxes, crop_boxes, has_face = boxes_by_shot(raw, shots, recipe, max_gap)
+    lm = crop_pass(info, crop_boxes, crop_size, store, boxes=boxes, landmarker=landmarker, align_margin=margin)
+    mats = None if margin is None else align_matrices(lm, crop_size, margin)
+    track = FaceTrack(boxes, lm, crop_boxes, mask_rects_of(lm, crop_boxes, crop_size, recipe, mats), crop_size,
+                      shots, has_face, mats)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
@@ -227,14 +240,37 @@ def _interp_rows(a: np.ndarray, pos: np.ndarray) -> np.ndarray:
     return a[lo] * (1 - w) + a[hi] * w
 
 
+TRACK_BLOCK = 250  # a short output's face track covers the source up to a multiple of 10 s (cache reuse)
+
+
+def track_limit(n_out: int, n_src: int, block: int | None = None) -> int | None:
+    """Source frames (25 fps) a job's face track must cover: None (all) when the output loops or
+    reaches the end, else ``n_out`` rounded up to ``block`` so jobs of similar length share a cache.
+
+    >>> track_limit(125, 500), track_limit(260, 500), track_limit(600, 500)
+    (250, 500, None)
+    """
+    block = TRACK_BLOCK if block is None else block
+    if n_out >= n_src:
+        return None
+    lim = -(-n_out // block) * block
+    return None if lim >= n_src else lim
+
+
 def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir: str | Path | None = None,
                 seed: int = 0, loop_smooth: int = 2, work_dir: str | Path | None = None,
-                split_shots: bool = True, detector=None, landmarker=None, recipe=None) -> PreparedJob:
+                split_shots: bool = True, detector=None, landmarker=None, recipe=None,
+                max_face_gap: int | None = None) -> PreparedJob:
     """Probe, track the face per shot, crop and mask, apply the length rules: the CPU half before sampling.
 
-    ``work_dir`` holds the crop file (default: a private temporary folder removed with the job);
-    ``recipe`` is the checkpoint's crop / mask recipe (:class:`lipforge.infer.recipe.Recipe`).
+    Only the source frames the output uses are decoded (:func:`track_limit`): a 5 s output of a
+    60 s source reads its first 10 s. ``work_dir`` holds the crop file (default: a private
+    temporary folder removed with the job); ``recipe`` is the checkpoint's crop / mask recipe
+    (:class:`lipforge.infer.recipe.Recipe`); ``max_face_gap``: see
+    :func:`lipforge.infer.faceprep.boxes_by_shot`.
     """
+    from lipforge.infer.faceprep import paste_weights
+
     from lipforge.infer.source import probe
 
     t0 = time.perf_counter()
@@ -245,11 +281,11 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     own = work_dir is None
     wd = Path(tempfile.mkdtemp(prefix="lipforge-job-")) if own else Path(work_dir)
     wd.mkdir(parents=True, exist_ok=True)
-    store = FrameStore.create(wd / f"crops-{os.getpid()}-{time.monotonic_ns()}.u8", (crop_size, crop_size, 3))
+    store = FrameStore.create(wd / "crops.u8", (crop_size, crop_size, 3))  # the job's folder: named by the job
     t1 = time.perf_counter()
     try:
         track = face_track_cached(info, crop_size, cache_dir, digest, store, detector, landmarker, split_shots,
-                                  recipe)
+                                  recipe, limit=track_limit(n_out, info.n_model_frames), max_gap=max_face_gap)
     except NoFaceError as e:
         store.unlink()
         raise NoFaceError(f"{video}: {e}") from None
@@ -266,9 +302,11 @@ def prepare_job(video: str | Path, audio: str | Path, crop_size: int, cache_dir:
     n_shots = int(track.shots.max()) + 1
     ref_idx = [int(rng.choice(np.flatnonzero(track.shots == s))) for s in range(n_shots)]
     references = store[np.array(ref_idx)]
+    weight = paste_weights(track.has_face, track.shots)[near]  # cross-fades beside occlusions
     prep = PreparedJob(store.spec(), references, fit_audio(wav, n_out), pos, crop_boxes, boxes, t.mask_rects,
                        t.shots, t.has_face, len(wav), str(video), str(audio), digest,
-                       {"probe": t1 - t0, "faces+crops": t2 - t1})
+                       {"probe": t1 - t0, "faces+crops": t2 - t1}, weight,
+                       None if track.mats is None else track.mats[near])
     prep.info = info  # finish_job reuses the probe in this process (not saved: a loaded job probes again)
     if own:
         weakref.finalize(prep, shutil.rmtree, str(wd), True)
@@ -289,48 +327,13 @@ def output_plan(prep: PreparedJob, info, fps: float | None = None) -> tuple[floa
     return fps_out, m, q, turn
 
 
-class _Backgrounds:
-    """Native source frames in the order the output needs them, with bounded memory.
-
-    Monotone orders (no loop) stream the file once; a loop's backward passes read a spool of the
-    decoded frames on disk (H.264 sources often have a single keyframe, so seeking backwards
-    would decode from the start for every block).
-    """
-
-    def __init__(self, info, need: np.ndarray, spool_dir: Path) -> None:
-        from lipforge.infer.source import iter_native
-
-        self.info = info
-        self.monotone = bool(np.all(np.diff(need) >= 0))
-        self._it = iter_native(info)
-        self._i, self._cur = -1, None
-        self._spool = None
-        if not self.monotone:
-            self._spool = FrameStore.create(spool_dir / f"source-{os.getpid()}-{time.monotonic_ns()}.u8",
-                                            (info.height, info.width, 3))
-            for rgb in self._it:
-                self._spool.append(rgb[None])
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if self._spool is not None:
-            return self._spool[min(int(i), len(self._spool) - 1)]
-        while self._i < i:
-            try:
-                self._cur = next(self._it)
-                self._i += 1
-            except StopIteration:  # fewer decodable frames than packets: hold the last one
-                break
-        return self._cur
-
-    def close(self) -> None:
-        if self._spool is not None:
-            self._spool.unlink()
-
-
 def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None = None, dilate: float = 0.08,
-               feather: int = 6, generated_boxes: np.ndarray | None = None, work_dir: str | Path | None = None) -> Path:
+               feather: int = 6, generated_boxes: np.ndarray | None = None, work_dir: str | Path | None = None,
+               audio_mix: str = "native", spool_budget: int | None = None, background_mode: str = "auto") -> Path:
     """Composite the generated crops into the source frames and write ``out`` (atomically) with the
-    driving audio at its own rate and channels; one frame in memory at a time.
+    driving audio at its own rate and channels (``audio_mix="native"``, every channel) or the
+    downmix asked for (``stereo`` / ``mono``); one frame in memory at a time. Frames whose face was
+    occluded (``prep.face_weight`` 0) stay the source's, with a cross-fade into and out of them.
 
     ``generated``: (T, S, S, 3) uint8 per model frame (array or FrameStore). ``generated_boxes``
     (T, 4) are the face boxes of the generated frames in frame px; by default the region the model
@@ -344,14 +347,24 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
     info = getattr(prep, "info", None) or probe(prep.video)
     fps_out, m, q, turn = output_plan(prep, info, fps)
     size = prep.store.frame_shape[0]
-    if generated_boxes is None:
+    mats = prep.crop_mats
+    if generated_boxes is None and mats is None:
         generated_boxes = np.stack([box_from_crop(cb, r, size) for cb, r in zip(prep.crop_boxes, prep.mask_rects)])
+    elif generated_boxes is None:  # the mask rectangle's corners back through each aligned crop's inverse
+        from lipforge.pipeline.faces.align import apply_affine, invert_affine
+
+        r = prep.mask_rects
+        corners = np.stack([r[:, [0, 1]], r[:, [2, 1]], r[:, [0, 3]], r[:, [2, 3]]], axis=1)  # (T, 4, 2)
+        c = apply_affine(invert_affine(mats), corners)
+        generated_boxes = np.concatenate([c.min(1), c.max(1)], axis=1)
     lo = np.floor(q + 1e-9).astype(np.int64)
     near = np.minimum(np.rint(q).astype(np.int64), info.n_frames - 1)
     need = np.where(turn, lo, near)
     spool = Path(work_dir) if work_dir is not None else Path(out).parent
-    bg = _Backgrounds(info, need, spool)
-    audio = read_audio_native(prep.driving) if prep.driving else None
+    audio = read_audio_native(prep.driving, audio_mix) if prep.driving else None
+    from lipforge.infer.backgrounds import Backgrounds
+
+    bg = Backgrounds(info, need, spool, spool_budget, background_mode)
     try:
         with OutputVideo(out, info, fps_out, audio) as w:
             for j in range(len(m)):
@@ -363,9 +376,11 @@ def finish_job(prep: PreparedJob, generated, out: str | Path, fps: float | None 
                     frame = np.clip(np.rint(a * (1 - f) + b * f), 0, 255).astype(np.uint8)
                 else:
                     frame = bg[int(near[j])]
-                if prep.has_face[k]:
+                if prep.has_face[k] and prep.face_weight[k] > 0:
                     frame = composite(frame, np.asarray(generated[k]), prep.crop_boxes[k],
-                                      [prep.boxes[k], generated_boxes[k]], dilate, feather)
+                                      [prep.boxes[k], generated_boxes[k]], dilate, feather,
+                                      strength=float(prep.face_weight[k]),
+                                      matrix=None if mats is None else mats[k])
                 w.write(frame)
     finally:
         bg.close()

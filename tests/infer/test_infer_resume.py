@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -70,3 +71,68 @@ def test_local_batch_refuses_silent_cpu(tiny_checkpoint, infer_media, tmp_path, 
                       num_inference_steps=1, crop_size=CROP)
     with pytest.raises(ValueError, match="--device cpu"):
         run_jobs(tmp_path / "jobs.csv", cfg, log=lambda s: None)
+
+
+def _duration(path) -> float:
+    import av
+
+    with av.open(str(path)) as c:
+        return float(c.duration) / 1e6
+
+
+def test_replaced_audio_is_redone_and_results_are_written_per_job(tiny_checkpoint, infer_media, tmp_path):
+    """A re-take saved under the same name (3 s -> here 2.0 s -> 0.6 s) is redone without --overwrite;
+    results.parquet holds each job's row as soon as it finishes, with the error's traceback."""
+    import shutil
+
+    from lipforge.infer.batch import BatchConfig, run_jobs
+    from lipforge.infer.batch_stages import GenerateStage
+
+    audio = tmp_path / "take.wav"
+    shutil.copy(infer_media["long"].path, audio)  # 2.0 s
+    pd.DataFrame([{"video": str(infer_media["src"].path), "audio": str(audio), "output": "out/o.mp4"},
+                  {"video": str(tmp_path / "missing.mp4"), "audio": str(audio), "output": "out/bad.mp4"},
+                  {"video": str(infer_media["src"].path), "audio": str(infer_media["short"].path),
+                   "output": "out/o2.mp4"}]).to_csv(tmp_path / "jobs.csv", index=False)
+    cfg = BatchConfig(checkpoint=str(tiny_checkpoint), work_dir=str(tmp_path / "work"), runner="local",
+                      num_inference_steps=1, crop_size=CROP, device="cpu")
+    seen: list[list[str]] = []
+    original = GenerateStage.row
+
+    def watching(self, row):  # what results.parquet holds when the next job reaches the model
+        p = tmp_path / "work" / "results.parquet"
+        seen.append(sorted(pd.read_parquet(p)["status"]) if p.exists() else [])
+        return original(self, row)
+
+    GenerateStage.row = watching
+    try:
+        rows = run_jobs(tmp_path / "jobs.csv", cfg, log=lambda s: None)
+    finally:
+        GenerateStage.row = original
+    assert seen == [["error"], ["done", "error"]]  # the bad job's row was written before any model ran
+    table = pd.read_parquet(tmp_path / "work" / "results.parquet")
+    bad = table[table["status"] == "error"].iloc[0]
+    assert "missing.mp4" in bad["error"] and "Traceback" in bad["traceback"]
+    assert json.loads(table[table["output"].str.endswith("o.mp4")].iloc[0]["input_ids"])["audio"]["size"] > 0
+    out = tmp_path / "out" / "o.mp4"
+    assert abs(_duration(out) - 2.0) < 0.2 and [r["status"] for r in rows if r["output"] == str(out)] == ["done"]
+    assert sorted(r["status"] for r in run_jobs(tmp_path / "jobs.csv", cfg, log=lambda s: None)) == \
+        ["error", "skipped", "skipped"]
+    shutil.copy(infer_media["short"].path, audio)  # the re-take: same name, 0.6 s
+    logs: list[str] = []
+    rows = run_jobs(tmp_path / "jobs.csv", cfg, log=logs.append)
+    status = {Path(r["output"]).name: r["status"] for r in rows}
+    assert status == {"o.mp4": "done", "o2.mp4": "skipped", "bad.mp4": "error"}, status
+    assert abs(_duration(out) - 0.6) < 0.2  # the new take's length, not the old output left in place
+    assert any("1 redone (an input changed" in line for line in logs), logs
+    assert json.loads((tmp_path / "work" / "done" / f"{rows[0]['job_id']}.json").read_text())["inputs"]["audio"][
+        "size"] == Path(audio).stat().st_size
+
+
+def test_output_equal_to_an_input_is_refused(infer_media, tmp_path):
+    from lipforge.infer.jobs import read_jobs
+
+    pd.DataFrame([{"video": str(infer_media["src"].path), "audio": str(infer_media["short"].path),
+                   "output": str(infer_media["src"].path)}]).to_csv(tmp_path / "jobs.csv", index=False)
+    with pytest.raises(ValueError, match="row 1: --out .* is the --video input"):
+        read_jobs(tmp_path / "jobs.csv")
