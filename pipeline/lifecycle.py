@@ -200,15 +200,33 @@ def _run(req: CurateRequest) -> dict:
         prior = store.stats_files()  # earlier runs' counters: this run's work is what it adds
         if todo:
             runner.run(todo, str(out))
-        from lipforge.pipeline.finalize import finalize
-
-        summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
+        summary = _publish(runner, store, corpus, out, cfg, report, prior)
     finally:
         try:
             runner.wait_closed()  # Ray fully stopped before the output is unlocked
         finally:
             lock.release()
     return summary
+
+
+def _publish(runner, store, corpus: list, out: Path, cfg, report, prior: frozenset[str]) -> dict:
+    """Publish; stored candidates whose bytes turn out damaged as they are copied into the shards
+    are recomputed and the publish done again (once: damage that comes back stops the run)."""
+    from lipforge.pipeline.finalize import DamagedCandidates, finalize
+
+    def publish() -> dict:
+        return finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
+
+    try:
+        return publish()
+    except DamagedCandidates as e:
+        _say(f"[curate] {e}: recomputing them; nothing of them was published")
+        report.damaged_candidates += len(e.parquets)
+    runner.run([s for s in corpus if not store.source_done(s.source_id)], str(out))
+    try:
+        return publish()
+    except DamagedCandidates as e:
+        raise UserError(f"{e}, again after recomputing them: check the disk under {out}") from None
 
 
 def print_summary(summary: dict, out: str) -> None:
@@ -254,9 +272,9 @@ def _adopt(catalog, out: Path, fps: dict) -> None:
 
 
 def _verify(store, catalog, out: Path, repair: bool) -> list[str]:
-    from lipforge.pipeline.verify import verify_published, verify_work
+    from lipforge.pipeline.verify import recorded_digests, verify_published, verify_work
 
-    problems = verify_work(store, catalog) + verify_published(out)
+    problems = verify_work(store, catalog) + verify_published(out, recorded_digests(store, catalog))
     for p in problems:
         print(f"damaged: {p}")
     if not problems:
