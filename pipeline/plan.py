@@ -29,7 +29,8 @@ from lipforge.pipeline.fingerprint import candidate_is_current
 from lipforge.pipeline.identity import content_id, same_content
 from lipforge.pipeline.source.parts import parts_changed
 
-HEALABLE = frozenset({"truncated", "decode_error", "not_found", "empty_file"})
+HEALABLE = frozenset({"truncated", "decode_error", "not_found", "not_a_file", "permission_denied", "empty_file"})
+NO_FILE = frozenset({"not_found", "not_a_file", "permission_denied"})  # verdicts of a path with no content to identify
 
 
 class PlanError(ValueError):
@@ -105,7 +106,7 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
         if url:
             pass
         elif cid is None:
-            if record.status != STATUS_DROPPED or record.reason != "not_found":
+            if record.status != STATUS_DROPPED or record.reason not in NO_FILE:
                 report.missing.append(sid)
         elif e.content is not None and not same_content(e.content, cid):
             actions.append((sid, "source", []))
