@@ -143,7 +143,8 @@ def _run(req: CurateRequest) -> dict:
         raise UserError(f"--output {out} is a file, not a directory: choose another --output")
     try:  # configuration problems (bad values, missing model files, bad input lists) end here
         cfg = load_config(req)
-        sources = list_inputs(req.input) if req.input else []
+        skipped: list[tuple[str, str]] = []
+        sources = list_inputs(req.input, skipped) if req.input else []
         stages = build_stages(cfg)
         if req.runner == "local":
             from lipforge.pipeline.runners.local import LocalRunner
@@ -187,6 +188,11 @@ def _run(req: CurateRequest) -> dict:
                 remove_sources(store, catalog, gone, report)
             for sid in report.removed:
                 _say(f"[curate] removed from the corpus: {sid}")
+            bad = catalog.invalid()
+            if bad:
+                sid = next(iter(bad))
+                raise UserError(f"{len(bad)} corpus sources in {catalog.path} cannot be processed (e.g. {bad[sid]}); "
+                                f"drop them with --remove {sid if len(bad) == 1 else '<their ids>'} or --prune-missing")
             plan_and_apply(store, catalog, sources, fps, report, {s.name: s for s in stages})
         except (PlanError, ValueError) as e:
             raise UserError(str(e)) from None
@@ -197,10 +203,13 @@ def _run(req: CurateRequest) -> dict:
         if report.missing:
             _say(f"[curate] {len(report.missing)} corpus sources have no file any more (e.g. "
                  f"{catalog.entries[report.missing[0]].path}); their clips stay published; --prune-missing drops them")
+        if skipped:
+            _say(f"[curate] {skipped_line(skipped, req.input)}")
         prior = store.stats_files()  # earlier runs' counters: this run's work is what it adds
         if todo:
             runner.run(todo, str(out))
-        summary = _publish(runner, store, corpus, out, cfg, report, prior)
+        summary = _publish(runner, store, corpus, out, cfg, {"store": report, "inputs_skipped": skipped_summary(skipped)},
+                           prior)
     finally:
         try:
             runner.wait_closed()  # Ray fully stopped before the output is unlocked
@@ -209,13 +218,30 @@ def _run(req: CurateRequest) -> dict:
     return summary
 
 
-def _publish(runner, store, corpus: list, out: Path, cfg, report, prior: frozenset[str]) -> dict:
+def skipped_summary(skipped: list[tuple[str, str]], max_listed: int = 1000) -> dict:
+    """``summary.json``'s ``inputs_skipped``: the names the folder listing skipped, by reason."""
+    from collections import Counter
+
+    return {"count": len(skipped), "by_reason": dict(sorted(Counter(r for _, r in skipped).items())),
+            "files": [{"path": p, "reason": r} for p, r in skipped[:max_listed]]}
+
+
+def skipped_line(skipped: list[tuple[str, str]], where: str) -> str:
+    by = skipped_summary(skipped, 0)["by_reason"]
+    return (f"skipped {len(skipped)} names in {where} ({', '.join(f'{n} {r}' for r, n in by.items())}; "
+            f"e.g. {skipped[0][0]}): see the listing rule in README, the list in summary.json (inputs_skipped)")
+
+
+def _publish(runner, store, corpus: list, out: Path, cfg, extra: dict, prior: frozenset[str]) -> dict:
     """Publish; stored candidates whose bytes turn out damaged as they are copied into the shards
-    are recomputed and the publish done again (once: damage that comes back stops the run)."""
+    are recomputed and the publish done again (once: damage that comes back stops the run).
+    ``extra["store"]``: the run's :class:`PlanReport`."""
     from lipforge.pipeline.finalize import DamagedCandidates, finalize
 
+    report = extra["store"]
+
     def publish() -> dict:
-        return finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
+        return finalize(corpus, str(out), cfg, extra_stats={**extra, "store": report.as_dict()}, prior_stats=prior)
 
     try:
         return publish()

@@ -191,8 +191,11 @@ def remove_sources(store, catalog: Catalog, sids: list[str], report: PlanReport)
 
 
 def missing_sources(catalog: Catalog) -> list[str]:
+    """What ``--prune-missing`` drops: sources whose file is gone (or is no readable file), and
+    entries no run can process (:meth:`Catalog.invalid`)."""
+    bad = catalog.invalid()
     return [sid for sid, e in sorted(catalog.entries.items())
-            if not is_url(e.path) and content_id(e.path, e.content) is None]
+            if sid in bad or (not is_url(e.path) and content_id(e.path, e.content) is None)]
 
 
 def is_url(path: str) -> bool:

@@ -310,6 +310,8 @@ class WorkStore:
         """Forget everything stored for ``sid``: it is curated from scratch when next run."""
         import shutil
 
+        if len(f"{sid}.done".encode()) > 255:  # no file can have such a name: nothing stored (an unbounded id)
+            return
         (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
         shutil.rmtree(self.group_dir(sid), ignore_errors=True)
         shutil.rmtree(self.work / "parts" / sid, ignore_errors=True)
