@@ -146,6 +146,8 @@ def _run(req: CurateRequest) -> dict:
         skipped: list[tuple[str, str]] = []
         sources = list_inputs(req.input, skipped) if req.input else []
         stages = build_stages(cfg)
+        for st in stages:
+            st.check_models()  # a model file that does not load: one line now, not a traceback mid-run
         if req.runner == "local":
             from lipforge.pipeline.runners.local import LocalRunner
 
