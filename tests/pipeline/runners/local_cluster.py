@@ -2,7 +2,9 @@
 
 Never ``ray stop``: it ends every Ray process on the machine, other people's too. The processes
 of the cluster on ``port`` are found by the GCS address in their command lines (workers are the
-children of those processes) and ended by pid.
+children of those processes) and ended by pid; the test process and its parents are never among
+them. The drivers of these clusters are ``lipforge curate`` child processes, never the pytest
+process (tests/conftest.py refuses ``ray.init`` there).
 """
 from __future__ import annotations
 
@@ -45,9 +47,11 @@ def _mine(port: int):
     import psutil
 
     keys = (f":{port} ", f"port={port} ", f"port={port}\0")
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}  # never this test process or what runs it
     for p in psutil.process_iter(["cmdline", "name", "create_time"]):
         cmd = " ".join(p.info["cmdline"] or []) + " "
-        if any(k in cmd for k in keys):
+        if p.pid not in spared and any(k in cmd for k in keys):
             yield p
 
 
@@ -66,6 +70,9 @@ def stop_cluster(port: int) -> None:
             procs += p.children(recursive=True)
         except psutil.Error:
             pass
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}
+    procs = [p for p in procs if p.pid not in spared]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for p in procs:
             try:
