@@ -239,6 +239,7 @@ def _publish(runner, store, corpus: list, out: Path, cfg, extra: dict, prior: fr
     are recomputed and the publish done again (once: damage that comes back stops the run).
     ``extra["store"]``: the run's :class:`PlanReport`."""
     from lipforge.pipeline.finalize import DamagedCandidates, finalize
+    from lipforge.pipeline.source.files import source_file_problem
 
     report = extra["store"]
 
@@ -250,6 +251,12 @@ def _publish(runner, store, corpus: list, out: Path, cfg, extra: dict, prior: fr
     except DamagedCandidates as e:
         _say(f"[curate] {e}: recomputing them; nothing of them was published")
         report.damaged_candidates += len(e.parquets)
+        path_of = {s.source_id: s.path for s in corpus}
+        gone = [path_of[p.parent.name] for p in e.parquets
+                if "://" not in path_of[p.parent.name] and source_file_problem(path_of[p.parent.name])]
+        if gone:  # as the plan says for any recomputation (the candidates stay reopened)
+            raise UserError(f"{len(gone)} damaged candidates must be recomputed but their source files are missing "
+                            f"(e.g. {gone[0]}): mount the inputs again, or drop them with --prune-missing") from None
     runner.run([s for s in corpus if not store.source_done(s.source_id)], str(out))
     try:
         return publish()

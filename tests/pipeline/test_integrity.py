@@ -126,3 +126,26 @@ def test_released_candidate_in_a_damaged_shard_is_recomputed(media, tmp_path):
     assert curate(out, "--verify", "--repair") == 0
     assert curate(out, "--verify") == 0
     assert published(out) == good
+
+
+def test_damaged_candidate_of_a_missing_file_stops_with_one_line(media, tmp_path, capsys):
+    """Damage found at copy time needs the source to recompute: with its file gone the run stops
+    with one line (nothing published from the damaged bytes) and finishes once the file is back."""
+    import shutil
+
+    d = tmp_path / "in"
+    d.mkdir()
+    a, b = (Path(shutil.copy2(media[k], d / f"{k}.mp4")) for k in "ab")
+    cfg = write_config(tmp_path / "run.yaml", max_samples=100, boundaries="fill")
+    out = tmp_path / "out"
+    lists = tmp_path / "lists"
+    assert curate(out, "--input", str(path_list(lists, [a, b])), cfg=cfg) == 0
+    flip_in_sample(last_work_tar(out))  # b's last candidate
+    b.rename(tmp_path / "away.mp4")
+    capsys.readouterr()
+    assert curate(out, "--input", str(path_list(lists, [media["c"]])), cfg=cfg) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if not ln.startswith(("\r", "curate/"))]
+    assert "source files are missing" in err[-1] and str(b) in err[-1]
+    (tmp_path / "away.mp4").rename(b)
+    assert curate(out, cfg=cfg) == 0
+    assert published(out) == fresh(tmp_path, [a, b, media["c"]], cfg)
