@@ -14,16 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 
-def ray_bin() -> str:
-    p = Path(sys.executable).parent / "ray"
-    if p.exists():
-        return str(p)
-    import shutil
-
-    return shutil.which("ray") or "ray"
+def ray_cli() -> list[str]:
+    """Ray's command line run by this interpreter: its nodes then start their workers with the
+    Python (and the lipforge) this test runs, also in an overlay venv whose bin/ has no ``ray``."""
+    return [sys.executable, "-m", "ray.scripts.scripts"]
 
 
 def free_port() -> int:
@@ -39,7 +35,7 @@ def cluster_env() -> dict:
 def start_node(port: int, head: bool, num_cpus: int) -> None:
     args = ["--head", f"--port={port}", "--disable-usage-stats", "--include-dashboard=false"] if head \
         else [f"--address=127.0.0.1:{port}"]
-    subprocess.run([ray_bin(), "start", *args, f"--num-cpus={num_cpus}", "--object-store-memory=100000000"],
+    subprocess.run([*ray_cli(), "start", *args, f"--num-cpus={num_cpus}", "--object-store-memory=100000000"],
                    check=True, env=cluster_env(), capture_output=True, timeout=180)
 
 
