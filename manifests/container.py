@@ -54,6 +54,20 @@ def sample_nbytes(sample: dict[str, bytes]) -> int:
     return sum(len(v) + 512 for k, v in sample.items() if not k.startswith("__"))
 
 
+def sample_digest(sample: dict[str, bytes]) -> str:
+    """sha256 of a sample's members (extension, size and bytes of each, in layout order): what
+    the sample is wherever it sits, a candidate tar or a shard. Recorded when the sample is
+    encoded, checked whenever its bytes are copied or verified."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for ext in sorted((e for e in sample if not e.startswith("__")), key=member_order):
+        data = sample[ext]
+        h.update(f"{ext}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
 def fsync_dir(path: str | Path) -> None:
     """Make the entries of directory ``path`` durable (a rename or a new file in it survives a
     power loss only once its directory is fsynced). Best effort where directories cannot be
@@ -93,6 +107,19 @@ def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]],
     member offsets. ``digest``, when given, receives the sha256 hex of the bytes written."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
+    try:
+        records, fh = _write_tar(tmp, samples, path.name)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a sample that failed (e.g. bytes that do not match their digest)
+        raise
+    tmp.replace(path)
+    fsync_dir(path.parent)
+    if digest is not None:
+        digest.append(fh.sha.hexdigest())
+    return records
+
+
+def _write_tar(tmp: Path, samples, name: str):
     records = []
     with open(tmp, "wb") as raw:
         fh = _HashingWriter(raw)
@@ -107,15 +134,11 @@ def write_tar(path: str | Path, samples: Iterable[dict[str, bytes | str]],
                     info.uname = info.gname = ""
                     tar.addfile(info, io.BytesIO(data))
                 n_frames = int(json.loads(sample["json"]).get("n_frames", 0)) if "json" in sample else 0
-                records.append(ShardRecord(shard=path.name, key=key, offset=start, size=fh.tell() - start,
+                records.append(ShardRecord(shard=name, key=key, offset=start, size=fh.tell() - start,
                                            n_frames=n_frames))
         raw.flush()
         os.fsync(raw.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
-    if digest is not None:
-        digest.append(fh.sha.hexdigest())
-    return records
+    return records, fh
 
 
 def _open(url: str):
@@ -235,6 +258,12 @@ def read_sample_at(url: str | Path, offset: int, size: int) -> dict[str, bytes |
         buf = f.read(size)
     if len(buf) != size:
         raise ValueError(f"shard {url}: sample at offset {offset} is truncated ({len(buf)} of {size} bytes)")
+    return parse_sample(buf, url, offset)
+
+
+def parse_sample(buf: bytes, url: str | Path = "", offset: int = 0) -> dict[str, bytes | str]:
+    """The raw sample held by ``buf``, the tar members of one sample (``url`` and ``offset``
+    only name it in errors)."""
     out: dict[str, bytes | str] = {"__url__": str(url)}
     with tarfile.open(fileobj=io.BytesIO(buf), mode="r:") as tar:
         for m in tar:

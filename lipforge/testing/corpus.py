@@ -90,14 +90,24 @@ def path_list(d: Path, files: list[Path]) -> Path:
 
 
 def curate(out: Path, *args: str, cfg: Path | None = None, runner: str = "local") -> int:
+    """``lipforge curate`` in this process (local runner) or, with ``runner="ray"``, in a child
+    process whose output is passed on to this one's: a Ray driver's process ends when its raylet
+    or GCS goes away, and a test process must not be that driver."""
+    import subprocess
+    import sys
+
     from lipforge.cli import main
 
     argv = ["curate", "--output", str(out), "--runner", runner, *args]
     if cfg is not None:
         argv += ["--config", str(cfg)]
-    if runner == "ray":
-        argv += ["--num-cpus", "2"]
-    return main(argv)
+    if runner != "ray":
+        return main(argv)
+    r = subprocess.run([sys.executable, "-m", "lipforge.cli", *argv, "--num-cpus", "2"], capture_output=True,
+                       text=True, timeout=900)
+    sys.stdout.write(r.stdout)
+    sys.stderr.write(r.stderr)
+    return r.returncode
 
 
 def published(out: Path) -> dict:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,54 +19,56 @@ from lipforge.manifests.ids import source_id_for_path
 from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
 from lipforge.pipeline.stages.config import RunConfig
 from lipforge.pipeline.media import MediaDecodeError
-from lipforge.pipeline.source.inputs import SourceInput, source_input_from_row  # SourceInput lives with the row parsing
+from lipforge.pipeline.source.inputs import (SourceInput, check_source_input, list_path,  # SourceInput lives with the row parsing
+                                             source_input_from_row)
+from lipforge.pipeline.source.listing import list_folder
 from lipforge.pipeline.source.parts import SourcePart
 from lipforge.pipeline.stages.base import ClipItem, Stage, StageStats
 from lipforge.pipeline.store.work import WorkStore
 
-_SOURCE_ID = re.compile(r"[A-Za-z0-9_]+")
-VIDEO_EXTS = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts"}
 
 
-def list_inputs(spec: str) -> list[SourceInput]:
-    """A directory (walked recursively for video files, plus any file when it is flat), or a list
-    file: .txt (one path per line), .csv / .parquet with a ``path`` column. Sorted by id."""
+def list_inputs(spec: str, skipped: list[tuple[str, str]] | None = None) -> list[SourceInput]:
+    """A directory (walked recursively by one rule, :mod:`lipforge.pipeline.source.listing`;
+    ``skipped`` receives the ``(path, reason)`` of every name it skips), or a list file: .txt
+    (one path per line), .csv / .parquet with a ``path`` column; relative paths in a list are
+    taken from the list's folder. Every input is bounded before anything is recorded
+    (:func:`~lipforge.pipeline.source.inputs.check_source_input`). Sorted by id."""
     p = Path(spec)
     items: list[SourceInput] = []
     if p.is_dir():
-        for dirpath, _, files in os.walk(p):
-            for f in files:
-                fp = Path(dirpath) / f
-                if fp.suffix.lower() in VIDEO_EXTS or fp.parent == p:
-                    if f.startswith(".") or f.endswith(".tmp"):
-                        continue
-                    items.append(SourceInput(str(fp), source_id_for_path(str(fp), str(p))))
+        items, skips = list_folder(p)
+        if skipped is not None:
+            skipped.extend(skips)
     elif p.suffix == ".txt":
-        for line in p.read_text().splitlines():
+        for n, line in enumerate(p.read_text().splitlines(), 1):
             if line.strip() and not line.startswith("#"):
-                items.append(SourceInput(line.strip(), source_id_for_path(line.strip())))
+                path = list_path(line.strip(), p)
+                items.append(check_source_input(SourceInput(path, source_id_for_path(path)), f"--input {spec} line {n}"))
     elif p.suffix == ".csv":  # rows may give a time range, dataset, labels, box (pipeline.source.inputs)
         with open(p, newline="") as f:
             for n, row in enumerate(csv.DictReader(f), 2):
-                items.append(source_input_from_row(row, f"--input {spec} row {n}"))
+                items.append(source_input_from_row(_in_folder(row, p), f"--input {spec} row {n}"))
     elif p.suffix == ".parquet":
         import pyarrow.parquet as pq
 
         t = pq.read_table(p).to_pylist()
-        items = [source_input_from_row(r, f"--input {spec} row {n}") for n, r in enumerate(t, 1)]
+        items = [source_input_from_row(_in_folder(r, p), f"--input {spec} row {n}") for n, r in enumerate(t, 1)]
     elif p.is_file():
         items.append(SourceInput(str(p), source_id_for_path(str(p))))
     else:
         raise FileNotFoundError(f"--input {spec}: not a directory, list file (.txt/.csv/.parquet) or video file")
+    for s in items:
+        check_source_input(s, f"--input {spec}")
     ids = [s.source_id for s in items]
-    bad = [i for i in ids if not _SOURCE_ID.fullmatch(i)]
-    if bad:
-        # A '.' would split the WebDataset key ('-' and others break the id order of the shards).
-        raise ValueError(f"--input {spec}: source_id {bad[0]!r} must match [A-Za-z0-9_]+ "
-                         f"({len(bad)} bad ids); leave the column out to derive ids from paths")
     if len(set(ids)) != len(ids):
         raise ValueError(f"--input {spec}: duplicate source ids")
     return sorted(items, key=lambda s: s.source_id)
+
+
+def _in_folder(row: dict, list_file: Path) -> dict:
+    path = row.get("path")
+    return {**row, "path": list_path(path.strip(), list_file)} if isinstance(path, str) and path.strip() else row
 
 
 @dataclass

@@ -29,7 +29,7 @@ from lipforge.pipeline.report.html import write_report
 from lipforge.manifests.corpus import current_generation, shards_dir
 from lipforge.pipeline.store import generations as gens
 from lipforge.pipeline.store.release import candidate_refs, release_published
-from lipforge.pipeline.store.shards import ShardPlan, ShardPublisher
+from lipforge.pipeline.store.shards import DamagedSamples, ShardPlan, ShardPublisher
 from lipforge.pipeline.store.atomic import atomic_write_bytes, atomic_write_parquet
 from lipforge.pipeline.store.work import WorkStore
 
@@ -83,10 +83,12 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     # only kept clips are published.
     kept_ids = set(clips.filter(pa.compute.equal(clips["status"], STATUS_KEPT))["clip_id"].to_pylist())
     sha_of: dict[str, str | None] = {}
+    check = CopyCheck(store)
 
     def kept_refs():  # from candidate tars, or from the shards a candidate was released to
         for p in parquets:
             got, sha = candidate_refs(store, p)
+            check.add(p, [r for r in got if r.key in kept_ids], sha)
             for r in got:
                 if r.key in kept_ids:
                     sha_of[r.key] = sha
@@ -98,9 +100,12 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
 
     publisher = ShardPublisher(shards_dir(out), store.work / "published_shards.json",
                                ShardPlan(cfg.shards.max_samples, cfg.shards.max_bytes, cfg.shards.boundaries),
-                               identity=identity)
+                               identity=identity, intact=check)
     cur = current_generation(out)
-    recs = publisher.publish(kept_refs(), _published_records(cur / "shards.parquet") if cur else {})
+    try:
+        recs = publisher.publish(kept_refs(), _published_records(cur / "shards.parquet") if cur else {})
+    except DamagedSamples as e:  # nothing published: those candidates are recomputed, then publish again
+        raise DamagedCandidates(check.reopen(e.refs)) from None
     shard_of = {r.key: f"shards/{r.shard}" for r in recs}
     if kept_ids != set(shard_of):
         raise RuntimeError(f"manifest and shards disagree: {len(kept_ids ^ set(shard_of))} ids differ")
@@ -137,6 +142,59 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2, sort_keys=True).encode())
     write_report(out, summary, clip_rows, store, cfg.report_thumbnails_per_reason)
     return summary
+
+
+class DamagedCandidates(RuntimeError):
+    """Committed candidates whose sample bytes, read to publish them, are not what was computed;
+    they were reopened (:meth:`WorkStore.reopen_candidates`): the runner recomputes them."""
+
+    def __init__(self, parquets: list[Path]) -> None:
+        super().__init__(f"{len(parquets)} stored candidates hold bytes that do not match the sha256 recorded "
+                         f"when they were computed (e.g. {parquets[0].with_suffix('.tar')})")
+        self.parquets = parquets
+
+
+class CopyCheck:
+    """``intact(ref, sample)`` for :class:`ShardPublisher`: a sample's bytes against the digest
+    recorded when it was encoded (``WorkStore.recorded_samples``); a candidate from before
+    per-sample digests is checked whole, its tar against its recorded sha256."""
+
+    def __init__(self, store: WorkStore) -> None:
+        self.store = store
+        self.want: dict[str, str | None] = {}  # key -> sample digest
+        self.parquet_of: dict[str, Path] = {}
+        self.tar_sha: dict[str, str | None] = {}  # tar path -> recorded sha256 (legacy candidates)
+        self._tar_ok: dict[str, bool] = {}
+
+    def add(self, parquet: Path, refs: list, tar_sha: str | None) -> None:
+        digests = self.store.recorded_samples(parquet) or {}
+        for r in refs:
+            self.want[r.key], self.parquet_of[r.key] = digests.get(r.key), parquet
+            if r.key not in digests and r.tar == str(parquet.with_suffix(".tar")):
+                self.tar_sha[r.tar] = tar_sha
+
+    def __call__(self, ref, sample: dict) -> bool:
+        from lipforge.manifests.container import sample_digest
+
+        want = self.want.get(ref.key)
+        if want is not None:
+            return sample_digest(sample) == want
+        sha = self.tar_sha.get(ref.tar)
+        if not sha:
+            return True  # nothing recorded to check against (a released candidate from before)
+        if ref.tar not in self._tar_ok:
+            import hashlib
+
+            with open(ref.tar, "rb") as f:
+                self._tar_ok[ref.tar] = hashlib.file_digest(f, "sha256").hexdigest() == sha
+        return self._tar_ok[ref.tar]
+
+    def reopen(self, refs: list) -> list[Path]:
+        """Forget the candidates ``refs`` came from (the next run recomputes them)."""
+        parquets = sorted({self.parquet_of[r.key] for r in refs})
+        for p in parquets:
+            self.store.reopen_candidates(p.parent.name, [p.name[: -len(".parquet")]])
+        return parquets
 
 
 def corpus_stats(clip_rows: list[dict], cfg: RunConfig) -> dict:

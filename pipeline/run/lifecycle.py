@@ -144,8 +144,11 @@ def _run(req: CurateRequest) -> dict:
         raise UserError(f"--output {out} is a file, not a directory: choose another --output")
     try:  # configuration problems (bad values, missing model files, bad input lists) end here
         cfg = load_config(req)
-        sources = list_inputs(req.input) if req.input else []
+        skipped: list[tuple[str, str]] = []
+        sources = list_inputs(req.input, skipped) if req.input else []
         stages = build_stages(cfg)
+        for st in stages:
+            st.check_models()  # a model file that does not load: one line now, not a traceback mid-run
         if req.runner == "local":
             from lipforge.pipeline.run.runners.local import LocalRunner
 
@@ -188,6 +191,11 @@ def _run(req: CurateRequest) -> dict:
                 remove_sources(store, catalog, gone, report)
             for sid in report.removed:
                 _say(f"[curate] removed from the corpus: {sid}")
+            bad = catalog.invalid()
+            if bad:
+                sid = next(iter(bad))
+                raise UserError(f"{len(bad)} corpus sources in {catalog.path} cannot be processed (e.g. {bad[sid]}); "
+                                f"drop them with --remove {sid if len(bad) == 1 else '<their ids>'} or --prune-missing")
             plan_and_apply(store, catalog, sources, fps, report, {s.name: s for s in stages})
         except (PlanError, ValueError) as e:
             raise UserError(str(e)) from None
@@ -198,18 +206,63 @@ def _run(req: CurateRequest) -> dict:
         if report.missing:
             _say(f"[curate] {len(report.missing)} corpus sources have no file any more (e.g. "
                  f"{catalog.entries[report.missing[0]].path}); their clips stay published; --prune-missing drops them")
+        if skipped:
+            _say(f"[curate] {skipped_line(skipped, req.input)}")
         prior = store.stats_files()  # earlier runs' counters: this run's work is what it adds
         if todo:
             runner.run(todo, str(out))
-        from lipforge.pipeline.run.finalize import finalize
-
-        summary = finalize(corpus, str(out), cfg, extra_stats={"store": report.as_dict()}, prior_stats=prior)
+        summary = _publish(runner, store, corpus, out, cfg, {"store": report, "inputs_skipped": skipped_summary(skipped)},
+                           prior)
     finally:
         try:
             runner.wait_closed()  # Ray fully stopped before the output is unlocked
         finally:
             lock.release()
     return summary
+
+
+def skipped_summary(skipped: list[tuple[str, str]], max_listed: int = 1000) -> dict:
+    """``summary.json``'s ``inputs_skipped``: the names the folder listing skipped, by reason."""
+    from collections import Counter
+
+    return {"count": len(skipped), "by_reason": dict(sorted(Counter(r for _, r in skipped).items())),
+            "files": [{"path": p, "reason": r} for p, r in skipped[:max_listed]]}
+
+
+def skipped_line(skipped: list[tuple[str, str]], where: str) -> str:
+    by = skipped_summary(skipped, 0)["by_reason"]
+    return (f"skipped {len(skipped)} names in {where} ({', '.join(f'{n} {r}' for r, n in by.items())}; "
+            f"e.g. {skipped[0][0]}): see the listing rule in README, the list in summary.json (inputs_skipped)")
+
+
+def _publish(runner, store, corpus: list, out: Path, cfg, extra: dict, prior: frozenset[str]) -> dict:
+    """Publish; stored candidates whose bytes turn out damaged as they are copied into the shards
+    are recomputed and the publish done again (once: damage that comes back stops the run).
+    ``extra["store"]``: the run's :class:`PlanReport`."""
+    from lipforge.pipeline.finalize import DamagedCandidates, finalize
+    from lipforge.pipeline.source.files import source_file_problem
+
+    report = extra["store"]
+
+    def publish() -> dict:
+        return finalize(corpus, str(out), cfg, extra_stats={**extra, "store": report.as_dict()}, prior_stats=prior)
+
+    try:
+        return publish()
+    except DamagedCandidates as e:
+        _say(f"[curate] {e}: recomputing them; nothing of them was published")
+        report.damaged_candidates += len(e.parquets)
+        path_of = {s.source_id: s.path for s in corpus}
+        gone = [path_of[p.parent.name] for p in e.parquets
+                if "://" not in path_of[p.parent.name] and source_file_problem(path_of[p.parent.name])]
+        if gone:  # as the plan says for any recomputation (the candidates stay reopened)
+            raise UserError(f"{len(gone)} damaged candidates must be recomputed but their source files are missing "
+                            f"(e.g. {gone[0]}): mount the inputs again, or drop them with --prune-missing") from None
+    runner.run([s for s in corpus if not store.source_done(s.source_id)], str(out))
+    try:
+        return publish()
+    except DamagedCandidates as e:
+        raise UserError(f"{e}, again after recomputing them: check the disk under {out}") from None
 
 
 def print_summary(summary: dict, out: str) -> None:
@@ -255,9 +308,9 @@ def _adopt(catalog, out: Path, fps: dict) -> None:
 
 
 def _verify(store, catalog, out: Path, repair: bool) -> list[str]:
-    from lipforge.pipeline.store.verify import verify_published, verify_work
+    from lipforge.pipeline.store.verify import recorded_digests, verify_published, verify_work
 
-    problems = verify_work(store, catalog) + verify_published(out)
+    problems = verify_work(store, catalog) + verify_published(out, recorded_digests(store, catalog))
     for p in problems:
         print(f"damaged: {p}")
     if not problems:

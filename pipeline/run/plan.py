@@ -30,7 +30,8 @@ from lipforge.pipeline.source.identity import content_id, same_content
 from lipforge.pipeline.source.inputs import is_url
 from lipforge.pipeline.source.parts import parts_changed
 
-HEALABLE = frozenset({"truncated", "decode_error", "not_found", "empty_file"})
+HEALABLE = frozenset({"truncated", "decode_error", "not_found", "not_a_file", "permission_denied", "empty_file"})
+NO_FILE = frozenset({"not_found", "not_a_file", "permission_denied"})  # verdicts of a path with no content to identify
 
 
 class PlanError(ValueError):
@@ -106,7 +107,7 @@ def plan_and_apply(store, catalog: Catalog, inputs: list, current_fps: dict, rep
         if url:
             pass
         elif cid is None:
-            if record.status != STATUS_DROPPED or record.reason != "not_found":
+            if record.status != STATUS_DROPPED or record.reason not in NO_FILE:
                 report.missing.append(sid)
         elif e.content is not None and not same_content(e.content, cid):
             actions.append((sid, "source", []))
@@ -191,6 +192,9 @@ def remove_sources(store, catalog: Catalog, sids: list[str], report: PlanReport)
 
 
 def missing_sources(catalog: Catalog) -> list[str]:
+    """What ``--prune-missing`` drops: sources whose file is gone (or is no readable file), and
+    entries no run can process (:meth:`Catalog.invalid`)."""
+    bad = catalog.invalid()
     return [sid for sid, e in sorted(catalog.entries.items())
-            if not is_url(e.path) and content_id(e.path, e.content) is None]
+            if sid in bad or (not is_url(e.path) and content_id(e.path, e.content) is None)]
 

@@ -17,7 +17,12 @@ give, per row:
 ==================  ===========================================================================
 
 A bad value is a configuration error naming the list, the row and the column (the command
-exits 2), not a verdict: the list is the user's own file.
+exits 2), not a verdict: the list is the user's own file. Values are bounded before anything is
+recorded (:func:`check_source_input`): a range lies within the first ``MAX_TIME_S`` of its file
+and spans at most ``MAX_SPAN_S``, an id matches ``[A-Za-z0-9_]+`` and has at most
+``MAX_ID_LEN`` characters (ids name work files), so nothing enters a corpus that a later run
+cannot process or ``--remove``. A relative path in a list is taken relative to the list's folder
+(:func:`list_path`), not to the working directory.
 
 >>> s = source_input_from_row({"path": "a.mp4", "start_s": 1.0, "end_s": 3.5, "dataset": "hdtf"}, "row 2")
 >>> s.source_id.endswith("_00001000_00003500"), s.start_s, s.end_s, s.dataset
@@ -28,12 +33,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from lipforge.manifests.ids import source_id_for_path, source_id_for_range
 
 BOX_COLUMNS = ("box_x0", "box_y0", "box_x1", "box_y1")
+MAX_SPAN_S = 48 * 3600.0  # a range longer than two days is a typo, not a recording
+MAX_TIME_S = 7 * 24 * 3600.0  # range times stay within a week of the file's start
+MAX_ID_LEN = 128  # ids name files (work/sources/<id>.json, <id>-<start_ms>-<track>.released.json)
+_SOURCE_ID = re.compile(r"[A-Za-z0-9_]+")
 RANGE_COLUMNS = ("start_s", "end_s", "dataset", "dataset_key", "labels", *BOX_COLUMNS)
 
 
@@ -93,10 +103,7 @@ def source_input_from_row(row: dict, where: str, root: str | None = None) -> Sou
     if (start is None) != (end is None):
         raise ValueError(f"{where}: give both start_s and end_s or neither, got start_s={start} end_s={end}")
     if start is not None:
-        if start < 0:
-            raise ValueError(f"{where}: start_s must be >= 0, got {start}")
-        if end <= start:
-            raise ValueError(f"{where}: end_s ({end}) must be > start_s ({start})")
+        check_range(start, end, where)
     coords = [_number(row, c, where) for c in BOX_COLUMNS]
     box = None
     if any(c is not None for c in coords):
@@ -110,8 +117,45 @@ def source_input_from_row(row: dict, where: str, root: str | None = None) -> Sou
     sid = _text(row, "source_id")
     if sid is None:
         sid = source_id_for_path(path, root) if start is None else source_id_for_range(path, start, end, root)
-    return SourceInput(path=path, source_id=sid, start_s=start, end_s=end, dataset=_text(row, "dataset"),
-                       dataset_key=_text(row, "dataset_key"), labels=_text(row, "labels"), box=box)
+    return check_source_input(SourceInput(path=path, source_id=sid, start_s=start, end_s=end,
+                                          dataset=_text(row, "dataset"), dataset_key=_text(row, "dataset_key"),
+                                          labels=_text(row, "labels"), box=box), where)
+
+
+def list_path(path: str, list_file) -> str:
+    """A path as written in a list file: a relative one is taken from the list's own folder."""
+    import os
+
+    if "://" in path or os.path.isabs(path):
+        return path
+    return os.path.join(os.path.dirname(os.path.abspath(list_file)), path)
+
+
+def check_range(start: float, end: float, where: str) -> None:
+    if start < 0:
+        raise ValueError(f"{where}: start_s must be >= 0, got {start}")
+    if end <= start:
+        raise ValueError(f"{where}: end_s ({end}) must be > start_s ({start})")
+    if end > MAX_TIME_S:
+        raise ValueError(f"{where}: end_s ({end}) must be at most {MAX_TIME_S:.0f} s (a week into the file)")
+    if end - start > MAX_SPAN_S:
+        raise ValueError(f"{where}: the range {start}..{end} s is longer than {MAX_SPAN_S / 3600:.0f} h")
+
+
+def check_source_input(src: SourceInput, where: str) -> SourceInput:
+    """``src`` when a run can process it and ``--remove`` it later; else ValueError naming ``where``."""
+    if not _SOURCE_ID.fullmatch(src.source_id) or len(src.source_id) > MAX_ID_LEN:
+        # A '.' would split the WebDataset key ('-' and others break the id order of the shards).
+        raise ValueError(f"{where}: source_id {src.source_id[:MAX_ID_LEN + 8]!r} must match [A-Za-z0-9_]+ and have "
+                         f"at most {MAX_ID_LEN} characters; leave the column out to derive ids from paths")
+    if (src.start_s is None) != (src.end_s is None):
+        raise ValueError(f"{where}: give both start_s and end_s or neither")
+    if src.start_s is not None:
+        for v in (src.start_s, src.end_s):
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(f"{where}: range times must be finite numbers, got {v!r}")
+        check_range(float(src.start_s), float(src.end_s), where)
+    return src
 
 
 def is_url(path: str) -> bool:

@@ -32,6 +32,16 @@ from lipforge.pipeline.media import MediaDecodeError, display_quarter_turns
 NATIVE_SCALE = ("yuv", "nv", "gray", "p010", "p016")  # pixel formats scaled before the RGB conversion
 
 
+def refuse_non_file(path: str) -> None:
+    """Raise :class:`MediaDecodeError` unless ``path`` is a readable regular file (checked before
+    the open: a FIFO swapped in after the probe would block the decoder for good)."""
+    from lipforge.pipeline.source.files import source_file_problem
+
+    problem = source_file_problem(path)
+    if problem is not None:
+        raise MediaDecodeError(f"{path}: {problem}")
+
+
 def work_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     """Size that fits ``max_side`` keeping the aspect ratio (never upscales); even not required."""
     s = min(1.0, max_side / max(width, height))
@@ -88,6 +98,7 @@ class FrameStream:
 
         from lipforge.pipeline.source.probe import real_video_streams
 
+        refuse_non_file(self.path)
         try:
             with av.open(self.path, mode="r") as c:
                 vids = real_video_streams(c)
@@ -226,6 +237,7 @@ class AudioStream:
     def _decoded(self) -> Iterator[np.ndarray]:
         import av
 
+        refuse_non_file(self.path)
         try:
             with av.open(self.path, mode="r") as c:
                 if not c.streams.audio:

@@ -50,8 +50,11 @@ def announced_span_s(src: SourceInput) -> float | None:
     the file does not open (the source is then one part, and the probe gives its verdict)."""
     import av
 
+    from lipforge.pipeline.source.files import source_file_problem
     from lipforge.pipeline.source.probe import real_video_streams, video_duration_s
 
+    if source_file_problem(src.path) is not None:  # never open a FIFO or a device: the probe says what it is
+        return None
     try:
         with av.open(src.path, mode="r") as c:
             vids = real_video_streams(c)

@@ -5,7 +5,10 @@ and never writes to, moves or deletes the file (it is opened read-only through P
 returns a :class:`~lipforge.manifests.schema.SourceRecord` with ``status="dropped"`` and one reason code:
 
 ========================  ==================================================================
-``not_found``             the path does not exist (or is not a regular file)
+``not_found``             the path does not exist
+``not_a_file``            a FIFO, socket, device or directory: never opened
+                          (:mod:`~lipforge.pipeline.source.files`)
+``permission_denied``     a file this process may not read
 ``empty_file``            zero bytes
 ``decode_error``          not a media file, or its first video frame does not decode
 ``truncated``             the header promises N s but the data stops far earlier (cut-off
@@ -28,6 +31,7 @@ import os
 from dataclasses import dataclass
 
 from lipforge.manifests.schema import STATUS_DROPPED, SourceRecord
+from lipforge.pipeline.source.files import PERMISSION_DENIED, source_file_problem
 from lipforge.pipeline.media import display_quarter_turns
 
 
@@ -166,13 +170,16 @@ def probe_source(path: str, source_id: str, cfg: ProbeConfig | None = None) -> S
 
     cfg = cfg or ProbeConfig()
     rec = SourceRecord(source_id=source_id, path=str(path))
-    if not os.path.isfile(path):
-        return _drop(rec, "not_found")
+    problem = source_file_problem(path)  # before any open: a FIFO would block it for good
+    if problem is not None:
+        return _drop(rec, problem)
     rec.size_bytes = os.path.getsize(path)
     if rec.size_bytes == 0:
         return _drop(rec, "empty_file")
     try:
         container = av.open(str(path), mode="r")
+    except PermissionError:  # os.access said yes, the open says no (root squash, an ACL)
+        return _drop(rec, PERMISSION_DENIED)
     except (av.FFmpegError, OSError, ValueError, UnicodeDecodeError):
         # An mp4 whose boxes run past the end of the file lost its tail (often the moov index).
         return _drop(rec, "truncated" if mp4_cut_off(str(path)) else "decode_error")

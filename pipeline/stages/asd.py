@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
+from lipforge.pipeline.stages.inputs import audio_for_frames, check_model_loads, face_frames_and_landmarks, require_file
 from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,12 @@ class ActiveSpeakerStage(Stage):
     @property
     def has_work(self) -> bool:  # without weights every clip is kept and nothing is recorded
         return self.config.weights is not None
+
+    def check_models(self) -> None:
+        from lipforge.pipeline.av.light_asd import load_light_asd
+
+        check_model_loads(lambda: load_light_asd(self.config.weights, "cpu"), self.config.weights, "Light-ASD",
+                          "asd.weights", LIGHT_ASD_HINT)
 
     def setup(self) -> None:
         self._net = None

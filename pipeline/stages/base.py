@@ -170,6 +170,11 @@ class Stage:
     def setup(self) -> None:
         """Load models; override in stages that have any."""
 
+    def check_models(self) -> None:
+        """Load the configured model files once and let them go: a file that is there but holds
+        no such model then fails before any work, as one line naming the field, not mid-run in
+        a worker. ``lipforge curate`` calls it in the driver; override in stages with models."""
+
     def process(self, items: list[ClipItem]) -> list[ClipItem]:
         """Judge a batch of kept items; may split an item into several (same parent_id)."""
         raise NotImplementedError

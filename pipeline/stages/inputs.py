@@ -31,6 +31,19 @@ def audio_for_frames(item: ClipItem, n_frames: int) -> np.ndarray:
     return a
 
 
+def check_model_loads(load, path: str | None, what: str, field: str, where: str) -> None:
+    """Run ``load()`` (it loads the model file at ``path``); any failure becomes a ValueError of
+    one line naming the field and the file (see ``Stage.check_models``)."""
+    if path is None:
+        return
+    try:
+        load()
+    except Exception as e:  # noqa: BLE001 - whatever a wrong file makes torch or the net raise
+        why = (str(e).strip().splitlines() or [""])[0][:160]
+        raise ValueError(f"{field} ({what}): {path} does not load as {what} weights ({type(e).__name__}: {why}); "
+                         f"{where}") from None
+
+
 def require_file(path: str | None, what: str, field: str, where: str) -> None:
     """Fail at construction when a configured model file is missing, naming where to get it."""
     from lipforge.pipeline.models import require_model_file

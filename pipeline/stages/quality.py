@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lipforge.pipeline.stages.inputs import require_file
+from lipforge.pipeline.stages.inputs import check_model_loads, require_file
 from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 HYPERIQA_HINT = ("HyperIQA weights are pyiqa's release file HyperIQA_resnet50-koniq (github.com/chaofengc/"
@@ -60,6 +60,14 @@ class QualityStage(Stage):
         require_file(c.hyperiqa_weights, "HyperIQA", "quality.hyperiqa_weights", HYPERIQA_HINT)
         require_file(c.backbone_weights, "HyperIQA ResNet-50 backbone", "quality.backbone_weights", HYPERIQA_HINT)
         self.measure = "hyperiqa" if c.hyperiqa_weights else "laplacian"
+
+    def check_models(self) -> None:
+        if self.measure == "hyperiqa":
+            from lipforge.pipeline.av.iqa import build_hyperiqa
+
+            c = self.config
+            check_model_loads(lambda: build_hyperiqa(c.hyperiqa_weights, c.backbone_weights, "cpu"), c.hyperiqa_weights,
+                              "HyperIQA", "quality.hyperiqa_weights", HYPERIQA_HINT)
 
     def setup(self) -> None:
         self._net = None

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
+from lipforge.pipeline.stages.inputs import audio_for_frames, check_model_loads, face_frames_and_landmarks, require_file
 from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
 
 SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
@@ -87,6 +87,13 @@ class SyncStage(Stage):
         super().__init__(config)
         if self.config.backend == "syncnet":
             require_file(self.config.syncnet_weights, "SyncNet v2", "sync.syncnet_weights", SYNCNET_HINT)
+
+    def check_models(self) -> None:
+        if self.config.backend == "syncnet":
+            from lipforge.pipeline.av.syncnet import load_syncnet
+
+            check_model_loads(lambda: load_syncnet(self.config.syncnet_weights, "cpu"), self.config.syncnet_weights,
+                              "SyncNet v2", "sync.syncnet_weights", SYNCNET_HINT)
 
     def setup(self) -> None:
         import torch

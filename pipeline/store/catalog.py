@@ -81,15 +81,29 @@ class Catalog:
 
     def sources(self) -> list:
         """The corpus as run inputs, sorted by id."""
+        return [self._input(sid, e) for sid, e in sorted(self.entries.items())]
+
+    def invalid(self) -> dict[str, str]:
+        """Entries no run can process (recorded before inputs were bounded, e.g. a range ending
+        at 1e300 s whose id names no file): id -> why. ``--remove`` / ``--prune-missing`` drop them."""
+        from lipforge.pipeline.source.inputs import check_source_input
+
+        out = {}
+        for sid, e in sorted(self.entries.items()):
+            try:
+                check_source_input(self._input(sid, e), f"corpus source {sid[:40]}")
+            except (TypeError, ValueError) as err:
+                out[sid] = str(err)
+        return out
+
+    @staticmethod
+    def _input(sid: str, e: Entry):
         from lipforge.pipeline.source.inputs import SourceInput
 
-        out = []
-        for sid, e in sorted(self.entries.items()):
-            spec = dict(e.spec)
-            if spec.get("box") is not None:
-                spec["box"] = tuple(spec["box"])
-            out.append(SourceInput(e.path, sid, **spec))
-        return out
+        spec = dict(e.spec)
+        if spec.get("box") is not None:
+            spec["box"] = tuple(spec["box"])
+        return SourceInput(e.path, sid, **spec)
 
     def resolve(self, names: list[str]) -> list[str]:
         """Source ids for ``names`` (ids or paths as recorded); raises ValueError on an unknown one."""

@@ -75,6 +75,30 @@ def sample_from_item(item: ClipItem, crf: int = 18, keyint: int = SHARD_KEYINT) 
     return encode_sample(item.clip_id, fields)
 
 
+class DamagedSamples(RuntimeError):
+    """Samples whose bytes, read for a shard, are not those recorded when they were computed
+    (bit rot in a work tar or in the shard a released candidate lives in): nothing was
+    published from them."""
+
+    def __init__(self, refs: list[SampleRef]) -> None:
+        super().__init__(f"{len(refs)} samples do not match the digests recorded when they were computed "
+                         f"(e.g. {refs[0].key} in {refs[0].tar})")
+        self.refs = refs
+
+
+class _Damaged(Exception):
+    def __init__(self, ref: SampleRef) -> None:
+        self.ref = ref
+
+
+def checked_samples(batch: list[SampleRef], intact) -> Iterator[dict[str, bytes]]:
+    """The samples behind ``batch``; raises at the first one ``intact(ref, sample)`` refuses."""
+    for ref, sample in zip(batch, read_refs(batch)):
+        if intact is not None and not intact(ref, sample):
+            raise _Damaged(ref)
+        yield sample
+
+
 BOUNDARIES = ("content", "fill")
 
 
@@ -144,7 +168,10 @@ class ShardPublisher:
     ``state_path``; a shard is reused only when the digest matches and its file still has the
     recorded size, mtime and inode (every write renames a new file into place, so a rewrite
     changes the inode even where mtimes are coarse): a file rewritten by an interrupted
-    publish, or replaced by hand, is written again. Shards are named after their first key (:func:`shard_name`), so with
+    publish, or replaced by hand, is written again. Every sample copied into a shard is checked
+    first (``intact``: its bytes against the digest recorded when it was computed); a shard
+    holding a damaged sample is not written and :meth:`publish` raises :class:`DamagedSamples`
+    naming them all. Shards are named after their first key (:func:`shard_name`), so with
     content boundaries (:class:`ShardPlan`) a shard away from new keys keeps its name and its
     file. Shard files are named by content (:func:`shard_file_name`) and never rewritten in place.
     Crash-safe in any order of interruption: each shard is renamed into place whole, the
@@ -158,11 +185,14 @@ class ShardPublisher:
 
     NAMING = "first-key+sha256/2"  # a state saved under another naming rule is ignored
 
-    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan, identity=None) -> None:
+    def __init__(self, shard_dir: Path, state_path: Path, plan: ShardPlan, identity=None, intact=None) -> None:
         self.shard_dir, self.state_path, self.plan = Path(shard_dir), Path(state_path), plan
         # identity(ref) -> str | None: what the sample's bytes are, wherever they sit (the
         # candidate tar's sha256 + key + member sizes); None: its tar's path, size and mtime
         self.identity = identity
+        # intact(ref, sample) -> bool: the bytes read are those recorded when the sample was
+        # computed; checked as they are copied, so a shard never holds bytes nobody computed
+        self.intact = intact
         self.written: list[str] = []
         self.reused: list[str] = []
         self._state: dict[str, dict] = {}
@@ -202,6 +232,7 @@ class ShardPublisher:
         self._state, self.written, self.reused = {}, [], []
         self._last_stat = ("", (0, 0))
         records: list[ShardRecord] = []
+        damaged: list[SampleRef] = []
         for batch in bounded_batches(refs, lambda r: r.nbytes, self.plan, lambda r: r.key):
             planned = shard_name(batch[0].key)
             digest = self._digest(batch)
@@ -219,13 +250,19 @@ class ShardPublisher:
                 recs = rows  # already this shard's records, named as published
                 self.reused.append(name)
             else:
-                name, recs = write_shard(self.shard_dir, batch[0].key, read_refs(batch))
+                try:
+                    name, recs = write_shard(self.shard_dir, batch[0].key, checked_samples(batch, self.intact))
+                except _Damaged as e:  # this shard is not written; the others are still checked
+                    damaged.append(e.ref)
+                    continue
                 path = self.shard_dir / name
                 self.written.append(name)
             st = path.stat()
             self._state[planned] = {"digest": digest, "file": name, "size": st.st_size,
                                     "mtime_ns": st.st_mtime_ns, "inode": st.st_ino}
             records.extend(recs)
+        if damaged:
+            raise DamagedSamples(damaged)
         return records
 
     def commit(self, keep: set[str] = frozenset()) -> list[str]:

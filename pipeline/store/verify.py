@@ -6,11 +6,13 @@ Checks, reading every byte (a normal run only checks sizes, see :mod:`lipforge.p
   its tar has the size its parquet recorded and holds a sample for every kept clip;
 * published generation: the pointer resolves, the manifests read, every shard file named
   exists and its bytes hash to the digest in its name, every ``shards.parquet`` offset points
-  at that sample's first member, and the kept clips are exactly the shard samples.
+  at that sample's first member, every sample holds the bytes recorded when it was computed
+  (:func:`recorded_digests`: a shard written from damaged bytes hashes to its own name), and
+  the kept clips are exactly the shard samples.
 
 ``--repair`` drops the damaged work files (those candidates and sources are recomputed by the
 run that follows, from the recorded input paths) and forgets damaged shard files (written
-again by that run's publish).
+again by that run's publish, from bytes checked against their recorded digests).
 """
 from __future__ import annotations
 
@@ -97,8 +99,35 @@ def _released_damage(store, marker: dict, kept: set[str]) -> str | None:
     return None
 
 
-def verify_published(out_dir: Path) -> list[Problem]:
+def recorded_digests(store, catalog) -> dict[str, str]:
+    """Per sample key, the digest of its bytes recorded when it was computed
+    (``WorkStore.recorded_samples``; for a candidate from before, taken from its tar when the tar
+    still hashes to its recorded sha256). What every shard sample must match."""
+    from lipforge.manifests.container import read_tar_samples, sample_digest
+
+    out: dict[str, str] = {}
+    for sid in sorted(catalog.entries):
+        d = store.group_dir(sid)
+        for p in sorted(d.glob("*.parquet")) if d.is_dir() else []:
+            try:
+                got = store.recorded_samples(p)
+                if got is None:
+                    want, tar = store.recorded_tar(p), p.with_suffix(".tar")
+                    if want and want[1] and tar.is_file() and hashlib.sha256(tar.read_bytes()).hexdigest() == want[1]:
+                        got = {s["__key__"]: sample_digest(s) for s in read_tar_samples(tar)}
+            except Exception:  # noqa: BLE001 - a damaged candidate is verify_work's finding
+                continue
+            out.update(got or {})
+    return out
+
+
+def verify_published(out_dir: Path, digests: dict[str, str] | None = None) -> list[Problem]:
+    """The published generation; ``digests`` (:func:`recorded_digests`): each shard sample must
+    also hold the bytes computed for it, not only bytes that hash to the shard's name."""
+    from lipforge.manifests.container import parse_sample, sample_digest
+
     out_dir = Path(out_dir)
+    digests = digests or {}
     gen = current_generation(out_dir)
     if gen is None:
         return [Problem(str(out_dir / "manifests"), "nothing published yet")]
@@ -134,4 +163,14 @@ def verify_published(out_dir: Path) -> list[Problem]:
             if not head.startswith(r["key"] + ".") or r["offset"] + r["size"] > len(data):
                 problems.append(Problem(str(p), f"offset of {r['key']} does not point at its sample", shard=name))
                 break
+            want = digests.get(r["key"])
+            if want is not None:
+                try:
+                    got = sample_digest(parse_sample(data[r["offset"]: r["offset"] + r["size"]], p, r["offset"]))
+                except (tarfile.TarError, ValueError):
+                    got = None
+                if got != want:
+                    problems.append(Problem(str(p), f"sample {r['key']} does not hold the bytes computed for it",
+                                            shard=name))
+                    break
     return problems

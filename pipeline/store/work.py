@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lipforge.manifests.schema import STATUS_DROPPED, ClipRecord, SourceRecord, arrow_schema, clip_columns
-from lipforge.manifests.container import fsync_dir, write_tar
+from lipforge.manifests.container import fsync_dir, sample_digest, write_tar
 from lipforge.pipeline.media import SHARD_KEYINT
 from lipforge.pipeline.store.atomic import atomic_write_bytes
 from lipforge.pipeline.store.shards import sample_from_item
@@ -48,6 +48,7 @@ from lipforge.pipeline.stages.base import ClipItem, StageStats
 
 TAR_SIZE_KEY = b"lipforge.tar_size"  # candidate parquet metadata: bytes of its tar (-1: no tar)
 TAR_SHA_KEY = b"lipforge.tar_sha256"
+SAMPLES_SHA_KEY = b"lipforge.sample_sha256"  # {clip id: manifests.container.sample_digest} as encoded
 
 
 def item_record(item: ClipItem) -> ClipRecord:
@@ -161,13 +162,15 @@ class WorkStore:
                 except Exception:  # an encoder failure is a per-clip verdict, not a crashed run
                     it.drop("encode_error", by="writer")
         tar_size, tar_sha = -1, ""
+        digests = {s["__key__"]: sample_digest(s) for s in samples}  # of the bytes as computed, before any write
         if samples:
             dig: list[str] = []
             write_tar(d / f"{candidate_id}.tar", samples, digest=dig)
             tar_size, tar_sha = (d / f"{candidate_id}.tar").stat().st_size, dig[0]
         rows = [item_record(it).to_row() for it in items]
         table = pa.Table.from_pylist(rows, schema=arrow_schema(clip_columns()))
-        table = table.replace_schema_metadata({TAR_SIZE_KEY: str(tar_size).encode(), TAR_SHA_KEY: tar_sha.encode()})
+        table = table.replace_schema_metadata({TAR_SIZE_KEY: str(tar_size).encode(), TAR_SHA_KEY: tar_sha.encode(),
+                                               SAMPLES_SHA_KEY: json.dumps(digests, sort_keys=True).encode()})
         tmp = d / f"{candidate_id}.parquet.{uuid.uuid4().hex[:8]}.tmp"
         with open(tmp, "wb") as f:
             pq.write_table(table, f)
@@ -195,6 +198,14 @@ class WorkStore:
         if TAR_SIZE_KEY not in meta:
             return None
         return int(meta[TAR_SIZE_KEY]), meta.get(TAR_SHA_KEY, b"").decode()
+
+    @staticmethod
+    def recorded_samples(parquet: Path) -> dict[str, str] | None:
+        """Per kept sample, the digest of its bytes as they were encoded
+        (:func:`~lipforge.manifests.container.sample_digest`); None: not recorded (a candidate
+        from before). Raises when the footer does not read."""
+        meta = pq.read_schema(parquet).metadata or {}
+        return json.loads(meta[SAMPLES_SHA_KEY]) if SAMPLES_SHA_KEY in meta else None
 
     def candidate_intact(self, parquet: Path) -> bool:
         try:
@@ -282,6 +293,8 @@ class WorkStore:
         """Forget everything stored for ``sid``: it is curated from scratch when next run."""
         import shutil
 
+        if len(f"{sid}.done".encode()) > 255:  # no file can have such a name: nothing stored (an unbounded id)
+            return
         (self.work / "sources" / f"{sid}.done").unlink(missing_ok=True)
         shutil.rmtree(self.group_dir(sid), ignore_errors=True)
         shutil.rmtree(self.work / "parts" / sid, ignore_errors=True)

@@ -60,6 +60,23 @@ def _final_weights(out: Path) -> dict[str, torch.Tensor]:
     return CheckpointManager.load(out / "checkpoints" / f"step_{STEPS:08d}")["model"]
 
 
+def _launch(cfg: TrainConfig, cfg_path: Path):
+    """``launch(cfg, address="local")`` in a child process (tests/conftest.py keeps Ray drivers out
+    of the pytest process); the child's ranks are still this process's descendants."""
+    import json
+    from types import SimpleNamespace
+
+    cfg.to_yaml(cfg_path)
+    code = ("import dataclasses, json, sys; from lipforge.train.config import TrainConfig; "
+            "from lipforge.train.ray_launch import launch; "
+            "r = launch(TrainConfig.from_yaml(sys.argv[1]), address='local'); "
+            "print('LAUNCH-RESULT ' + json.dumps(dataclasses.asdict(r)))")
+    proc = subprocess.run([sys.executable, "-c", code, str(cfg_path)], capture_output=True, text=True, timeout=900)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("LAUNCH-RESULT ")]
+    assert proc.returncode == 0 and lines, (proc.stdout + proc.stderr)[-3000:]
+    return SimpleNamespace(**json.loads(lines[-1].split(" ", 1)[1]))
+
+
 class _Listeners(threading.Thread):
     """Every TCP socket in LISTEN state among this process's descendants, sampled while the run runs."""
 
@@ -84,13 +101,11 @@ class _Listeners(threading.Thread):
 @pytest.fixture(scope="module")
 def reference(shards, tmp_path_factory):
     """An uninterrupted run on a private local Ray, the command's own path (``address="local"``)."""
-    from lipforge.train.ray_launch import launch
-
     out = tmp_path_factory.mktemp("ref")
     listeners = _Listeners()
     listeners.start()
     try:
-        res = launch(_cfg(out, shards), address="local")
+        res = _launch(_cfg(out, shards), out.parent / (out.name + ".yaml"))
     finally:
         listeners.done.set()
         listeners.join()
@@ -118,13 +133,11 @@ def _loopback(ip: str) -> str:
 @pytest.mark.slow
 @pytest.mark.ray
 def test_rank_killed_mid_run_restarts_from_checkpoint_and_matches(reference, shards, tmp_path):
-    from lipforge.train.ray_launch import launch
-
     ref_out, ref, _ = reference
     killed: list[int] = []
 
     def kill_after_first_checkpoint() -> None:
-        marker = tmp_path / "checkpoints" / "step_00000002" / "COMMITTED"
+        marker = tmp_path / "run" / "checkpoints" / "step_00000002" / "COMMITTED"
         deadline = time.monotonic() + 600
         while not marker.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -135,15 +148,15 @@ def test_rank_killed_mid_run_restarts_from_checkpoint_and_matches(reference, sha
 
     killer = threading.Thread(target=kill_after_first_checkpoint, daemon=True)
     killer.start()
-    res = launch(_cfg(tmp_path, shards), address="local")
+    res = _launch(_cfg(tmp_path / "run", shards), tmp_path / "t.yaml")
     killer.join()
     assert killed and res.restarts == 1
     assert res.history[0]["step"] == 3  # continued from the step-2 checkpoint, not from step 0
     by_step = {h["step"]: h for h in ref.history}
     assert [h["loss"] for h in res.history] == [by_step[h["step"]]["loss"] for h in res.history]  # bitwise
     assert [h["keys"] for h in res.history] == [by_step[h["step"]]["keys"] for h in res.history]
-    assert _tb_losses(tmp_path / "tb") == _tb_losses(ref_out / "tb")  # every step, before and after the loss
-    a, b = _final_weights(tmp_path), _final_weights(ref_out)
+    assert _tb_losses(tmp_path / "run" / "tb") == _tb_losses(ref_out / "tb")  # every step, before and after the loss
+    a, b = _final_weights(tmp_path / "run"), _final_weights(ref_out)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -66,6 +66,33 @@ def test_missing_weights_fail_at_construction(tmp_path):
         ActiveSpeakerStage.Config(scale="logit")
 
 
+@pytest.mark.parametrize("stage,field", [("asd", "weights"), ("sync", "syncnet_weights")])
+def test_model_file_that_does_not_load_is_one_line_before_any_work(tmp_path, capsys, stage, field):
+    """A weights file that is there but is no such model (random bytes, or another net's state
+    dict): exit 2 with one line naming the field, before the output is touched."""
+    import torch
+
+    from lipforge.testing.corpus import curate, stage_config
+
+    video = tmp_path / "in" / "a.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"x")
+    for bad in (b"not a model", None):
+        w = tmp_path / f"{stage}.model"
+        if bad is None:
+            torch.save({"fc.weight": torch.zeros(2, 2)}, w)  # a state dict of some other net
+        else:
+            w.write_bytes(bad)
+        fields = {field: str(w), **({"backend": "syncnet"} if stage == "sync" else {})}
+        cfg = stage_config(tmp_path / "run.yaml", {stage: fields})
+        out = tmp_path / "out"
+        capsys.readouterr()
+        assert curate(out, "--input", str(video.parent), cfg=cfg) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{stage}.{field}" in err[0] and "does not load" in err[0] and str(w) in err[0]
+        assert not out.exists()
+
+
 def test_mfcc_rate_matches_video():
     from lipforge.pipeline.av.mfcc import mfcc
 

@@ -2,7 +2,9 @@
 
 Never ``ray stop``: it ends every Ray process on the machine, other people's too. The processes
 of the cluster on ``port`` are found by the GCS address in their command lines (workers are the
-children of those processes) and ended by pid.
+children of those processes) and ended by pid; the test process and its parents are never among
+them. The drivers of these clusters are ``lipforge curate`` child processes, never the pytest
+process (tests/conftest.py refuses ``ray.init`` there).
 """
 from __future__ import annotations
 
@@ -12,16 +14,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 
-def ray_bin() -> str:
-    p = Path(sys.executable).parent / "ray"
-    if p.exists():
-        return str(p)
-    import shutil
-
-    return shutil.which("ray") or "ray"
+def ray_cli() -> list[str]:
+    """Ray's command line run by this interpreter: its nodes then start their workers with the
+    Python (and the lipforge) this test runs, also in an overlay venv whose bin/ has no ``ray``."""
+    return [sys.executable, "-m", "ray.scripts.scripts"]
 
 
 def free_port() -> int:
@@ -37,7 +35,7 @@ def cluster_env() -> dict:
 def start_node(port: int, head: bool, num_cpus: int) -> None:
     args = ["--head", f"--port={port}", "--disable-usage-stats", "--include-dashboard=false"] if head \
         else [f"--address=127.0.0.1:{port}"]
-    subprocess.run([ray_bin(), "start", *args, f"--num-cpus={num_cpus}", "--object-store-memory=100000000"],
+    subprocess.run([*ray_cli(), "start", *args, f"--num-cpus={num_cpus}", "--object-store-memory=100000000"],
                    check=True, env=cluster_env(), capture_output=True, timeout=180)
 
 
@@ -45,9 +43,11 @@ def _mine(port: int):
     import psutil
 
     keys = (f":{port} ", f"port={port} ", f"port={port}\0")
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}  # never this test process or what runs it
     for p in psutil.process_iter(["cmdline", "name", "create_time"]):
         cmd = " ".join(p.info["cmdline"] or []) + " "
-        if any(k in cmd for k in keys):
+        if p.pid not in spared and any(k in cmd for k in keys):
             yield p
 
 
@@ -66,6 +66,9 @@ def stop_cluster(port: int) -> None:
             procs += p.children(recursive=True)
         except psutil.Error:
             pass
+    me = psutil.Process()
+    spared = {me.pid, *(p.pid for p in me.parents())}
+    procs = [p for p in procs if p.pid not in spared]
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for p in procs:
             try:

@@ -12,6 +12,7 @@ from lipforge.testing.corpus import curate, path_list, published, stage_config
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ray_runner_rejudges_a_tightened_sync_threshold(tmp_path, monkeypatch):
+    from lipforge.cli import main
     from lipforge.pipeline.run.runners.ray_runner import RayRunner
     from lipforge.testing.av_models import av_heads
 
@@ -30,9 +31,10 @@ def test_ray_runner_rejudges_a_tightened_sync_threshold(tmp_path, monkeypatch):
     confs = sorted(r["sync_conf"] for r in rows)
     assert all(r["status"] == "kept" for r in rows) and confs[0] < confs[-1]
     tight = config("tight", (confs[0] + confs[-1]) / 2)
-    with monkeypatch.context() as m:  # re-judging needs no runner: nothing to decode
+    with monkeypatch.context() as m:  # re-judging needs no runner: nothing to decode (and Ray never starts here)
         m.setattr(RayRunner, "run", lambda *a, **k: pytest.fail("the Ray runner was started"))
-        assert curate(out, "--input", str(lst), cfg=tight, runner="ray") == 0
+        assert main(["curate", "--output", str(out), "--input", str(lst), "--config", str(tight),
+                     "--runner", "ray", "--num-cpus", "2"]) == 0
     st = json.loads((out / "summary.json").read_text())["store"]
     assert (st["candidates_rejudged"], st["candidates_recomputed"]) == (len({r["parent_id"] for r in rows}), 0)
     got = published(out)

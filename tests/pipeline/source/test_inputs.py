@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -53,6 +54,10 @@ def test_parquet_list_with_range_columns(tmp_path):
     ({"path": "a.mp4", "box_x0": 0.1, "box_y0": 0.1, "box_x1": 0.5}, "a box needs all of"),
     ({"path": "a.mp4", "box_x0": 0.5, "box_y0": 0.1, "box_x1": 0.4, "box_y1": 0.9}, "box must be normalized"),
     ({"path": "a.mp4", "box_x0": 0, "box_y0": 0, "box_x1": 640, "box_y1": 480}, "box must be normalized"),
+    ({"path": "a.mp4", "start_s": 0, "end_s": 1e300}, r"end_s \(1e\+300\) must be at most 604800 s"),
+    ({"path": "a.mp4", "start_s": 0, "end_s": 48 * 3600 + 1}, "longer than 48 h"),
+    ({"path": "a.mp4", "source_id": "x" * 129}, "at most 128 characters"),
+    ({"path": "a.mp4", "source_id": "a.b"}, r"must match \[A-Za-z0-9_\]\+"),
 ])
 def test_bad_rows_name_the_list_the_row_and_the_column(tmp_path, row, msg):
     spec = _csv(tmp_path / "bad.csv", [{"path": "ok.mp4"}, row])
@@ -65,3 +70,30 @@ def test_the_same_range_twice_is_a_duplicate(tmp_path):
     spec = _csv(tmp_path / "dup.csv", [{"path": "/v/a.mp4", "start_s": 1, "end_s": 2}] * 2)
     with pytest.raises(ValueError, match="duplicate source ids"):
         list_inputs(spec)
+
+
+def test_relative_paths_in_a_list_are_taken_from_the_lists_folder(tmp_path, monkeypatch):
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "l.txt").write_text("clips/a.mp4\n/abs/b.mp4\n")
+    spec = _csv(lists / "l.csv", [{"path": "clips/c.mp4", "start_s": 0, "end_s": 2}])
+    monkeypatch.chdir(tmp_path)  # not the list's folder
+    assert sorted(s.path for s in list_inputs(str(lists / "l.txt"))) == ["/abs/b.mp4", str(lists / "clips" / "a.mp4")]
+    [c] = list_inputs(spec)
+    assert c.path == str(lists / "clips" / "c.mp4")
+    assert c.source_id == list_inputs(_csv(tmp_path / "abs.csv", [{"path": c.path, "start_s": 0, "end_s": 2}]))[0].source_id
+
+
+def test_folder_listing_is_one_rule_at_every_depth(tmp_path):
+    d = tmp_path / "in"
+    names = ["a.mp4", "sub/b.3gp", "sub/c.MXF", "sub/deep/d.wmv", "sub/e.mts", "sub/f.m2ts", "g.flv", "sub/h.vob",
+             "notes.txt", "sub/thumb.jpg", ".hidden.mp4", "sub/.x.mov", "part.mp4.part", "copy.tmp", ".cache/i.mp4"]
+    for n in names:
+        (d / n).parent.mkdir(parents=True, exist_ok=True)
+        (d / n).write_bytes(b"x")
+    skipped: list = []
+    got = {str(Path(s.path).relative_to(d)) for s in list_inputs(str(d), skipped)}
+    assert got == {"a.mp4", "sub/b.3gp", "sub/c.MXF", "sub/deep/d.wmv", "sub/e.mts", "sub/f.m2ts", "g.flv", "sub/h.vob"}
+    why = {str(Path(p).relative_to(d)): r for p, r in skipped}
+    assert why == {"notes.txt": "other_extension", "sub/thumb.jpg": "other_extension", ".hidden.mp4": "hidden",
+                   "sub/.x.mov": "hidden", "part.mp4.part": "temporary", "copy.tmp": "temporary", ".cache": "hidden"}
