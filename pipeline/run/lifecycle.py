@@ -239,7 +239,7 @@ def _publish(runner, store, corpus: list, out: Path, cfg, extra: dict, prior: fr
     """Publish; stored candidates whose bytes turn out damaged as they are copied into the shards
     are recomputed and the publish done again (once: damage that comes back stops the run).
     ``extra["store"]``: the run's :class:`PlanReport`."""
-    from lipforge.pipeline.finalize import DamagedCandidates, finalize
+    from lipforge.pipeline.run.finalize import DamagedCandidates, finalize
     from lipforge.pipeline.source.files import source_file_problem
 
     report = extra["store"]
