@@ -211,10 +211,7 @@ class LipSyncPipeline:
         masked_lat = self.encode_masked(prep, decode_chunk, latent_cache_dir)  # (1, T, 4, h, w)
         timings["vae_encode"] = time.perf_counter() - t
         t = time.perf_counter()
-        with self._autocast():
-            feats = m.audio_features(np.asarray(prep.audio, np.float32)).to(dev)  # (1, A, C): once per job
-            valid = torch.tensor([-(-int(prep.n_audio) // SAMPLES_PER_FRAME)], device=dev)
-            conds = SegmentConditions(self, prep, segments, feats, valid)
+        conds = self.segment_conditions(prep, segments)
         timings["conditions"] = time.perf_counter() - t
         t = time.perf_counter()
         sched = self.scheduler
@@ -249,6 +246,15 @@ class LipSyncPipeline:
         timings["vae_decode"] = time.perf_counter() - t
         self.last_timings = timings
         return store if out_store is not None else np.concatenate(parts)
+
+    def segment_conditions(self, prep: PreparedJob, segments) -> SegmentConditions:
+        """Whisper once over the job's whole audio (the trainer's feature path: encoder chunks from
+        the start, :mod:`lipforge.infer.models.audio`), then each segment's windows and residuals."""
+        m, dev = self.model, self.device
+        with self._autocast():
+            feats = m.audio_features(np.asarray(prep.audio, np.float32)).to(dev)  # (1, A, C): once per job
+            valid = torch.tensor([-(-int(prep.n_audio) // SAMPLES_PER_FRAME)], device=dev)
+            return SegmentConditions(self, prep, segments, feats, valid)
 
     def vae_id(self) -> str:
         """Identity of the encoder as used here: VAE config + weights, compute dtype and device type."""

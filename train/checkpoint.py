@@ -83,4 +83,6 @@ class CheckpointManager:
         p = Path(path)
         if not (p / MARKER).is_file():
             raise FileNotFoundError(f"checkpoint {p} has no {MARKER} marker (incomplete write)")
-        return torch.load(p / "state.pt", map_location="cpu", weights_only=True)
+        # mapped, not read: host RAM does not grow with the ranks that load it (each tensor's pages
+        # are read when it is copied to its device)
+        return torch.load(p / "state.pt", map_location="cpu", weights_only=True, mmap=True)
