@@ -146,7 +146,8 @@ class LipSyncPipeline:
                  guidance_scale: float = 3.0, audio_guidance_scale: float | None = None,
                  identity_guidance_scale: float | None = None, segment_length: int = 16, overlap: int = 4,
                  crop_size: int | None = None, seed: int = 0, cache_dir: str | Path | None = None,
-                 decode_chunk: int = 16, progress: bool = True, fps: float | None = None) -> Path:
+                 decode_chunk: int = 16, progress: bool = True, fps: float | None = None,
+                 sampler: str = "EDMEulerScheduler") -> Path:
         """One job, streamed: the crops and generated crops go to a scratch folder beside ``output``
         (removed afterwards), the full frames are decoded and encoded one at a time.
 
@@ -168,7 +169,8 @@ class LipSyncPipeline:
             t1 = time.perf_counter()
             gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale,
                                 identity_guidance_scale, segment_length, overlap, seed=seed, decode_chunk=decode_chunk,
-                                progress=progress, latent_cache_dir=cache_dir, out_store=scratch / "generated.u8")
+                                progress=progress, latent_cache_dir=cache_dir, out_store=scratch / "generated.u8",
+                                sampler=sampler)
             t2 = time.perf_counter()
             out = finish_job(prep, gen, output, fps=fps, work_dir=scratch)
             timings = dict(self.last_timings)
@@ -189,7 +191,7 @@ class LipSyncPipeline:
                  audio_guidance_scale: float | None = None, identity_guidance_scale: float | None = None,
                  segment_length: int = 16, overlap: int = 4, seed: int = 0, decode_chunk: int = 16,
                  progress: bool = True, latent_cache_dir: str | Path | None = None,
-                 out_store: str | Path | None = None):
+                 out_store: str | Path | None = None, sampler: str = "EDMEulerScheduler"):
         """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8.
 
         Segments never cross a shot cut and take their shot's reference frame
@@ -199,6 +201,8 @@ class LipSyncPipeline:
         being gathered in memory.
         ``latent_cache_dir``: keep the masked crops' VAE latents there, per source video
         (:mod:`lipforge.infer.latent_cache`), so later jobs over the same video skip their encoding.
+        ``sampler``: the diffusers scheduler by name (:meth:`EDMScheduler.sampler`), e.g.
+        ``"EDMDPMSolverMultistepScheduler"``.
         """
         from lipforge.infer.framestore import FrameStore
         from lipforge.infer.shots import plan_shot_segments
@@ -214,14 +218,14 @@ class LipSyncPipeline:
         conds = self.segment_conditions(prep, segments)
         timings["conditions"] = time.perf_counter() - t
         t = time.perf_counter()
-        sched = self.scheduler
+        sched = self.scheduler.sampler(sampler)  # a diffusers EDM scheduler, fresh per job (multistep state)
         sched.set_timesteps(num_inference_steps, device=dev)
         g = torch.Generator().manual_seed(seed)
         x = (torch.randn(masked_lat.shape, generator=g) * sched.init_noise_sigma).to(dev)  # (1, T, 4, h, w)
         weights = [torch.tensor(w, dtype=torch.float32, device=dev) for w in seg_w]
         bar = _progress(num_inference_steps * len(segments), progress)
-        for i, c_noise in enumerate(sched.timesteps):
-            x_in = sched.scale_model_input(x, i)
+        for c_noise in sched.timesteps:  # diffusers' EDM timesteps are c_noise = ln(sigma) / 4
+            x_in = sched.scale_model_input(x, c_noise)
             parts = []
             for k, seg in enumerate(segments):
                 sl = slice(seg.start, seg.end)
@@ -230,7 +234,7 @@ class LipSyncPipeline:
                                           audio_guidance_scale, identity_guidance_scale))  # (1, L, 4, h, w)
                 bar.update(1)
             out = blend_segments(parts, segments, n, axis=1, weights=weights)  # the tested blend, per step
-            x = sched.step(out, i, x).prev_sample
+            x = sched.step(out, c_noise, x).prev_sample
         bar.close()
         timings["sample"] = time.perf_counter() - t
         t = time.perf_counter()

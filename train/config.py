@@ -182,6 +182,9 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         d = dict(d)
         _check_keys(cls, d, "TrainConfig")
+        for k in ("model", "data", "optim", "loss", "validation"):
+            if d.get(k) is not None and not isinstance(d[k], dict):
+                raise ValueError(f"TrainConfig.{k} must be a mapping of fields, got {d[k]!r}")
         d["model"] = LipSyncModelConfig.from_dict(d.get("model") or {})
         d["data"] = _build(DataConfig, d.get("data") or {}, tuples=("shards",))
         if "optim" in d:

@@ -128,7 +128,8 @@ def train(cfg: TrainConfig, resume: bool | str | Path = False, stop_at_step: int
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
     cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if cuda else "cpu")
-    distributed = world_size > 1
+    # a process group the caller made (scripts/gpu-check.sh: NCCL with one rank) is used as is
+    distributed = world_size > 1 or (dist.is_available() and dist.is_initialized())
     if cuda:
         # NCCL collectives (barrier, all_gather_object) run on the *current* device: without this
         # every rank would use cuda:0 (hangs or oversubscribes GPU 0)

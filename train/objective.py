@@ -97,6 +97,7 @@ def compute_loss(model, core, batch: dict, scheduler: EDMScheduler, gen: torch.G
                         enabled=autocast_dtype is not None):
         x = frames * (1 - masks) if cached is not None else torch.cat([frames * (1 - masks), frames])
         enc = core.encode_video(x).float()  # (B or 2B, T, 4, h, w)
+        windows = window_audio(core, batch, device)  # (B, T, W, C): Whisper under autocast, as inference runs it
     b = frames.shape[0]
     masked_latents = enc[:b]
     if cached is not None:  # per-clip cache written by lipforge.train.cache (float16 on disk)
@@ -106,7 +107,6 @@ def compute_loss(model, core, batch: dict, scheduler: EDMScheduler, gen: torch.G
                              f"{tuple(masked_latents.shape)}: rebuild the cache (python -m lipforge.train.cache) for this model")
     else:
         latents = enc[b:]  # (B, T, 4, h, w)
-    windows = window_audio(core, batch, device)  # (B, T, W, C)
 
     sigma = scheduler.sample_sigmas(b, gen)  # (B,) drawn on the CPU
     noise = torch.randn(latents.shape, generator=gen, dtype=torch.float32)  # CPU generator
