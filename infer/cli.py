@@ -44,7 +44,10 @@ def _infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="per-source face-track and latent cache (content-hash keyed)")
     p.add_argument("--no-latent-cache", action="store_true",
                    help="batch: do not keep the masked crops' VAE latents per source video in the cache dir")
-    p.add_argument("--steps", type=int, default=15, help="EDM Euler steps (default 15)")
+    p.add_argument("--steps", type=int, default=15, help="sampler steps (default 15)")
+    p.add_argument("--sampler", default="EDMEulerScheduler",
+                   choices=("EDMEulerScheduler", "EDMDPMSolverMultistepScheduler"),
+                   help="the diffusers scheduler that samples (one job; default EDMEulerScheduler, SVD's)")
     p.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
     p.add_argument("--audio-guidance-scale", type=float, default=None,
                    help="KeySync w_aud, e.g. 5 (with --identity-guidance-scale)")
@@ -103,7 +106,7 @@ def _run_one(args) -> int:
     out = pipe(args.video, args.audio, args.out, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
                audio_guidance_scale=args.audio_guidance_scale, identity_guidance_scale=args.identity_guidance_scale,
                segment_length=args.segment_length, overlap=args.overlap, crop_size=args.crop_size, seed=args.seed,
-               cache_dir=args.cache_dir, fps=args.fps)
+               cache_dir=args.cache_dir, fps=args.fps, sampler=args.sampler)
     t = pipe.last_timings
     print(f"lipforge infer: wrote {out} ({t.get('n_frames', 0)} frames; "
           + ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "n_frames") + ")")
