@@ -10,7 +10,8 @@ scheduler (:mod:`lipforge.infer.scheduler`) is weight-free math. One call:
 3. model: VAE-encode the masked crops (each distinct source frame once, cached per source video
    with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); Whisper once over the job's audio,
    per-frame windows and the ID-Guider residuals per segment (built as the trainer's loader
-   builds them); EDM Euler sampling over 16-frame segments overlapping by 4 frames, never across
+   builds them); sampling with diffusers' EDMEulerScheduler (or another EDM scheduler by name,
+   ``sampler=``) over 16-frame segments overlapping by 4 frames, never across
    a shot cut (:func:`lipforge.infer.shots.plan_shot_segments`); at every step the segments'
    network outputs are blended with linear cross-fade weights, so neighbouring segments agree on
    their shared frames; classifier-free guidance (scale 3.0) or KeySync's separate identity /

@@ -20,7 +20,7 @@ from lipforge.infer.scheduler import EDMSchedulerConfig
 class DataConfig:
     shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs; or, instead:
     corpus: str | None = None  # a `lipforge curate --output` directory: samples located by its shards.parquet
-    where: str | None = None  # with corpus: SQL condition over clips.parquet, e.g. "sync_conf >= 5 and iqa_score >= 0.5"
+    where: str | None = None  # with corpus: SQL condition over clips.parquet, e.g. "sync_backend = 'syncnet' and sync_conf >= 5"
     batch_size: int = 1  # per rank
     num_workers: int = 0  # DataLoader workers per rank (each streams its own shards)
     mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync

@@ -1,6 +1,7 @@
 """Training from a curated corpus's manifests: select clips with SQL, read only those, by offset.
 
-``data: {corpus: DIR, where: "sync_conf >= 5 and iqa_score >= 0.5"}`` in ``train.yaml``:
+``data: {corpus: DIR, where: "sync_backend = 'syncnet' and sync_conf >= 5"}`` in ``train.yaml``
+(a threshold names its measure: :func:`check_where_scales`):
 
 1. the kept clips of ``clips.parquet`` are filtered by ``where`` (an SQL condition over its
    columns, evaluated by DuckDB), so a threshold changes at training time with no shard rewritten;
