@@ -33,7 +33,6 @@ def main() -> None:
     import torch
 
     from lipforge.infer.pipeline import LipSyncPipeline
-    from lipforge.infer.scheduler_dpm import make_sampler
 
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="sampler-bench-"))
@@ -47,13 +46,11 @@ def main() -> None:
         a.video = make_talking_head(tmp / "src.mp4", seconds=2.0, size=(160, 160), face_px=110).path
         a.audio = make_talking_head(tmp / "a.wav", seconds=2.0, seed=1, with_video=False).path
     pipe = LipSyncPipeline.from_pretrained(a.checkpoint, device="cpu")
-    euler = pipe.scheduler
     prep = pipe.prepare(a.video, a.audio, a.crop_size, work_dir=tmp / "job")
 
     def run(name: str, steps: int) -> tuple[np.ndarray, float]:
-        pipe.scheduler = make_sampler(name, euler)
         t = time.process_time()
-        out = np.asarray(pipe.generate(prep, num_inference_steps=steps, progress=False))
+        out = np.asarray(pipe.generate(prep, num_inference_steps=steps, progress=False, sampler=name))
         return out, time.process_time() - t
 
     ref, _ = run("euler", a.ref_steps)

@@ -106,9 +106,6 @@ def default_generator(cfg: BatchConfig) -> Callable:
     device = resolve_device(cfg.device, allow_cpu_fallback=False)
     pipe = LipSyncPipeline.from_pretrained(cfg.checkpoint, device=device, dtype=resolve_dtype(cfg.dtype, device))
     pipe.cast_weights()
-    from lipforge.infer.scheduler_dpm import make_sampler
-
-    pipe.scheduler = make_sampler(cfg.sampler, pipe.scheduler)
 
     def generate(prep, out_store):
         return pipe.generate(prep, num_inference_steps=cfg.num_inference_steps, guidance_scale=cfg.guidance_scale,
@@ -116,7 +113,7 @@ def default_generator(cfg: BatchConfig) -> Callable:
                              identity_guidance_scale=cfg.identity_guidance_scale,
                              segment_length=cfg.segment_length, overlap=cfg.overlap, seed=cfg.seed,
                              progress=False, latent_cache_dir=cfg.cache if cfg.cache_latents else None,
-                             out_store=out_store)
+                             out_store=out_store, sampler=cfg.sampler)
 
     generate.crop_size = pipe.resolution
     generate.device = describe(pipe.device)

@@ -24,6 +24,8 @@ from pathlib import Path
 
 
 def _infer_parser() -> argparse.ArgumentParser:
+    from lipforge.infer.scheduler import SAMPLER_NAMES
+
     p = argparse.ArgumentParser(prog="lipforge infer", description="Lip-sync videos to new audio.")
     p.add_argument("--video", help="source video (one job)")
     p.add_argument("--audio", help="driving audio or any file with an audio stream (one job)")
@@ -35,10 +37,10 @@ def _infer_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache-dir", default=None, help="per-source face-track and latent cache (content-hash keyed)")
     p.add_argument("--no-latent-cache", action="store_true",
                    help="batch: do not keep the masked crops' VAE latents per source video in the cache dir")
-    p.add_argument("--steps", type=int, default=15, help="sampling steps (default 15)")
-    p.add_argument("--sampler", default="euler", choices=("euler", "dpmpp-2m"),
-                   help="ODE solver over the export's EDM sigmas: euler (as trained, default) or dpmpp-2m "
-                   "(DPM-Solver++ 2M: second order at no extra network call, e.g. --steps 8)")
+    p.add_argument("--steps", type=int, default=15, help="sampler steps (default 15)")
+    p.add_argument("--sampler", default="euler", choices=SAMPLER_NAMES,
+                   help="the diffusers EDM scheduler that samples: euler (EDMEulerScheduler, as trained, default) "
+                   "or dpmpp-2m (EDMDPMSolverMultistepScheduler: second order at no extra network call, e.g. --steps 8)")
     p.add_argument("--guidance-scale", type=float, default=3.0, help="classifier-free guidance scale (default 3.0)")
     p.add_argument("--audio-guidance-scale", type=float, default=None,
                    help="KeySync w_aud, e.g. 5 (with --identity-guidance-scale)")
@@ -108,16 +110,14 @@ def _run_one(args) -> int:
     check_export(args.checkpoint)  # every model file, named, before any weight is read
     pipe = LipSyncPipeline.from_pretrained(args.checkpoint, device=device, dtype=dtype)
     pipe.cast_weights()
-    from lipforge.infer.scheduler_dpm import make_sampler
-
-    pipe.scheduler = make_sampler(args.sampler, pipe.scheduler)
     print(f"lipforge infer: model on {describe(pipe.device)}, {str(pipe.dtype).removeprefix('torch.')}"
           + (" (no CUDA device: --device cpu to silence this)" if args.device == "auto" and device == "cpu" else ""),
           file=sys.stderr)
     out = pipe(args.video, args.audio, args.out, num_inference_steps=args.steps, guidance_scale=args.guidance_scale,
                audio_guidance_scale=args.audio_guidance_scale, identity_guidance_scale=args.identity_guidance_scale,
                segment_length=args.segment_length, overlap=args.overlap, crop_size=args.crop_size, seed=args.seed,
-               cache_dir=args.cache_dir, fps=args.fps, audio_mix=args.audio_mix, max_face_gap=args.max_face_gap)
+               cache_dir=args.cache_dir, fps=args.fps, audio_mix=args.audio_mix, max_face_gap=args.max_face_gap,
+               sampler=args.sampler)
     t = pipe.last_timings
     print(f"lipforge infer: wrote {out} ({t.get('n_frames', 0)} frames; "
           + ", ".join(f"{k} {v:.1f}s" for k, v in t.items() if k != "n_frames") + ")")

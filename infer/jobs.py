@@ -44,7 +44,7 @@ class BatchConfig:
     max_face_gap: int | None = None  # frames without a face still filled in (None: faceprep.MAX_FACE_GAP)
     gpu_wait_s: float = 600.0  # joining a cluster: wait this long for GPU nodes to join
     max_prepared: int | None = None  # jobs prepared and not yet sampled (None: 2 per model actor)
-    sampler: str = "euler"  # euler | dpmpp-2m (infer.scheduler_dpm)
+    sampler: str = "euler"  # a diffusers EDM scheduler (infer.scheduler.SAMPLER_NAMES): euler | dpmpp-2m
 
     def __post_init__(self) -> None:
         if self.runner not in ("ray", "local"):
@@ -57,8 +57,10 @@ class BatchConfig:
             raise ValueError(f"BatchConfig.max_face_gap must be >= 0 frames or None, got {self.max_face_gap}")
         if not self.gpu_wait_s >= 0:
             raise ValueError(f"BatchConfig.gpu_wait_s must be >= 0, got {self.gpu_wait_s}")
-        if self.sampler not in ("euler", "dpmpp-2m"):
-            raise ValueError(f"BatchConfig.sampler must be euler or dpmpp-2m, got {self.sampler!r}")
+        from lipforge.infer.scheduler import SAMPLER_NAMES
+
+        if self.sampler not in SAMPLER_NAMES:
+            raise ValueError(f"BatchConfig.sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}")
         if self.max_prepared is not None and self.max_prepared < 1:
             raise ValueError(f"BatchConfig.max_prepared must be >= 1 or None, got {self.max_prepared}")
         if self.num_gpus_per_actor is not None and self.num_gpus_per_actor < 0:

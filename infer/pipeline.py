@@ -10,7 +10,8 @@ scheduler (:mod:`lipforge.infer.scheduler`) is weight-free math. One call:
 3. model: VAE-encode the masked crops (each distinct source frame once, cached per source video
    with ``cache_dir``: :mod:`lipforge.infer.latent_cache`); Whisper once over the job's audio,
    per-frame windows and the ID-Guider residuals per segment (built as the trainer's loader
-   builds them); EDM Euler sampling over 16-frame segments overlapping by 4 frames, never across
+   builds them); sampling with diffusers' EDMEulerScheduler (or another EDM scheduler by name,
+   ``sampler=``) over 16-frame segments overlapping by 4 frames, never across
    a shot cut (:func:`lipforge.infer.shots.plan_shot_segments`); at every step the segments'
    network outputs are blended with linear cross-fade weights, so neighbouring segments agree on
    their shared frames; classifier-free guidance (scale 3.0) or KeySync's separate identity /
@@ -147,7 +148,8 @@ class LipSyncPipeline:
                  identity_guidance_scale: float | None = None, segment_length: int = 16, overlap: int = 4,
                  crop_size: int | None = None, seed: int = 0, cache_dir: str | Path | None = None,
                  decode_chunk: int = 16, progress: bool = True, fps: float | None = None,
-                 audio_mix: str = "native", max_face_gap: int | None = None) -> Path:
+                 audio_mix: str = "native", max_face_gap: int | None = None,
+                 sampler: str = "EDMEulerScheduler") -> Path:
         """One job, streamed: the crops and generated crops go to a scratch folder beside ``output``
         named after it (:mod:`lipforge.infer.scratch`: removed afterwards, on SIGTERM, or by the
         next run), the full frames are decoded and encoded one at a time.
@@ -174,7 +176,8 @@ class LipSyncPipeline:
             t1 = time.perf_counter()
             gen = self.generate(prep, num_inference_steps, guidance_scale, audio_guidance_scale,
                                 identity_guidance_scale, segment_length, overlap, seed=seed, decode_chunk=decode_chunk,
-                                progress=progress, latent_cache_dir=cache_dir, out_store=scratch / "generated.u8")
+                                progress=progress, latent_cache_dir=cache_dir, out_store=scratch / "generated.u8",
+                                sampler=sampler)
             t2 = time.perf_counter()
             out = finish_job(prep, gen, output, fps=fps, work_dir=scratch, audio_mix=audio_mix)
             timings = dict(self.last_timings)
@@ -194,7 +197,7 @@ class LipSyncPipeline:
                  audio_guidance_scale: float | None = None, identity_guidance_scale: float | None = None,
                  segment_length: int = 16, overlap: int = 4, seed: int = 0, decode_chunk: int = 16,
                  progress: bool = True, latent_cache_dir: str | Path | None = None,
-                 out_store: str | Path | None = None):
+                 out_store: str | Path | None = None, sampler: str = "EDMEulerScheduler"):
         """Model half of a job: PreparedJob -> generated crops (T, S, S, 3) uint8.
 
         Segments never cross a shot cut and take their shot's reference frame
@@ -204,6 +207,8 @@ class LipSyncPipeline:
         being gathered in memory.
         ``latent_cache_dir``: keep the masked crops' VAE latents there, per source video
         (:mod:`lipforge.infer.latent_cache`), so later jobs over the same video skip their encoding.
+        ``sampler``: the diffusers scheduler by name (:meth:`EDMScheduler.sampler`), e.g.
+        ``"EDMDPMSolverMultistepScheduler"``.
         """
         from lipforge.infer.framestore import FrameStore
         from lipforge.infer.shots import plan_shot_segments
@@ -216,20 +221,17 @@ class LipSyncPipeline:
         masked_lat = self.encode_masked(prep, decode_chunk, latent_cache_dir)  # (1, T, 4, h, w)
         timings["vae_encode"] = time.perf_counter() - t
         t = time.perf_counter()
-        with self._autocast():
-            feats = m.audio_features(np.asarray(prep.audio, np.float32)).to(dev)  # (1, A, C): once per job
-            valid = torch.tensor([-(-int(prep.n_audio) // SAMPLES_PER_FRAME)], device=dev)
-            conds = SegmentConditions(self, prep, segments, feats, valid)
+        conds = self.segment_conditions(prep, segments)
         timings["conditions"] = time.perf_counter() - t
         t = time.perf_counter()
-        sched = self.scheduler
+        sched = self.scheduler.sampler(sampler)  # a diffusers EDM scheduler, fresh per job (multistep state)
         sched.set_timesteps(num_inference_steps, device=dev)
         g = torch.Generator().manual_seed(seed)
         x = (torch.randn(masked_lat.shape, generator=g) * sched.init_noise_sigma).to(dev)  # (1, T, 4, h, w)
         weights = [torch.tensor(w, dtype=torch.float32, device=dev) for w in seg_w]
         bar = _progress(num_inference_steps * len(segments), progress)
-        for i, c_noise in enumerate(sched.timesteps):
-            x_in = sched.scale_model_input(x, i)
+        for c_noise in sched.timesteps:  # diffusers' EDM timesteps are c_noise = ln(sigma) / 4
+            x_in = sched.scale_model_input(x, c_noise)
             parts = []
             for k, seg in enumerate(segments):
                 sl = slice(seg.start, seg.end)
@@ -238,7 +240,7 @@ class LipSyncPipeline:
                                           audio_guidance_scale, identity_guidance_scale))  # (1, L, 4, h, w)
                 bar.update(1)
             out = blend_segments(parts, segments, n, axis=1, weights=weights)  # the tested blend, per step
-            x = sched.step(out, i, x).prev_sample
+            x = sched.step(out, c_noise, x).prev_sample
         bar.close()
         timings["sample"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -254,6 +256,15 @@ class LipSyncPipeline:
         timings["vae_decode"] = time.perf_counter() - t
         self.last_timings = timings
         return store if out_store is not None else np.concatenate(parts)
+
+    def segment_conditions(self, prep: PreparedJob, segments) -> SegmentConditions:
+        """Whisper once over the job's whole audio (the trainer's feature path: encoder chunks from
+        the start, :mod:`lipforge.infer.models.audio`), then each segment's windows and residuals."""
+        m, dev = self.model, self.device
+        with self._autocast():
+            feats = m.audio_features(np.asarray(prep.audio, np.float32)).to(dev)  # (1, A, C): once per job
+            valid = torch.tensor([-(-int(prep.n_audio) // SAMPLES_PER_FRAME)], device=dev)
+            return SegmentConditions(self, prep, segments, feats, valid)
 
     def vae_id(self) -> str:
         """Identity of the encoder as used here: VAE config + weights, compute dtype and device type."""

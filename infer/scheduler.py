@@ -7,18 +7,21 @@ Two parameterizations are supported:
   so a pretrained SVD UNet starts from the objective it was trained with;
 - ``"edm"``: the original EDM coefficients.
 
-The trainer samples ln(sigma) ~ N(p_mean, p_std^2), adds noise with :meth:`add_noise` and weights
-the squared error with :meth:`loss_weight` (lambda = 1 / c_out^2). The pipeline calls
-:meth:`set_timesteps` then :meth:`step` (Euler) per sigma, exactly like a diffusers scheduler.
+This class keeps what diffusers' EDM schedulers lack, the training half: the trainer samples
+ln(sigma) ~ N(p_mean, p_std^2) (:meth:`sample_sigmas`), adds noise with :meth:`add_noise` and
+weights the squared error with :meth:`loss_weight` (lambda = 1 / c_out^2), all vectorized over the
+batch. Sampling is diffusers' own (:meth:`sampler`): ``EDMEulerScheduler`` by default, or
+``EDMDPMSolverMultistepScheduler`` by name, configured from the same :class:`EDMSchedulerConfig`.
 
 >>> import torch
->>> s = EDMScheduler()
+>>> s = EDMScheduler().sampler()   # diffusers' EDMEulerScheduler with these sigmas
 >>> s.set_timesteps(4)
 >>> s.sigmas.shape  # 4 Karras sigmas and a trailing 0
 torch.Size([5])
 >>> x = torch.randn(1, 2, 4, 8, 8) * s.init_noise_sigma
 >>> F = torch.zeros_like(x)  # a network output
->>> x = s.step(F, 0, x).prev_sample
+>>> x_in = s.scale_model_input(x, s.timesteps[0])  # c_in x: the network's input
+>>> x = s.step(F, s.timesteps[0], x).prev_sample
 """
 from __future__ import annotations
 
@@ -27,6 +30,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+SAMPLERS = ("EDMEulerScheduler", "EDMDPMSolverMultistepScheduler")
+# short names the CLI and batch configs accept (k-diffusion's): euler as trained, dpmpp-2m second order
+SAMPLER_ALIASES = {"euler": "EDMEulerScheduler", "dpmpp-2m": "EDMDPMSolverMultistepScheduler"}
+SAMPLER_NAMES = SAMPLERS + tuple(SAMPLER_ALIASES)
 
 
 @dataclass(frozen=True)
@@ -50,12 +58,6 @@ class EDMSchedulerConfig:
             raise ValueError(f"EDMSchedulerConfig.prediction_type must be v_prediction|edm, got {self.prediction_type!r}")
 
 
-@dataclass
-class EDMSchedulerOutput:
-    prev_sample: torch.Tensor  # x at the next (lower) sigma
-    pred_original_sample: torch.Tensor  # D(x; sigma), the denoised estimate
-
-
 def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """(B,) or scalar -> broadcastable against ``like`` (B, ...)."""
     v = torch.as_tensor(v, dtype=like.dtype, device=like.device)
@@ -63,14 +65,12 @@ def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 class EDMScheduler:
-    """EDM preconditioning, training noise and Euler sampling (no weights, no state but the sigmas)."""
+    """EDM preconditioning, training noise and loss weight; :meth:`sampler` for sampling (no weights, no state)."""
 
     config_name = "scheduler_config.json"
 
     def __init__(self, config: EDMSchedulerConfig | None = None, **kwargs) -> None:
         self.config = config if config is not None else EDMSchedulerConfig(**kwargs)
-        self.sigmas: torch.Tensor | None = None  # (N + 1,) after set_timesteps
-        self.timesteps: torch.Tensor | None = None  # (N,) c_noise of each sampling sigma
 
     # ---- preconditioning -------------------------------------------------------------------
     def precondition(self, sigma: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -108,36 +108,29 @@ class EDMScheduler:
         """x = x0 + sigma * noise, sigmas (B,) broadcast over the other dims."""
         return original_samples + _bcast(sigmas, original_samples) * noise
 
-    # ---- sampling --------------------------------------------------------------------------
-    @property
-    def init_noise_sigma(self) -> float:
-        return float(self.sigmas[0]) if self.sigmas is not None else self.config.sigma_max
+    # ---- sampling: diffusers' EDM schedulers ----------------------------------------------
+    def sampler(self, name: str = "EDMEulerScheduler"):
+        """A diffusers scheduler sampling with this EDM setup (same sigmas, preconditioning and
+        prediction type): ``EDMEulerScheduler`` (SVD's; what this class's own Euler loop was,
+        bit for bit) or ``EDMDPMSolverMultistepScheduler`` (DPM-Solver++ in EDM form), used as any
+        diffusers scheduler (``set_timesteps``, ``scale_model_input(x, t)``, ``step(F, t, x)``;
+        ``t`` is c_noise, the network's noise input). Schedulers without EDM preconditioning
+        (DDIM, the alpha-based DPM-Solver) would feed the network inputs it never saw: refused."""
+        import inspect
 
-    def set_timesteps(self, num_inference_steps: int, device: torch.device | str = "cpu") -> None:
-        """Karras sigmas from sigma_max to sigma_min, then 0; timesteps are their c_noise."""
-        if num_inference_steps < 1:
-            raise ValueError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        import diffusers
+
+        name = SAMPLER_ALIASES.get(name, name)
+        cls = getattr(diffusers, name, None)
+        if name not in SAMPLERS or cls is None:
+            raise ValueError(f"sampler {name!r}: not an EDM-parameterized diffusers scheduler this model can use; "
+                             f"one of {', '.join(SAMPLERS)}")
         c = self.config
-        ramp = torch.linspace(0, 1, num_inference_steps, dtype=torch.float64)
-        lo, hi = c.sigma_min ** (1 / c.rho), c.sigma_max ** (1 / c.rho)
-        sig = (hi + ramp * (lo - hi)) ** c.rho
-        self.sigmas = torch.cat([sig, sig.new_zeros(1)]).float().to(device)
-        self.timesteps = (0.25 * self.sigmas[:-1].log()).to(device)
-
-    def scale_model_input(self, sample: torch.Tensor, step_index: int) -> torch.Tensor:
-        """c_in * x at the given step."""
-        _, _, c_in, _ = self.precondition(self.sigmas[step_index])
-        return sample * c_in.to(sample.device, sample.dtype)
-
-    def step(self, model_output: torch.Tensor, step_index: int, sample: torch.Tensor) -> EDMSchedulerOutput:
-        """One Euler step of the probability-flow ODE from sigmas[i] to sigmas[i + 1]."""
-        if self.sigmas is None:
-            raise RuntimeError("call set_timesteps before step")
-        sigma, sigma_next = self.sigmas[step_index], self.sigmas[step_index + 1]
-        denoised = self.denoise(model_output.float(), sample.float(), sigma.cpu())
-        d = (sample.float() - denoised) / sigma
-        prev = sample.float() + (sigma_next - sigma) * d
-        return EDMSchedulerOutput(prev_sample=prev.to(sample.dtype), pred_original_sample=denoised.to(sample.dtype))
+        kw = dict(sigma_min=c.sigma_min, sigma_max=c.sigma_max, sigma_data=c.sigma_data, sigma_schedule="karras",
+                  rho=c.rho, prediction_type="v_prediction" if c.prediction_type == "v_prediction" else "epsilon",
+                  final_sigmas_type="zero")
+        params = inspect.signature(cls.__init__).parameters
+        return cls(**{k: v for k, v in kw.items() if k in params})
 
     # ---- saved form ------------------------------------------------------------------------
     def save_pretrained(self, directory: str | Path) -> None:

@@ -12,9 +12,9 @@ built exactly as ``lipforge train`` builds it (same seed, so random-init test en
 The frames are resized to the model's resolution with the loader's own function
 (:func:`lipforge.train.data.prep_frame`), so a cached window equals the window the loader would encode.
 
-Whisper features are of the whole clip (the loader cuts the window's rows), while the on-the-fly
-path encodes only the window's audio plus its context: the features differ slightly (more
-context), as in LatentSync's cached features.
+Whisper features are of the whole clip in encoder-length chunks; the loader cuts the window's
+rows. The on-the-fly path encodes the same chunks (:mod:`lipforge.infer.models.audio`), so cached
+and on-the-fly tokens agree to float16 storage precision (tests/train/test_audio_path.py).
 """
 from __future__ import annotations
 

@@ -79,8 +79,12 @@ class CheckpointManager:
         return final
 
     @staticmethod
-    def load(path: str | Path) -> dict[str, Any]:
+    def load(path: str | Path, mmap: bool = True) -> dict[str, Any]:
+        """The state, mapped from ``state.pt`` (copy-on-write: never write that file in place while
+        the state lives; :meth:`save` writes a new directory and renames). ``mmap=False`` reads it."""
         p = Path(path)
         if not (p / MARKER).is_file():
             raise FileNotFoundError(f"checkpoint {p} has no {MARKER} marker (incomplete write)")
-        return torch.load(p / "state.pt", map_location="cpu", weights_only=True)
+        # mapped, not read: host RAM does not grow with the ranks that load it (each tensor's pages
+        # are read when it is copied to its device)
+        return torch.load(p / "state.pt", map_location="cpu", weights_only=True, mmap=mmap)

@@ -1,4 +1,5 @@
-"""``lipforge train --config train.yaml [--resume [if-any]] [--overwrite] [--allow-config-change]``,
+"""``lipforge train --config train.yaml [--set field=value ...] [--resume [if-any|CHECKPOINT_DIR]] [--overwrite]
+[--allow-config-change] [--report_to tensorboard|wandb|none]``,
 ``lipforge train --config train.yaml --export DIR`` and ``lipforge train --config X --dry-run``.
 
 The caller (lipforge/cli.py) applies the offline environment first. Under torchrun the same command
@@ -28,9 +29,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="lipforge train", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="train.yaml (a saved TrainConfig)")
-    p.add_argument("--resume", nargs="?", const="yes", choices=("yes", "if-any"), default=None,
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE",
+                   help="override a config field (dotted path, YAML value), validated like the file: "
+                        "--set optim.lr=3e-5 --set data.batch_size=2 --set optim.ema=off (repeatable)")
+    p.add_argument("--resume", nargs="?", const="yes", default=None, metavar="if-any|CHECKPOINT_DIR",
                    help="continue from the latest committed checkpoint (none: an error); "
-                        "'--resume if-any' starts fresh when there is none")
+                        "'--resume if-any' starts fresh when there is none; '--resume DIR' continues that checkpoint")
+    p.add_argument("--report_to", "--report-to", default="tensorboard", choices=("tensorboard", "wandb", "none"),
+                   help="where rank 0 sends scalars and samples: tensorboard (output_dir/tb), wandb (offline "
+                        "mode, output_dir/wandb; upload later with wandb sync) or none (the log only)")
     p.add_argument("--overwrite", action="store_true",
                    help="a fresh run in a used output_dir: delete its checkpoints/, tb/, samples/, config.yaml first")
     p.add_argument("--allow-config-change", action="store_true",
@@ -55,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     from lipforge.train.config import TrainConfig
 
-    cfg = TrainConfig.from_yaml(args.config)
+    cfg = TrainConfig.from_yaml(args.config, overrides=args.overrides)
     if args.dry_run:
         from lipforge.train.dry_run import dry_run
 
@@ -66,12 +73,13 @@ def _run(args: argparse.Namespace) -> int:
 
         print(export(cfg, args.export, args.checkpoint, use_ema=not args.no_ema))
         return 0
-    resume = {"yes": True, "if-any": "if-any", None: False}[args.resume]
+    resume = {"yes": True, "if-any": "if-any", None: False}.get(args.resume, args.resume)  # or a checkpoint dir
     if args.address:
         return ray_launch.run_from_cli(cfg, args, resume)
     from lipforge.train.loop import train
 
-    hist = train(cfg, resume=resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change)
+    hist = train(cfg, resume=resume, overwrite=args.overwrite, allow_config_change=args.allow_config_change,
+                 report_to=args.report_to)
     if hist:
         print(f"step {hist[-1]['step']} loss {hist[-1]['loss']:.4f}")
     return 0

@@ -20,7 +20,7 @@ from lipforge.infer.scheduler import EDMSchedulerConfig
 class DataConfig:
     shards: tuple[str, ...] = ()  # local tar paths or http(s):// / file:// URLs; or, instead:
     corpus: str | None = None  # a `lipforge curate --output` directory: samples located by its shards.parquet
-    where: str | None = None  # with corpus: SQL condition over clips.parquet, e.g. "sync_conf >= 5 and iqa_score >= 0.5"
+    where: str | None = None  # with corpus: SQL condition over clips.parquet, e.g. "sync_backend = 'syncnet' and sync_conf >= 5"
     batch_size: int = 1  # per rank
     num_workers: int = 0  # DataLoader workers per rank (each streams its own shards)
     mask_field: str = "mask_adaptive"  # mask_adaptive | mask_keysync
@@ -78,6 +78,7 @@ class OptimConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     grad_clip: float = 1.0
     ema_decay: float = 0.9999
+    ema: bool = True  # off: no EMA copy (4 bytes per trainable parameter less); export takes the raw weights
     warmup_steps: int = 0  # linear warmup from lr / warmup_steps to lr
     lr_schedule: str = "constant"  # after warmup: constant | cosine | linear (to min_lr_ratio * lr at max_steps)
     min_lr_ratio: float = 0.0
@@ -102,15 +103,22 @@ class OptimConfig:
             raise ValueError(f"OptimConfig.optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.grad_clip <= 0:
             raise ValueError(f"OptimConfig.grad_clip must be > 0, got {self.grad_clip}")
+        if not isinstance(self.ema, bool):
+            raise ValueError(f"OptimConfig.ema must be true or false (on/off), got {self.ema!r}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"OptimConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    p_drop_audio: float = 0.05  # audio zeroed, and then the reference too
+    p_drop_audio: float = 0.05  # audio zeroed (nested: and then the reference too)
     p_drop_ref: float = 0.15  # reference zeroed
+    # nested: SayAnything's (a dropped audio drops the reference; CFG's unconditional branch);
+    # independent: KeySync's (audio and identity drawn apart: "audio dropped, identity kept" is trained)
+    dropout: str = "nested"
     pixel_loss_weight: float = 0.0  # KeySync: L2 on one VAE-decoded frame of D(x; sigma)
+    pixel_loss_sigma_weighted: bool = False  # that L2 weighted by lambda(sigma), as the latent loss
+    pixel_loss_masked: bool = False  # that L2 over the lip mask only (the generated region)
     scheduler: EDMSchedulerConfig = field(default_factory=EDMSchedulerConfig)
 
     def __post_init__(self) -> None:
@@ -118,6 +126,11 @@ class LossConfig:
             v = getattr(self, name)
             if not 0 <= v <= 1:
                 raise ValueError(f"LossConfig.{name} must be in [0, 1], got {v}")
+        if self.dropout not in ("nested", "independent"):
+            raise ValueError(f"LossConfig.dropout must be nested|independent, got {self.dropout!r}")
+        for name in ("pixel_loss_sigma_weighted", "pixel_loss_masked"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"LossConfig.{name} must be true or false, got {getattr(self, name)!r}")
         if self.pixel_loss_weight < 0:
             raise ValueError(f"LossConfig.pixel_loss_weight must be >= 0, got {self.pixel_loss_weight}")
 
@@ -179,6 +192,7 @@ class TrainConfig:
     keep_last: int = 2  # checkpoints kept (>= 2: the previous one survives a crash while writing)
     pg_timeout_s: float = 1800.0  # explicit process-group timeout
     mixed_precision: str = "auto"  # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp16 (with the grad scaler) | no
+    tf32: bool = True  # CUDA: TF32 matmuls/convolutions for what runs in fp32 (Ampere and newer)
     validate_every: int = 0  # 0: no validation samples
     validation: ValidationConfig | None = None  # required when validate_every > 0
     cluster: ClusterConfig = field(default_factory=ClusterConfig)  # lipforge train --address: Ray placement
@@ -192,6 +206,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.ckpt_every/log_every must be >= 1, got {self.ckpt_every}/{self.log_every}")
         if self.mixed_precision not in ("auto", "bf16", "fp16", "no"):
             raise ValueError(f"TrainConfig.mixed_precision must be auto|bf16|fp16|no, got {self.mixed_precision!r}")
+        if not isinstance(self.tf32, bool):
+            raise ValueError(f"TrainConfig.tf32 must be true or false, got {self.tf32!r}")
         if self.pg_timeout_s <= 0:
             raise ValueError(f"TrainConfig.pg_timeout_s must be > 0, got {self.pg_timeout_s}")
         if self.validate_every < 0:
@@ -210,6 +226,9 @@ class TrainConfig:
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         d = dict(d)
         _check_keys(cls, d, "TrainConfig")
+        for k in ("model", "data", "optim", "loss", "validation"):
+            if d.get(k) is not None and not isinstance(d[k], dict):
+                raise ValueError(f"TrainConfig.{k} must be a mapping of fields, got {d[k]!r}")
         d["model"] = LipSyncModelConfig.from_dict(d.get("model") or {})
         d["data"] = _build(DataConfig, d.get("data") or {}, tuples=("shards",))
         if "optim" in d:
@@ -228,10 +247,15 @@ class TrainConfig:
         return cls(**d)
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
+    def from_yaml(cls, path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> "TrainConfig":
+        """``overrides``: ``"dotted.field=value"`` strings (``--set``), the value read as YAML, applied
+        to the file's dict before validation, so they are checked exactly as the file is."""
         import yaml
 
-        return cls.from_dict(yaml.safe_load(Path(path).read_text()) or {})
+        d = yaml.safe_load(Path(path).read_text()) or {}
+        for o in overrides:
+            apply_override(d, o)
+        return cls.from_dict(d)
 
     def to_yaml(self, path: str | Path) -> None:
         import yaml
@@ -239,10 +263,58 @@ class TrainConfig:
         Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
+def apply_override(d: dict[str, Any], override: str) -> None:
+    """``"optim.lr=3e-5"`` -> ``d["optim"]["lr"] = 3e-5`` (value parsed as YAML; a new key is left
+    for validation to refuse by name).
+
+    >>> d = {"optim": {"lr": 1.0}}
+    >>> apply_override(d, "optim.lr=3e-5"); apply_override(d, "optim.ema=off"); d
+    {'optim': {'lr': 3e-05, 'ema': False}}
+    """
+    import yaml
+
+    key, sep, raw = override.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ValueError(f"--set {override!r}: expected FIELD=VALUE with a dotted field, e.g. optim.lr=3e-5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as e:
+        raise ValueError(f"--set {override!r}: the value is not YAML ({' '.join(str(e).split())})") from None
+    if isinstance(value, str):
+        try:  # PyYAML reads 3e-5 (no dot) as a string; the command line means the number
+            value = float(value)
+        except ValueError:
+            pass
+    node = d
+    for i, part in enumerate(parts[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ValueError(f"--set {override!r}: {'.'.join(parts[:i + 1])} is a value, not a section")
+        node = nxt
+    node[parts[-1]] = value
+
+
+_SCALARS = {"float": (int, float), "int": (int,), "bool": (bool,), "str": (str,)}
+
+
 def _check_keys(cls, d: dict[str, Any], name: str) -> None:
-    unknown = sorted(set(d) - {f.name for f in dataclasses.fields(cls)})
+    """Unknown fields, and scalar fields of the wrong type (``lr: abc``), named before validation
+    compares them (which would fail with a TypeError traceback)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
     if unknown:
         raise ValueError(f"{name}: unknown fields {unknown}")
+    for k, v in d.items():
+        ann = str(fields[k].type).replace(" ", "")
+        opt = ann.endswith("|None")
+        want = _SCALARS.get(ann[:-5] if opt else ann)
+        if want is None or (v is None and opt):
+            continue
+        if not isinstance(v, want) or (bool not in want and isinstance(v, bool)):
+            raise ValueError(f"{name}.{k} must be {ann.replace('|None', ' or null')}, got {v!r}")
 
 
 def _build(cls, d: dict[str, Any], tuples: tuple[str, ...] = ()):

@@ -139,20 +139,26 @@ def prep_frame(fr: np.ndarray, resolution: int) -> np.ndarray:
 
 def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rng: np.random.Generator,
                 mask_field: str = "mask_adaptive", min_ref_distance: int = 0, use_cached_latents: bool = False,
-                use_cached_audio: bool = False, features_per_frame: int = 2) -> dict[str, np.ndarray | str | int]:
+                use_cached_audio: bool = False, features_per_frame: int = 2,
+                audio_chunk: int = 480_000) -> dict[str, np.ndarray | str | int]:
     """Decoded shard sample -> one training window (numpy, channels first, pixels as uint8).
 
     frames (T, 3, R, R) uint8; masks (T, 1, R, R) uint8 1 inside the lip mask; ref (4, R, R) uint8
     = reference RGB + the union of the window's masks (the region to generate). uint8 is the
     wire format from a DataLoader worker (a quarter of float32's bytes: at 320 px the float32
     window was 26 MB, and moving it cost more than decoding it); :func:`unit_pixels` turns a
-    collated batch into the model's float32 (pixels in [-1, 1], masks in {0, 1}). audio ((T + 2k) * 640,) = clip frames
-    [a, b) around the window, zero after; audio_centers (T,) and audio_valid: window frame t sits at
-    audio frame audio_centers[t], frames >= audio_valid are outside the clip (zero-padded features).
+    collated batch into the model's float32 (pixels in [-1, 1], masks in {0, 1}). The window needs
+    the features of audio frames [a, b) = [s - k, s + T + k) cut to the clip; audio (n * audio_chunk,)
+    is the clip's audio from the start of the Whisper chunk holding frame a to the end of the one
+    holding frame b - 1 (:func:`lipforge.infer.models.audio.chunk_span`: the chunks inference
+    encodes, zero past the clip's end), audio_offset = a - (first audio frame of that audio).
+    audio_centers (T,) and audio_valid count from a: window frame t sits at frame audio_centers[t]
+    of the features cut at audio_offset, frames >= audio_valid are outside the clip (zero features).
     With ``use_cached_*`` and the sample carrying the cache: latents (T, 4, h, w) float32 = rows of
     ``latents.npy`` for the window's frames; whisper ((T + 2k) * features_per_frame, C) float32 =
     the rows of ``whisper.npy`` for audio frames [a, b), zero after (like the audio buffer).
     """
+    from lipforge.infer.models.audio import chunk_span
     from lipforge.pipeline.faces.masks import render_masks
     from lipforge.pipeline.media import decode_frames, decode_wav
 
@@ -183,10 +189,12 @@ def make_window(sample: dict, num_frames: int, resolution: int, audio_k: int, rn
     audio, _sr = decode_wav(sample["wav"])
     n_audio = -(-len(audio) // SAMPLES_PER_FRAME)
     a, b = max(0, s - audio_k), min(n_audio, s + num_frames + audio_k)
-    buf = np.zeros((num_frames + 2 * audio_k) * SAMPLES_PER_FRAME, np.float32)
-    seg = audio[a * SAMPLES_PER_FRAME:b * SAMPLES_PER_FRAME]
+    lo, hi = chunk_span(a, b, audio_chunk)
+    buf = np.zeros(hi - lo, np.float32)
+    seg = audio[lo:hi]
     buf[:len(seg)] = seg
     out = {"key": key, "frames": frames, "masks": masks, "ref": ref, "audio": buf,
+           "audio_offset": a - lo // SAMPLES_PER_FRAME,
            "audio_centers": np.arange(s - a, s - a + num_frames), "audio_valid": max(0, b - a),
            "start": s, "ref_index": ref_i}
     lat = sample.get("latents.npy") if use_cached_latents else None
@@ -206,12 +214,14 @@ def collate(items: list[dict]) -> dict:
     import torch
 
     out: dict = {"keys": [it["key"] for it in items]}
-    for k in ("frames", "masks", "ref", "audio", "audio_centers"):
+    for k in ("frames", "masks", "ref", "audio_centers"):
         out[k] = torch.from_numpy(np.stack([it[k] for it in items]))
+    n = max(len(it["audio"]) for it in items)  # whole encoder chunks; a sample needing fewer gets zero chunks
+    out["audio"] = torch.from_numpy(np.stack([np.pad(it["audio"], (0, n - len(it["audio"]))) for it in items]))
     for k in ("latents", "whisper"):  # caches are used for a batch only when every sample has one
         if all(k in it for it in items):
             out[k] = torch.from_numpy(np.stack([it[k] for it in items]))
-    for k in ("audio_valid", "start", "ref_index"):
+    for k in ("audio_offset", "audio_valid", "start", "ref_index"):
         out[k] = torch.tensor([it[k] for it in items])
     return out
 

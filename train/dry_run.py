@@ -5,10 +5,13 @@ the architecture in the pretrained directories' ``config.json`` when they exist,
 ``*_config`` dicts of ``train.yaml`` (the presets in ``configs/train/`` carry both). It prints the
 resolved config, the parameter count of every module and an estimate of the memory one GPU needs
 for the run: fp32 weights, gradients, AdamW moments and EMA of the trainable part, the frozen
-encoders, and the activations kept under gradient checkpointing in bf16 (measured by running the
-UNet forward on the meta device and summing the outputs of the modules checkpointing keeps).
-The activation figure is an estimate (it ignores allocator fragmentation and kernel workspaces);
-measure a real step before sizing a cluster.
+encoders, autocast's bf16 weight copies, and the activations a training forward saves for
+backward - measured, not modelled: the network runs on the meta device under autograd's
+saved-tensor hooks (every saved tensor counted once), with and without gradient checkpointing
+(which covers the temporal transformer blocks too), plus the largest block's recompute and, for
+the KeySync preset, what the pixel loss's VAE decode saves. Allocator fragmentation and kernel
+workspaces are not in it: ``scripts/gpu-check.sh`` prints a real step's peak beside this figure.
+A configured model directory that is missing is reported (a real run stops on it).
 """
 from __future__ import annotations
 
@@ -53,53 +56,131 @@ def _arch(cfg: TrainConfig) -> tuple[object, dict[str, str]]:
     return arch, src
 
 
+def _missing_dirs(cfg: TrainConfig) -> list[str]:
+    """The model-file check a real run makes first, as messages (the dry run reports, not stops)."""
+    from lipforge.infer.models.lipsync import check_pretrained_dirs
+
+    try:
+        check_pretrained_dirs(cfg.model)
+    except (FileNotFoundError, ValueError) as e:
+        return [" ".join(str(e).split())]
+    return []
+
+
 def _count(module: torch.nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def activation_bytes(model, batch: int, dtype_bytes: int = 2) -> tuple[int, int] | None:
-    """(kept under checkpointing, peak recompute of one block) bytes of one training forward of
-    the UNet, from a forward on the meta device; None when an op has no meta kernel."""
+def _saved_bytes(fn, root: torch.nn.Module, units: tuple[type, ...] = (),
+                 inputs_of: tuple[type, ...] = ()) -> tuple[int, dict[int, int]]:
+    """Bytes of the tensors autograd saves for backward while ``fn()`` runs (each tensor once,
+    parameters excluded: they are counted as weights), and per ``units`` module the bytes saved
+    inside it. ``inputs_of``: modules run under non-reentrant checkpointing, whose inputs are
+    what the checkpoint keeps (outside autograd's saved-tensor hooks)."""
+    seen: set[int] = set()
+    keep: list[torch.Tensor] = []  # ids stay unique while the tensors live
+    per_unit: dict[int, int] = {}
+    stack: list[int] = []
+    total = 0
+
+    def count(t: torch.Tensor) -> int:
+        nonlocal total
+        base = t._base if t._base is not None else t
+        if isinstance(t, torch.nn.Parameter) or isinstance(base, torch.nn.Parameter) or id(base) in seen:
+            return 0
+        seen.add(id(base))
+        keep.append(base)
+        n = base.numel() * base.element_size()
+        total += n
+        return n
+
+    def pack(t: torch.Tensor):
+        n = count(t)
+        if stack:
+            per_unit[stack[-1]] = per_unit.get(stack[-1], 0) + n
+        return t
+
+    def pre(mod, args):
+        if isinstance(mod, inputs_of) and torch.is_grad_enabled():
+            for a in args:
+                if isinstance(a, torch.Tensor):
+                    count(a)
+        if isinstance(mod, units):
+            stack.append(id(mod))
+
+    def post(mod, args, out):
+        if isinstance(mod, units):
+            stack.pop()
+
+    hooks = []
+    for mod in root.modules():
+        hooks += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            fn()
+    finally:
+        for hk in hooks:
+            hk.remove()
+    return total, per_unit
+
+
+def activation_bytes(model, batch: int, dtype: torch.dtype = torch.bfloat16) -> dict[str, int] | None:
+    """What one training forward of the network saves for backward, measured on the meta device
+    (no memory, no weights) with autograd's saved-tensor hooks, the trainable part in ``dtype``
+    (as autocast runs it): ``kept`` with the model's gradient checkpointing setting, ``temporal``
+    the part of it inside temporal transformer blocks, ``recompute`` the largest checkpointed
+    block's own saves (re-made during backward, one block at a time), ``no_checkpointing`` the
+    total without checkpointing. None when an op has no meta kernel."""
     from diffusers.models.attention import BasicTransformerBlock, TemporalBasicTransformerBlock
     from diffusers.models.resnet import SpatioTemporalResBlock
 
     c = model.config
     f = model.vae_scale_factor
     h = c.resolution // f
-    unit_types = (SpatioTemporalResBlock, BasicTransformerBlock, TemporalBasicTransformerBlock)
-    kept: list[int] = []
-    inner: dict[int, int] = {}
-    stack: list[int] = []
-    hooks = []
+    units = (SpatioTemporalResBlock, BasicTransformerBlock, TemporalBasicTransformerBlock)
+    trainable = model.trainable_modules().to(dtype)
+    model.train()
+    trainable.requires_grad_(True)
 
-    def pre(mod, args):
-        if isinstance(mod, unit_types):
-            stack.append(id(mod))
-            inner[id(mod)] = 0
-
-    def post(mod, args, out):
-        t = out[0] if isinstance(out, (tuple, list)) else out
-        n = t.numel() * dtype_bytes if isinstance(t, torch.Tensor) else 0
-        if isinstance(mod, unit_types):
-            stack.pop()
-            kept.append(n)
-        elif stack:
-            inner[stack[-1]] += n
-
-    for mod in model.unet.modules():
-        hooks += [mod.register_forward_pre_hook(pre), mod.register_forward_hook(post)]
-    try:
+    def forward():
         t = c.num_frames
-        x = torch.zeros(batch, t, 4, h, h, device="meta")
-        ctx = torch.zeros(batch, t, c.window_tokens, int(model.whisper.config.d_model), device="meta")
-        ref = torch.zeros(batch, 4, c.resolution, c.resolution, device="meta")
-        model(x, torch.zeros(batch, device="meta"), x, ref, ctx)
+        x = torch.zeros(batch, t, 4, h, h, device="meta", dtype=dtype)
+        ctx = torch.zeros(batch, t, c.window_tokens, int(model.whisper.config.d_model), device="meta", dtype=dtype)
+        ref = torch.zeros(batch, 4, c.resolution, c.resolution, device="meta", dtype=dtype)
+        return model(x, torch.zeros(batch, device="meta"), x, ref, ctx)
+
+    ckpt = bool(getattr(model.unet, "is_gradient_checkpointing", False))
+    try:
+        if ckpt:
+            model.unet.disable_gradient_checkpointing()
+        full, per = _saved_bytes(forward, model.unet, units)
+        temporal = sum(n for m in model.unet.modules() if isinstance(m, TemporalBasicTransformerBlock)
+                       for n in [per.get(id(m), 0)])
+        if not ckpt:
+            return {"kept": full, "temporal": temporal, "recompute": 0, "no_checkpointing": full,
+                    "temporal_no_checkpointing": temporal}
+        model.unet.enable_gradient_checkpointing()
+        kept, per_ck = _saved_bytes(forward, model.unet, units, inputs_of=units)
+        temporal_ck = sum(per_ck.get(id(m), 0) for m in model.unet.modules()
+                          if isinstance(m, TemporalBasicTransformerBlock))
+        return {"kept": kept, "temporal": temporal_ck, "recompute": max(per.values(), default=0),
+                "no_checkpointing": full, "temporal_no_checkpointing": temporal}
     except Exception:  # noqa: BLE001 - an op without a meta kernel: say "not estimated"
         return None
-    finally:
-        for hk in hooks:
-            hk.remove()
-    return sum(kept), max(inner.values(), default=0)
+
+
+def pixel_loss_decode_bytes(model, batch: int, dtype: torch.dtype = torch.bfloat16) -> int | None:
+    """What KeySync's pixel loss saves for backward: one frame per sample through the frozen VAE
+    decoder with gradients flowing to the latents (meta device)."""
+    c = model.config
+    h = c.resolution // model.vae_scale_factor
+    vae = model.vae.to(dtype)
+    z = torch.zeros(batch, 4, h, h, device="meta", dtype=dtype, requires_grad=True)
+    try:
+        n, _ = _saved_bytes(lambda: vae.decode(z, num_frames=1).sample, vae)
+        return n
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def dry_run(cfg: TrainConfig) -> str:
@@ -123,11 +204,19 @@ def dry_run(cfg: TrainConfig) -> str:
     trainable = counts["unet"] + counts["id_guider"] + counts["audio_proj"]
     frozen = counts["vae (frozen)"] + counts["whisper encoder (frozen)"]
     opt_bytes = 2 if cfg.optim.optimizer == "adamw8bit" else 8
+    ema_b = 4 * trainable if cfg.optim.ema else 0
     state = {"trainable weights fp32": 4 * trainable, "gradients fp32": 4 * trainable,
              f"AdamW moments ({'8-bit' if opt_bytes == 2 else 'fp32'})": opt_bytes * trainable,
-             "EMA fp32": 4 * trainable, "frozen VAE + Whisper fp32": 4 * frozen}
+             f"EMA fp32{'' if cfg.optim.ema else ' (ema: off)'}": ema_b, "frozen VAE + Whisper fp32": 4 * frozen,
+             }
+    # transient: forward/backward (autocast caches one bf16 copy of every weight it casts, for
+    # the whole forward; activations) and the optimizer step (fused AdamW on CUDA updates in
+    # place; the foreach kernels held a temporary the size of the weights) never overlap
+    step_tmp = 0
     b = cfg.data.batch_size
     act = activation_bytes(model, b)
+    pix = pixel_loss_decode_bytes(model, b) if cfg.loss.pixel_loss_weight > 0 else 0
+    missing = _missing_dirs(cfg)
     lines = ["# resolved config", yaml.safe_dump(cfg.to_dict(), sort_keys=False).rstrip(), "",
              "# architecture from: " + ", ".join(f"{k}: {v}" for k, v in src.items()), "",
              "# parameters (built on the meta device: no weights read, no memory used)"]
@@ -144,12 +233,28 @@ def dry_run(cfg: TrainConfig) -> str:
              f"{cfg.model.num_frames} frames at {cfg.model.resolution} px)"]
     lines += [f"{k:34s} {v / GB:8.2f} GiB" for k, v in state.items()]
     total = sum(state.values())
+    fwd = 2 * trainable
+    lines.append(f"{'autocast bf16 weight copies':34s} {fwd / GB:8.2f} GiB  (forward/backward only)")
     if act is None:
         lines.append(f"{'activations':34s}   not estimated (an op has no meta kernel)")
     else:
-        kept, peak = act
-        lines += [f"{'activations kept (checkpointing)':34s} {kept / GB:8.2f} GiB",
-                  f"{'largest block recompute':34s} {peak / GB:8.2f} GiB"]
-        total += kept + peak
-    lines.append(f"{'estimated total':34s} {total / GB:8.2f} GiB  (estimate; measure one real step)")
+        lines += [f"{'activations saved for backward':34s} {act['kept'] / GB:8.2f} GiB  (measured: meta-device forward, "
+                  f"saved-tensor hooks; {act['temporal'] / GB:.2f} GiB in temporal blocks; without "
+                  f"checkpointing {act['no_checkpointing'] / GB:.2f} GiB, {act['temporal_no_checkpointing'] / GB:.2f} "
+                  "in temporal blocks)",
+                  f"{'largest block recompute':34s} {act['recompute'] / GB:8.2f} GiB"]
+        fwd += act["kept"] + act["recompute"]
+    if cfg.loss.pixel_loss_weight > 0:
+        if pix is None:
+            lines.append(f"{'pixel-loss VAE decode':34s}   not estimated (an op has no meta kernel)")
+        else:
+            lines.append(f"{'pixel-loss VAE decode (saved)':34s} {pix / GB:8.2f} GiB")
+            fwd += pix
+    lines.append(f"{'AdamW step temporary':34s} {step_tmp / GB:8.2f} GiB  (fused AdamW; foreach held "
+                 f"{4 * trainable / GB:.2f} GiB; not at the same time as the forward/backward terms)")
+    total += max(fwd, step_tmp)
+    lines.append(f"{'estimated total':34s} {total / GB:8.2f} GiB  (plus allocator fragmentation and kernel "
+                 "workspaces, typically 5-15 %: measure one real step, scripts/gpu-check.sh)")
+    for m in missing:
+        lines.append(f"warning: {m}: a real run stops here (the figures above use train.yaml's *_config)")
     return "\n".join(lines)

@@ -29,7 +29,8 @@ def load_trained(cfg: TrainConfig, checkpoint: str | Path | None = None, use_ema
     torch.manual_seed(cfg.seed)
     model = LipSyncModel.from_config(cfg.model)
     try:
-        model.trainable_modules().load_state_dict(st["ema"] if use_ema else st["model"])
+        # a run with ema: off saved no EMA: its raw weights are the model
+        model.trainable_modules().load_state_dict(st["ema"] if use_ema and st["ema"] else st["model"])
     except RuntimeError as e:  # e.g. a checkpoint of the first ID-Guider layout under today's defaults
         raise ValueError(f"{ckpt}: its weights do not fit the model of this config ({str(e).splitlines()[0]}); "
                          "a run from before model.id_guider_downsample / id_guider_mid_block existed needs "

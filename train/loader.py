@@ -49,6 +49,7 @@ class WindowSpec:
     use_cached_latents: bool = False
     use_cached_audio: bool = False
     features_per_frame: int = 2
+    audio_chunk: int = 480_000  # samples per Whisper encoder call (lipforge.infer.models.audio.chunk_samples)
 
 
 class ShardStream(IterableDataset):
@@ -146,7 +147,7 @@ class ShardStream(IterableDataset):
                 batch.append(make_window(s, sp.num_frames, sp.resolution, sp.audio_k,
                                          sample_rng(self.seed, epoch, s["__key__"]), sp.mask_field,
                                          sp.min_ref_distance, sp.use_cached_latents, sp.use_cached_audio,
-                                         sp.features_per_frame))
+                                         sp.features_per_frame, sp.audio_chunk))
             except Exception as e:  # noqa: BLE001 - any decode failure of one sample is that sample's verdict
                 reason = " ".join(f"{type(e).__name__}: {e}".split())[:300]
                 bad.append((str(raw.get("__key__")), f"{reason} (shard {raw.get('__url__')})"))

@@ -17,7 +17,6 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -28,12 +27,15 @@ import torch.distributed as dist
 
 from lipforge.errors import UserError
 from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
+from lipforge.infer.models.lipsync import check_pretrained_dirs
+from lipforge.infer.models.audio import whisper_chunk_samples
 from lipforge.infer.scheduler import EDMScheduler
 from lipforge.train.checkpoint import CheckpointManager, rng_states, set_rng_states
 from lipforge.train.config import TrainConfig
 from lipforge.train.loader import DataPosition, ShardLoader, WindowSpec, seed_everything
 from lipforge.train.objective import compute_loss, step_generator
 from lipforge.train.optim import build_optimizer
+from lipforge.train.progress import Interval, log_interval, make_tracker, progress_bar
 from lipforge.train.rundir import RunDirError, check_fresh_output_dir, check_resume_config, no_checkpoint_message
 from lipforge.train.schedule import lr_at
 from lipforge.train.validate import check_validation_inputs, log_sample_to_tensorboard, write_validation_sample
@@ -74,7 +76,7 @@ def _frozen_random(cfg: TrainConfig) -> list[str]:
 def window_spec(cfg: TrainConfig) -> WindowSpec:
     m, d = cfg.model, cfg.data
     return WindowSpec(m.num_frames, m.resolution, m.audio_context_k, d.mask_field, d.min_ref_distance, d.shuffle_buffer,
-                      d.use_cached_latents, d.use_cached_audio, m.audio_features_per_frame)
+                      d.use_cached_latents, d.use_cached_audio, m.audio_features_per_frame, whisper_chunk_samples(m))
 
 
 def _autocast_dtype(cfg: TrainConfig, cuda: bool) -> torch.dtype | None:
@@ -108,26 +110,33 @@ class _BadSamples:
         return {"seen": self.seen, "bad": self.bad}
 
 
-def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None = None,
+def train(cfg: TrainConfig, resume: bool | str | Path = False, stop_at_step: int | None = None,
           rank: int | None = None, world_size: int | None = None, overwrite: bool = False,
-          allow_config_change: bool = False) -> list[dict[str, Any]]:
+          allow_config_change: bool = False, report_to: str = "tensorboard") -> list[dict[str, Any]]:
     """Train to ``cfg.max_steps`` (or checkpoint and stop after ``stop_at_step``, as a preemption
     would). Returns this process's history: one dict per step with step, loss, keys, timings.
 
     ``resume``: False (a fresh run; the output dir must be empty unless ``overwrite``), True
-    (continue the latest committed checkpoint; none is an error) or ``"if-any"`` (continue it
-    when there is one, else start fresh)."""
-    if resume not in (False, True, "if-any"):
-        raise ValueError(f"train: resume must be False, True or 'if-any', got {resume!r}")
+    (continue the latest committed checkpoint; none is an error), ``"if-any"`` (continue it
+    when there is one, else start fresh) or a checkpoint directory (continue that one).
+    ``report_to``: tensorboard | wandb (offline mode) | none."""
+    if not (resume in (False, True, "if-any") or isinstance(resume, (str, Path))):
+        raise ValueError(f"train: resume must be False, True, 'if-any' or a checkpoint path, got {resume!r}")
+    if report_to not in ("tensorboard", "wandb", "none"):
+        raise ValueError(f"--report_to must be tensorboard, wandb or none, got {report_to!r}")
     rank = int(os.environ.get("RANK", "0")) if rank is None else rank
     world_size = int(os.environ.get("WORLD_SIZE", "1")) if world_size is None else world_size
     cuda = torch.cuda.is_available()
     device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if cuda else "cpu")
-    distributed = world_size > 1
+    # a process group the caller made (scripts/gpu-check.sh: NCCL with one rank) is used as is
+    distributed = world_size > 1 or (dist.is_available() and dist.is_initialized())
     if cuda:
         # NCCL collectives (barrier, all_gather_object) run on the *current* device: without this
         # every rank would use cuda:0 (hangs or oversubscribes GPU 0)
         torch.cuda.set_device(device)
+        # TF32 for the fp32 matmuls/convolutions left outside autocast (Ampere and newer; a switch)
+        torch.backends.cuda.matmul.allow_tf32 = cfg.tf32
+        torch.backends.cudnn.allow_tf32 = cfg.tf32
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo", rank=rank, world_size=world_size,
                                 timeout=timedelta(seconds=cfg.pg_timeout_s))
@@ -138,10 +147,15 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
     bar = None
     history: list[dict[str, Any]] = []
     try:
+        # ---- inputs: corpus, where, streams, model files, validation pair (before the model is
+        # built and before anything is written: a typo costs seconds, not a model load per rank)
+        loader = ShardLoader.from_config(cfg.data, rank, world_size, cfg.seed, window_spec(cfg))
+        loader.batches_per_epoch(0)  # "more streams than shards / samples" is refused here
+        check_pretrained_dirs(cfg.model)
+        if rank == 0 and cfg.validate_every > 0:
+            check_validation_inputs(cfg.validation)
         # ---- the run directory (before anything is written) ---------------------------------
-        latest = ckpts.latest() if resume else None
-        if resume is True and latest is None:
-            raise RunDirError(no_checkpoint_message(ckpts.root))
+        latest = _checkpoint_to_resume(ckpts, resume)
         if latest is None:
             check_fresh_output_dir(out, overwrite, delete=rank == 0, resuming=resume == "if-any")
         else:  # from the checkpoint's config.yaml: refused before minutes of model loading, not after
@@ -158,14 +172,13 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
         trainable = model.trainable_modules()
         params = [p for p in trainable.parameters() if p.requires_grad]
         opt = build_optimizer(params, cfg.optim)
-        ema = {k: v.detach().clone() for k, v in trainable.state_dict().items()}
+        ema = {k: v.detach().clone() for k, v in trainable.state_dict().items()} if cfg.optim.ema else {}
         amp_dtype = _autocast_dtype(cfg, cuda)
         # fp16 needs loss scaling (its range underflows small gradients); bf16 and fp32 do not
         scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
         scheduler = EDMScheduler(cfg.loss.scheduler)
         ddp_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None) \
             if distributed else model
-        loader = ShardLoader.from_config(cfg.data, rank, world_size, cfg.seed, window_spec(cfg))
         bad = _BadSamples(cfg.data.max_bad_fraction)
         step = 0
         # ---- resume ------------------------------------------------------------------------
@@ -175,14 +188,17 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
                 raise RunDirError(f"checkpoint {latest} was written with world_size={st['world_size']}, this run has "
                                   f"{world_size}: the data position is per rank, resume with the same world size")
             trainable.load_state_dict(st["model"])
+            if cfg.optim.ema and not st["ema"]:
+                log.warning("checkpoint %s has no EMA (ema: off): the EMA restarts from the current weights", latest)
+                st["ema"] = trainable.state_dict()
             for name, sd in st.get("frozen", {}).items():
                 getattr(model, name).load_state_dict(sd)
             opt.load_state_dict(st["optimizer"])
             for g in opt.param_groups:  # the restored groups carry the old run's values: use this config's
                 g["betas"], g["weight_decay"] = tuple(cfg.optim.betas), cfg.optim.weight_decay
-            # the checkpoint is loaded to the CPU: the EMA must live where the weights it tracks live
+            # the checkpoint is mapped from disk: the EMA must be a copy where the weights it tracks live
             live = trainable.state_dict()
-            ema = {k: v.to(live[k].device) for k, v in st["ema"].items()}
+            ema = {k: v.to(live[k].device, copy=True) for k, v in st["ema"].items()} if cfg.optim.ema else {}
             if st["scaler"]:
                 scaler.load_state_dict(st["scaler"])
             step = st["step"]
@@ -190,15 +206,13 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
             bad = _BadSamples(cfg.data.max_bad_fraction, st.get("bad_samples", {}).get(str(rank)))
             set_rng_states(st["rng"][rank])
             log.info("resumed from %s at step %d, data %s", latest, step, loader.position)
-        if rank == 0 and cfg.validate_every > 0:
-            check_validation_inputs(cfg.validation)
+            del st  # the mapped file: nothing keeps it open through the run
         if rank == 0:
             out.mkdir(parents=True, exist_ok=True)
             cfg.to_yaml(out / "config.yaml")
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(out / "tb"))
-            bar = _progress_bar(cfg.max_steps, step)
+            # resumed: drop the points a killed run drew after this checkpoint (they would overlap)
+            writer = make_tracker(report_to, out, step + 1 if latest is not None else None, cfg.to_dict())
+            bar = progress_bar(cfg.max_steps, step)
 
         def save() -> None:
             positions = [loader.position.to_dict()]
@@ -249,7 +263,12 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
         model.train()
         batches = iter(loader)
         accum = cfg.optim.grad_accum_steps
-        interval = _Interval()
+        interval = Interval()
+        # EMA with foreach ops: two fused launches over the float tensors instead of two per tensor
+        live_sd = trainable.state_dict()
+        ema_f = [ema[k] for k, v in live_sd.items() if ema and v.dtype.is_floating_point]
+        live_f = [v for v in live_sd.values() if ema and v.dtype.is_floating_point]
+        ema_o = [(ema[k], v) for k, v in live_sd.items() if ema and not v.dtype.is_floating_point]
         while step < cfg.max_steps:
             t0 = time.perf_counter()
             lr = lr_at(step, cfg.optim.lr, cfg.optim.warmup_steps, cfg.optim.lr_schedule, cfg.max_steps,
@@ -267,51 +286,63 @@ def train(cfg: TrainConfig, resume: bool | str = False, stop_at_step: int | None
                 sync = micro == accum - 1 or not distributed
                 with (ddp_model.no_sync() if not sync else contextlib.nullcontext()):
                     loss, stats = compute_loss(ddp_model, model, batch, scheduler, gen, cfg.loss.p_drop_audio,
-                                               cfg.loss.p_drop_ref, cfg.loss.pixel_loss_weight, device, amp_dtype)
+                                               cfg.loss.p_drop_ref, cfg.loss.pixel_loss_weight, device, amp_dtype,
+                                               independent_dropout=cfg.loss.dropout == "independent",
+                                               pixel_loss_sigma_weighted=cfg.loss.pixel_loss_sigma_weighted,
+                                               pixel_loss_masked=cfg.loss.pixel_loss_masked)
                     scaler.scale(loss / accum).backward()
                 keys += list(batch["keys"])
-                losses.append(float(loss.detach()))
+                losses.append(loss.detach())  # stays on the device: read once per log interval
             scaler.unscale_(opt)
             gnorm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip)
             scaler.step(opt)
             scaler.update()
             step += 1
-            decay = min(cfg.optim.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                for k, v in trainable.state_dict().items():
-                    if v.dtype.is_floating_point:
-                        ema[k].mul_(decay).add_(v.detach(), alpha=1 - decay)
-                    else:
-                        ema[k].copy_(v)
+            if ema:
+                decay = min(cfg.optim.ema_decay, (1 + step) / (10 + step))
+                with torch.no_grad():
+                    torch._foreach_mul_(ema_f, decay)
+                    torch._foreach_add_(ema_f, live_f, alpha=1 - decay)
+                    for e, v in ema_o:
+                        e.copy_(v)
             t2 = time.perf_counter()
-            loss_v = sum(losses) / len(losses)
-            rec = {"step": step, "loss": loss_v, "keys": keys, "epoch": batch["epoch"], "lr": lr,
-                   "data_s": data_s, "compute_s": t2 - t0 - data_s, "grad_norm": float(gnorm), **stats}
+            rec = {"step": step, "loss": losses[0] if accum == 1 else torch.stack(losses).mean(), "keys": keys,
+                   "epoch": batch["epoch"], "lr": lr, "data_s": data_s, "compute_s": t2 - t0 - data_s,
+                   "grad_norm": gnorm.detach(), **stats}
             history.append(rec)
             interval.add(rec)
-            if step % cfg.log_every == 0 or step == cfg.max_steps:
-                _log_interval(interval, step, cfg, writer, bad, device, distributed)
-                interval = _Interval()
+            log_now = step % cfg.log_every == 0 or step == cfg.max_steps
+            if log_now:  # the one host sync of the interval
+                log_interval(interval, step, cfg.max_steps, writer, bad.bad, device, distributed)
+                interval = Interval()
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_v:.4f}", lr=f"{lr:.2e}", refresh=False)
+                if log_now:
+                    bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", lr=f"{lr:.2e}", refresh=False)
             if rank == 0 and cfg.validate_every > 0 and step % cfg.validate_every == 0:
                 validate(step)
-            # on the device: NCCL cannot all_reduce a CPU tensor
-            flags = torch.tensor([float(stop.set or (stop_at_step is not None and step >= stop_at_step)),
-                                  float(bad.error is not None)], device=device)
-            if distributed:
+            # host-side flags; ranks agree on them at log and checkpoint steps (a collective there,
+            # not every step): stop_at_step is the same on every rank, so it needs no agreement
+            want_stop = stop_at_step is not None and step >= stop_at_step
+            ckpt_now = step % cfg.ckpt_every == 0 or step == cfg.max_steps
+            signal_stop, bad_stop = stop.set, bad.error is not None
+            if distributed and (log_now or ckpt_now or want_stop):
+                flags = torch.tensor([float(signal_stop), float(bad_stop)], device=device)  # NCCL: on the device
                 dist.all_reduce(flags, op=dist.ReduceOp.MAX)  # every rank stops at the same step
-            if flags[1].item() > 0:  # too many unreadable samples on some rank: every rank stops now
+                signal_stop, bad_stop = (bool(f) for f in flags.tolist())
+            elif distributed:
+                signal_stop = bad_stop = False  # seen at the next log or checkpoint step, on every rank at once
+            if bad_stop:  # too many unreadable samples on some rank: every rank stops now
                 raise BadDataError(bad.error or "another rank saw more unreadable samples than "
                                    f"data.max_bad_fraction={cfg.data.max_bad_fraction} allows (see its log)")
-            want_stop = flags[:1]
-            if step % cfg.ckpt_every == 0 or step == cfg.max_steps or want_stop.item() > 0:
+            want_stop = want_stop or signal_stop
+            if ckpt_now or want_stop:
                 save()
-            if want_stop.item() > 0:
+            if want_stop:
                 break
         if bad.bad:
             log.warning("%d of %d samples were unreadable and skipped (rank %d)", bad.bad, bad.seen, rank)
+        interval.flush()  # the steps after the last log line: floats in the history too
         return history
     finally:
         stop.restore()
@@ -333,60 +364,17 @@ def _resolved(old_config: dict[str, Any]) -> dict[str, Any]:
         return old_config
 
 
-class _Interval:
-    """Sums over the steps since the last log line: averages, not one step's value."""
-
-    def __init__(self) -> None:
-        self.n, self.t0 = 0, time.perf_counter()
-        self.sums: dict[str, float] = {}
-
-    def add(self, rec: dict[str, Any]) -> None:
-        self.n += 1
-        for k in ("loss", "grad_norm", "loss_dsm", "sigma_mean", "data_s", "compute_s"):
-            if k in rec:
-                self.sums[k] = self.sums.get(k, 0.0) + float(rec[k])
-        self.lr = rec["lr"]
-
-    def mean(self, k: str) -> float:
-        return self.sums.get(k, 0.0) / max(1, self.n)
-
-
-def _log_interval(iv: _Interval, step: int, cfg: TrainConfig, writer, bad: _BadSamples, device,
-                  distributed: bool) -> None:
-    """Interval means to the log and tensorboard; the loss is the mean over every rank."""
-    loss = iv.mean("loss")
-    if distributed:
-        t = torch.tensor([loss], dtype=torch.float64, device=device)
-        dist.all_reduce(t)
-        loss = float(t.item()) / dist.get_world_size()
-    elapsed = time.perf_counter() - iv.t0
-    steps_s = iv.n / max(1e-9, elapsed)
-    eta = (cfg.max_steps - step) / max(1e-9, steps_s)
-    data, comp = iv.mean("data_s"), iv.mean("compute_s")
-    if writer is None:
-        return
-    log.info("step %d/%d loss %.4f lr %.3g %.2f steps/s data-wait %.0f%% ETA %s", step, cfg.max_steps, loss, iv.lr,
-             steps_s, 100 * data / max(1e-9, data + comp), _hms(eta))
-    writer.add_scalar("train/loss", loss, step)
-    for k in ("grad_norm", "loss_dsm", "sigma_mean"):
-        writer.add_scalar(f"train/{k}", iv.mean(k), step)
-    writer.add_scalar("train/lr", iv.lr, step)
-    writer.add_scalar("time/data_wait_s", data, step)
-    writer.add_scalar("time/compute_s", comp, step)
-    writer.add_scalar("time/data_wait_share", data / max(1e-9, data + comp), step)
-    writer.add_scalar("time/steps_per_s", steps_s, step)
-    writer.add_scalar("data/bad_samples", bad.bad, step)
-
-
-def _hms(s: float) -> str:
-    s = int(s)
-    return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def _progress_bar(total: int, initial: int):
-    """tqdm on rank 0 (loss, lr, steps/s, ETA) when stderr is a terminal; the log lines otherwise."""
-    if not sys.stderr.isatty():
+def _checkpoint_to_resume(ckpts: CheckpointManager, resume: bool | str | Path) -> Path | None:
+    """The checkpoint ``resume`` names: the latest committed one (True / "if-any") or a given directory."""
+    if resume is False:
         return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, initial=initial, desc="train", unit="step", dynamic_ncols=True)
+    if resume is True or resume == "if-any":
+        latest = ckpts.latest()
+        if resume is True and latest is None:
+            raise RunDirError(no_checkpoint_message(ckpts.root))
+        return latest
+    p = Path(resume)
+    if not (p / "state.pt").is_file() or not (p / "COMMITTED").is_file():
+        raise RunDirError(f"--resume {p}: not a committed checkpoint directory (expected {p / 'state.pt'} and "
+                          f"{p / 'COMMITTED'}; committed ones: {', '.join(c.name for c in ckpts.committed()) or 'none'})")
+    return p

@@ -15,7 +15,10 @@ OPTIMIZERS = ("adamw", "adamw8bit")
 def build_optimizer(params, cfg) -> torch.optim.Optimizer:
     """``cfg`` is a :class:`lipforge.train.config.OptimConfig`."""
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        params = list(params)
+        # fused on CUDA (one kernel per step, and no foreach temporary the size of the weights)
+        fused = bool(params) and all(p.is_cuda for p in params)
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay, fused=fused or None)
     if cfg.optimizer == "adamw8bit":
         try:
             import bitsandbytes as bnb

@@ -79,6 +79,11 @@ def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def run_from_cli(cfg: TrainConfig, args: argparse.Namespace, resume: bool | str) -> int:
+    if resume not in (False, True, "if-any"):
+        raise UserError(f"--resume {resume}: on Ray the ranks continue the last committed checkpoint "
+                        "(--resume or --resume if-any); a chosen checkpoint needs torchrun for now")
+    if getattr(args, "report_to", "tensorboard") != "tensorboard":
+        raise UserError(f"--report_to {args.report_to}: on Ray rank 0 writes TensorBoard only for now")
     over = {k: v for k, v in (("num_workers", args.num_workers), ("gpus_per_worker", args.gpus_per_worker))
             if v is not None}
     if over:

@@ -25,7 +25,10 @@ from lipforge.errors import UserError
 # may differ between a checkpoint and the run resuming it: how long, how often, where to log
 RESUME_FREE = frozenset({"max_steps", "log_every", "ckpt_every", "keep_last", "validate_every", "validation",
                          "pg_timeout_s", "output_dir", "cluster"})
-RUN_OUTPUTS = ("checkpoints", "tb", "samples", "config.yaml")
+RUN_OUTPUTS = ("checkpoints", "tb", "wandb", "samples", "config.yaml")
+# model fields a checkpoint's weights do not depend on: any other model change is a new architecture
+ARCH_FREE = ("model.gradient_checkpointing", "model.svd_dir", "model.whisper_dir", "model.num_frames:",
+             "model.resolution:", "model.added_time_ids", "model.unscaled_condition_latents:")
 
 
 class RunDirError(UserError, ValueError):
@@ -90,6 +93,10 @@ def _short(v: Any) -> str:
 def check_resume_config(old: dict[str, Any], new: dict[str, Any], checkpoint: Path, allow: bool) -> list[str]:
     """Raise :class:`RunDirError` listing the changes unless ``allow``; returns the changes."""
     changes = config_changes(old, new)
+    arch = [c for c in changes if c.startswith("model.") and not c.startswith(ARCH_FREE)]
+    if arch:  # the weights would not load: refused even with --allow-config-change
+        raise RunDirError(f"resume from {checkpoint}: the model architecture differs from the checkpoint's: "
+                          f"{'; '.join(arch)} (its weights cannot load into it; start a new run in another output_dir)")
     if changes and not allow:
         raise RunDirError(f"resume from {checkpoint}: the config differs from the checkpoint's: "
                           f"{'; '.join(changes)} (pass --allow-config-change to continue with the new values)")

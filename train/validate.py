@@ -78,7 +78,8 @@ def write_validation_sample(model, ema: dict[str, torch.Tensor], cfg: TrainConfi
     was_training = model.training
     try:
         audio = driving_audio(vc, out_dir / ".cache")
-        trainable.load_state_dict(ema)
+        if ema:  # ema: off -> the live weights
+            trainable.load_state_dict(ema)
         n = int(cfg.model.num_frames)  # segments as long as the training windows
         pipe = LipSyncPipeline(model, EDMScheduler(cfg.loss.scheduler), device=str(device), recipe=recipe_for(cfg))
         return pipe(vc.video, audio, sample_path(cfg, step), num_inference_steps=vc.num_steps,

@@ -15,14 +15,14 @@ Shapes (B batch, T frames, h = H / vae_scale_factor):
 Example (sampling one step, as the pipeline does)::
 
     model = LipSyncModel.from_pretrained("export/")
-    sched = EDMScheduler(); sched.set_timesteps(15)
+    sched = EDMScheduler().sampler(); sched.set_timesteps(15)         # diffusers' EDMEulerScheduler
     feats = model.audio_features(audio)                                 # (1, A, C)
     win = model.audio_windows(feats, torch.arange(T)[None], torch.tensor([T]))
     res = model.id_guider(ref)                                          # once per video
     x = torch.randn(1, T, 4, h, w) * sched.init_noise_sigma
-    for i, c_noise in enumerate(sched.timesteps):
-        F = model(sched.scale_model_input(x, i), c_noise.expand(1), masked_lat, None, win, id_residuals=res)
-        x = sched.step(F, i, x).prev_sample
+    for c_noise in sched.timesteps:
+        F = model(sched.scale_model_input(x, c_noise), c_noise.expand(1), masked_lat, None, win, id_residuals=res)
+        x = sched.step(F, c_noise, x).prev_sample
 """
 from lipforge.infer.models.audio import audio_windows, load_whisper_encoder, save_whisper_encoder
 from lipforge.infer.models.config import LipSyncModelConfig

@@ -3,6 +3,15 @@
 Whisper gives 50 features per second (a mel frame every 10 ms, then a stride-2 conv), so at
 25 fps each video frame owns ``per_frame = 2`` consecutive features. Frame t is conditioned on
 the features of frames t-k .. t+k, zero-padded where that range leaves the audio (clip ends).
+
+One feature path for training and inference: the encoder always sees the whole clip (or job)
+audio cut into encoder-length chunks from its start (30 s for real Whisper), never a window's
+audio alone. Whisper was trained on 30 s of speech per input; a 0.8 s window followed by 29 s of
+zero padding is far from that, its self-attention would see a different context at training
+than at inference (where the job's audio fills the chunk), and it costs one full 30 s encoder
+call per window anyway. So the trainer's loader ships the chunk(s) of the clip that hold a
+window (:func:`chunk_span`), the cache (``lipforge.train.cache``) stores the whole clip's
+features, inference encodes the job's audio; all three give frame t the same tokens.
 """
 from __future__ import annotations
 
@@ -40,6 +49,43 @@ def audio_windows(features: torch.Tensor, centers: torch.Tensor, valid_frames: t
     t = centers.shape[1]
     g = g.reshape(b, t, 2 * k + 1, per_frame, c) * valid[..., None, None].to(features.dtype)
     return g.reshape(b, t, (2 * k + 1) * per_frame, c)
+
+
+def chunk_samples(max_source_positions: int) -> int:
+    """Audio samples per encoder call: ``2 * max_source_positions`` mel frames of 10 ms (30 s for
+    real Whisper). Must hold whole video frames (640 samples) so frame and chunk grids agree.
+
+    >>> chunk_samples(1500), chunk_samples(50)
+    (480000, 16000)
+    """
+    n = 2 * int(max_source_positions) * HOP
+    if n % 640:
+        raise ValueError(f"Whisper max_source_positions={max_source_positions} gives {n} samples per encoder "
+                         "chunk, not a whole number of 25 fps frames (640 samples): use an even value")
+    return n
+
+
+def whisper_chunk_samples(model_config) -> int:
+    """:func:`chunk_samples` of a LipSyncModelConfig's Whisper (its directory's config.json, else
+    ``whisper_config``; Whisper's default 1500 positions when neither names it)."""
+    import json
+
+    cfg = dict(model_config.whisper_config)
+    if model_config.whisper_dir is not None and (Path(model_config.whisper_dir) / "config.json").is_file():
+        cfg = json.loads((Path(model_config.whisper_dir) / "config.json").read_text())
+    return chunk_samples(int(cfg.get("max_source_positions", 1500)))
+
+
+def chunk_span(a: int, b: int, chunk: int, spf: int = 640) -> tuple[int, int]:
+    """Audio frames [a, b) -> the sample range [start, end) of the encoder chunks that hold them,
+    chunks counted from the clip's start (as inference counts them from the job's start).
+
+    >>> chunk_span(30, 50, chunk=16000)   # frames 30..49 at 25 frames per chunk: chunks 1 and 2
+    (16000, 48000)
+    """
+    c0 = a * spf // chunk
+    c1 = max(c0 + 1, -(-b * spf // chunk))
+    return c0 * chunk, c1 * chunk
 
 
 def load_whisper_encoder(directory: str | Path):

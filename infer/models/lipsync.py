@@ -15,7 +15,13 @@ from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 
-from lipforge.infer.models.audio import audio_windows, load_whisper_encoder, log_mel_chunks, save_whisper_encoder
+from lipforge.infer.models.audio import (
+    audio_windows,
+    chunk_samples,
+    load_whisper_encoder,
+    log_mel_chunks,
+    save_whisper_encoder,
+)
 from lipforge.infer.models.config import LipSyncModelConfig
 from lipforge.infer.models.id_guider import IDGuider
 from lipforge.infer.models.temporal_audio import use_per_frame_temporal_audio
@@ -90,6 +96,28 @@ def _require_dir(path: str | Path, what: str, hint: str) -> Path:
     return p
 
 
+def check_pretrained_dirs(config: LipSyncModelConfig) -> None:
+    """The one model-file check: every configured pretrained directory exists with the files
+    :meth:`LipSyncModel.from_config` will read (config and weights), without reading weights.
+    Raises FileNotFoundError naming the path (a user error: one line, exit 2)."""
+    if config.svd_dir is not None:
+        d = _require_dir(config.svd_dir, "LipSyncModelConfig.svd_dir",
+                         "a local diffusers Stable Video Diffusion directory with unet/ and vae/, e.g. "
+                         "stabilityai/stable-video-diffusion-img2vid-xt saved with save_pretrained")
+        for sub in ("unet", "vae"):
+            _require_dir(d / sub, f"LipSyncModelConfig.svd_dir/{sub}", "missing subfolder of the SVD directory")
+            if not (d / sub / "config.json").is_file():
+                raise FileNotFoundError(f"LipSyncModelConfig.svd_dir/{sub}: no config.json in {d / sub}")
+            weights_variant(d / sub)
+    if config.whisper_dir is not None:
+        d = _require_dir(config.whisper_dir, "LipSyncModelConfig.whisper_dir",
+                         "a local transformers Whisper directory, e.g. openai/whisper-tiny saved with save_pretrained")
+        if not (d / "config.json").is_file():
+            raise FileNotFoundError(f"LipSyncModelConfig.whisper_dir: no config.json in {d}")
+        if not (any(d.glob("*.safetensors")) or (d / "pytorch_model.bin").is_file()):
+            raise FileNotFoundError(f"LipSyncModelConfig.whisper_dir: no *.safetensors or pytorch_model.bin in {d}")
+
+
 class LipSyncModel(nn.Module):
     """SayAnything-style lip-sync network on diffusers' SVD UNet.
 
@@ -113,6 +141,8 @@ class LipSyncModel(nn.Module):
         self.id_guider, self.audio_proj = id_guider, audio_proj
         # every temporal cross-attention layer hears frame t's audio at frame t (infer.models.temporal_audio)
         use_per_frame_temporal_audio(self.unet)
+        self.register_buffer("added_time_ids", torch.tensor(config.added_time_ids, dtype=torch.float32),
+                             persistent=False)
         self.vae.requires_grad_(False).eval()
         self.whisper.requires_grad_(False).eval()
         if config.gradient_checkpointing:
@@ -124,12 +154,9 @@ class LipSyncModel(nn.Module):
         """Build from local pretrained directories, or random init from the config dicts."""
         from diffusers import AutoencoderKLTemporalDecoder
 
+        check_pretrained_dirs(config)
         if config.svd_dir is not None:
-            d = _require_dir(config.svd_dir, "LipSyncModelConfig.svd_dir",
-                             "a local diffusers Stable Video Diffusion directory with unet/ and vae/, e.g. "
-                             "stabilityai/stable-video-diffusion-img2vid-xt saved with save_pretrained")
-            for sub in ("unet", "vae"):
-                _require_dir(d / sub, f"LipSyncModelConfig.svd_dir/{sub}", "missing subfolder of the SVD directory")
+            d = Path(config.svd_dir)
             # a directory may hold only the fp16 variant (diffusion_pytorch_model.fp16.safetensors):
             # load it and keep fp32 weights (the trainable UNet needs fp32 master weights)
             unet = widen_conv_in(LipSyncUNet.from_pretrained(str(d), subfolder="unet", variant=weights_variant(d / "unet"),
@@ -140,9 +167,7 @@ class LipSyncModel(nn.Module):
             unet = widen_conv_in(LipSyncUNet(**config.unet_config))
             vae = AutoencoderKLTemporalDecoder(**config.vae_config)
         if config.whisper_dir is not None:
-            whisper = load_whisper_encoder(_require_dir(
-                config.whisper_dir, "LipSyncModelConfig.whisper_dir",
-                "a local transformers Whisper directory, e.g. openai/whisper-tiny saved with save_pretrained"))
+            whisper = load_whisper_encoder(Path(config.whisper_dir))
         else:
             from transformers import WhisperConfig
             from transformers.models.whisper.modeling_whisper import WhisperEncoder
@@ -226,7 +251,7 @@ class LipSyncModel(nn.Module):
         if res is not None and drop_ref is not None:
             keep_r = (~drop_ref.to(x_in.device).bool()).to(x_in.dtype)  # (B,)
             res = [r * keep_r[:, None, None, None] for r in res]
-        added = torch.tensor(self.config.added_time_ids, dtype=x_in.dtype, device=x_in.device).expand(b, 3)
+        added = self.added_time_ids.to(x_in.dtype).expand(b, 3)  # a buffer: no host-to-device copy per step
         cond = masked_latents.to(x_in.dtype)
         if self.config.unscaled_condition_latents:
             # SVD's conv_in channels 4..7 were trained on image latents *without* the VAE scaling
@@ -265,9 +290,10 @@ class LipSyncModel(nn.Module):
     def audio_features(self, audio: torch.Tensor | np.ndarray) -> torch.Tensor:
         """16 kHz mono (B, N) or (N,) -> Whisper encoder features (B, A, C), A = 2 per 640 samples.
 
-        Audio is cut into encoder-length chunks (30 s for real Whisper; shorter for tiny configs),
-        each padded to the encoder input and encoded; features are concatenated and cropped to
-        ``ceil(N / 640) * 2``.
+        Audio is cut into encoder-length chunks (30 s for real Whisper; shorter for tiny configs,
+        :attr:`audio_chunk_samples`) from its start, each padded to the encoder input and encoded;
+        features are concatenated and cropped to ``ceil(N / 640) * 2``. Training and inference
+        both come here with whole clips / jobs (see :mod:`lipforge.infer.models.audio`).
         """
         a = torch.as_tensor(audio, dtype=torch.float32)
         if a.ndim == 1:
@@ -280,12 +306,19 @@ class LipSyncModel(nn.Module):
         out = []
         for row in a.cpu().numpy():
             mel = torch.from_numpy(log_mel_chunks(row, cfg.num_mel_bins, chunk_frames))  # (n_chunks, M, F)
+            if dev.type == "cuda":  # pinned: the upload is queued, not a host sync
+                mel = mel.pin_memory().to(dev, non_blocking=True)
             h = self.whisper(mel.to(dev, self.whisper.dtype)).last_hidden_state  # (n_chunks, F/2, C)
             h = h.reshape(-1, h.shape[-1])
             if h.shape[0] < n_feat:
                 h = torch.cat([h, h.new_zeros(n_feat - h.shape[0], h.shape[1])])
             out.append(h[:n_feat])
         return torch.stack(out).float()
+
+    @property
+    def audio_chunk_samples(self) -> int:
+        """Samples per Whisper encoder call (480,000 = 30 s for real Whisper)."""
+        return chunk_samples(self.whisper.config.max_source_positions)
 
     def audio_windows(self, features: torch.Tensor, centers: torch.Tensor, valid_frames: torch.Tensor) -> torch.Tensor:
         """(B, A, C) features -> (B, T, W, C) per-frame windows; see :func:`lipforge.infer.models.audio.audio_windows`."""

@@ -9,14 +9,23 @@ from lipforge.infer.scheduler import EDMScheduler
 
 
 class _SpyScheduler(EDMScheduler):
+    """Records the dtypes of every step of the diffusers sampler it hands the pipeline."""
+
     def __init__(self) -> None:
         super().__init__()
         self.dtypes: set[tuple[torch.dtype, torch.dtype, torch.dtype]] = set()
 
-    def step(self, model_output, step_index, sample):
-        out = super().step(model_output, step_index, sample)
-        self.dtypes.add((sample.dtype, self.sigmas.dtype, out.prev_sample.dtype))
-        return out
+    def sampler(self, name: str = "EDMEulerScheduler"):
+        d = super().sampler(name)
+        step = d.step
+
+        def spy(model_output, timestep, sample, **kw):
+            out = step(model_output, timestep, sample, **kw)
+            self.dtypes.add((sample.dtype, d.sigmas.dtype, out.prev_sample.dtype))
+            return out
+
+        d.step = spy
+        return d
 
 
 def test_bf16_generate_keeps_sampler_fp32(tiny_checkpoint, infer_media):

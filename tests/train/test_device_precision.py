@@ -39,7 +39,8 @@ def _batch(b: int = 2, t: int = 4, r: int = 32) -> dict:
     masks[..., r // 2:, :] = 1
     return {"frames": torch.rand(b, t, 3, r, r, generator=g) * 2 - 1, "masks": masks,
             "ref": torch.rand(b, 4, r, r, generator=g), "audio": torch.randn(b, (t + 2) * 640, generator=g) * 0.1,
-            "audio_centers": torch.arange(1, t + 1).repeat(b, 1), "audio_valid": torch.full((b,), t + 2)}
+            "audio_centers": torch.arange(1, t + 1).repeat(b, 1), "audio_valid": torch.full((b,), t + 2),
+            "audio_offset": torch.zeros(b, dtype=torch.long)}
 
 
 def test_edm_math_stays_fp32_with_bf16_vae_and_outer_autocast():

@@ -127,7 +127,9 @@ def test_cli_user_errors_are_one_line_exit_2(shards, tmp_path):
     cases = [(["--config", str(y)], "not empty"),
              (["--config", str(y), "--resume"], "no committed checkpoint"),
              (["--config", str(tmp_path / "nope.yaml")], "nope.yaml"),
-             (["--config", str(bad_shard)], "empty.tar")]
+             (["--config", str(bad_shard)], "empty.tar"),
+             (["--config", str(y), "--set", "optim.lr=fast"], "OptimConfig.lr must be float"),
+             (["--config", str(y), "--resume", str(tmp_path / "run" / "nope")], "not a committed checkpoint")]
     for args, needle in cases:
         r = subprocess.run([sys.executable, "-m", "lipforge.cli", "train", *args], capture_output=True, text=True,
                            timeout=300)

@@ -91,8 +91,30 @@ def test_edm_preconditioning_identity():
     assert torch.allclose(s.denoise(F_ideal, x, sigma), x0, atol=1e-4)
     assert torch.allclose(s.loss_weight(sigma), 1 / c_out ** 2)
     assert torch.allclose(c_noise, sigma.log() / 4)
-    s.set_timesteps(5)
-    assert s.sigmas[0] == pytest.approx(700.0) and s.sigmas[-1] == 0 and (s.sigmas.diff() < 0).all()
+    d = s.sampler()  # diffusers' EDMEulerScheduler from the same config
+    d.set_timesteps(5)
+    assert d.sigmas[0] == pytest.approx(700.0) and d.sigmas[-1] == 0 and (d.sigmas.diff() < 0).all()
+    assert torch.allclose(d.timesteps, d.sigmas[:-1].log() / 4)  # the network's c_noise
+
+
+def test_diffusers_samplers_by_name_follow_the_edm_ode():
+    """Euler and DPM-Solver++ from diffusers, built from the training config, take a sample whose
+    denoiser is exact (F_ideal for a known x0) to that x0; a scheduler without EDM is refused."""
+    s = EDMScheduler()
+    x0 = torch.randn(1, 2, 4, 8, 8)
+    for name in ("EDMEulerScheduler", "EDMDPMSolverMultistepScheduler"):
+        d = s.sampler(name)
+        d.set_timesteps(8)
+        x = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)) * d.init_noise_sigma
+        for t in d.timesteps:
+            sigma = (4 * t).exp()
+            c_skip, c_out, _, _ = s.precondition(sigma)
+            F = (x0 - c_skip * x) / c_out  # the network output whose D(x; sigma) is x0
+            d.scale_model_input(x, t)  # the network's input c_in x (unused by an exact denoiser)
+            x = d.step(F, t, x).prev_sample
+        assert torch.allclose(x, x0, atol=1e-3), name
+    with pytest.raises(ValueError, match="EDMEulerScheduler, EDMDPMSolverMultistepScheduler"):
+        s.sampler("DDIMScheduler")
 
 
 def test_model_save_load_roundtrip_and_pretrained_widening(tmp_path):

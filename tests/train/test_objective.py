@@ -1,10 +1,11 @@
 """Condition dropout rates, and that a dropped condition really has no effect on the output."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from lipforge.infer.models import LipSyncModel, LipSyncModelConfig
-from lipforge.train.objective import sample_dropout
+from lipforge.train.objective import pixel_loss, sample_dropout
 
 
 def test_dropout_rates_and_audio_implies_reference():
@@ -30,3 +31,22 @@ def test_dropped_conditions_do_not_reach_the_output():
         assert not torch.equal(f(a1, r1, no, no), f(a2, r1, no, no))
         assert torch.equal(f(a1, r1, no, yes), f(a1, r2, no, yes))
         assert not torch.equal(f(a1, r1, no, no), f(a1, r2, no, no))
+
+
+def test_keysync_dropout_is_independent_at_its_rates():
+    g = torch.Generator().manual_seed(0)
+    da, dr = sample_dropout(100_000, g, 0.2, 0.1, independent=True)
+    assert abs(da.float().mean().item() - 0.2) < 0.005 and abs(dr.float().mean().item() - 0.1) < 0.005
+    # the branch KeySync's guidance samples (audio dropped, identity kept) is trained
+    assert abs(dr[da].float().mean().item() - 0.1) < 0.01 and (da & ~dr).float().mean() > 0.17
+
+
+def test_pixel_loss_masked_and_sigma_weighted():
+    x, y = torch.zeros(2, 3, 4, 4), torch.zeros(2, 3, 4, 4)
+    mask = torch.zeros(2, 1, 4, 4)
+    mask[:, :, 2:, :] = 1
+    x[:, :, :2] = 5.0  # error outside the mask only
+    assert pixel_loss(x, y, mask) == 0 and pixel_loss(x, y) > 0
+    x[0, :, 3] = 2.0  # inside: sample 0's masked mean is 4 * 4 / 8 = 2
+    assert pixel_loss(x, y, mask) == pytest.approx(1.0)
+    assert pixel_loss(x, y, mask, torch.tensor([3.0, 1.0])) == pytest.approx(3.0)

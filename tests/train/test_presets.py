@@ -43,6 +43,10 @@ def test_dry_run_builds_the_svd_model_on_meta_and_prints_sizes_and_memory(tmp_pa
     assert "97,258,208" in out
     gib = {m.group(1).strip(): float(m.group(2)) for m in re.finditer(r"^(\w[\w ()+-]*?)\s+([\d.]+) GiB", out, re.M)}
     assert gib["AdamW moments (fp32)"] == pytest.approx(2 * gib["trainable weights fp32"], rel=1e-3)
-    assert gib["activations kept (checkpointing)"] > 0
+    # measured on the meta device; the temporal blocks are checkpointed too (they held 6.85 GiB)
+    assert 0 < gib["activations saved for backward"] < 3
+    assert "0.00 GiB in temporal blocks; without checkpointing" in out
+    assert gib["autocast bf16 weight copies"] == pytest.approx(gib["trainable weights fp32"] / 2, rel=1e-3)
+    assert "warning: LipSyncModelConfig.svd_dir: directory models/stable-video-diffusion-img2vid-xt" in out
     assert gib["estimated total"] > sum(v for k, v in gib.items() if k != "estimated total") - 0.05
     assert not (tmp_path / "runs").exists()  # nothing written
