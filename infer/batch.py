@@ -145,6 +145,12 @@ def _start_ray(cfg: BatchConfig) -> bool:
     kw: dict[str, Any] = {"address": cfg.ray_address, "log_to_driver": False}
     if cfg.ray_address == "local":
         kw["include_dashboard"] = False
+        # Ray's single-node mode, as curation's and training's local Ray: every Ray process binds to
+        # 127.0.0.1, nothing of a local batch is reachable from the network
+        import ray._private.ray_constants as rc
+
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        rc.ENABLE_RAY_CLUSTER = False
     if cfg.ray_num_cpus and cfg.ray_address == "local":
         kw["num_cpus"] = cfg.ray_num_cpus
     ray.init(**kw)

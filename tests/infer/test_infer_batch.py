@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -84,6 +85,20 @@ def _leftovers(sid: int, wait: float = 20.0) -> list[int]:
     return pids
 
 
+def _listening_ips(proc: subprocess.Popen, seen: set[str]) -> None:
+    """The addresses every TCP socket in LISTEN state of ``proc``'s session binds, until it ends."""
+    import psutil
+
+    sid = proc.pid
+    while proc.poll() is None:
+        for pid in _session_pids(sid):
+            try:
+                seen |= {c.laddr.ip for c in psutil.Process(pid).net_connections("tcp") if c.status == psutil.CONN_LISTEN}
+            except psutil.Error:
+                pass
+        time.sleep(0.5)
+
+
 @pytest.mark.ray
 @pytest.mark.slow
 def test_ray_batch_resumes_after_kill(tiny_checkpoint, infer_media, tmp_path):
@@ -116,13 +131,18 @@ def test_ray_batch_resumes_after_kill(tiny_checkpoint, infer_media, tmp_path):
     mtimes = {o: o.stat().st_mtime_ns for o in first}
     rerun = subprocess.Popen([sys.executable, "-c", code, *argv], cwd=REPO, env=env, start_new_session=True,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    listening: set[str] = set()
+    sampler = threading.Thread(target=_listening_ips, args=(rerun, listening), daemon=True)
+    sampler.start()
     try:
         log, _ = rerun.communicate(timeout=300)
     finally:
         if rerun.poll() is None:
             rerun.kill()
         left = _leftovers(rerun.pid)  # its own session: the private Ray runtime must be gone with it
+        sampler.join(timeout=5)
     assert rerun.returncode == 1, log[-3000:]  # 1: the bad job's error row
+    assert listening and listening <= {"127.0.0.1", "::ffff:127.0.0.1"}, listening  # a local batch's Ray: loopback only
     assert not left, f"the private Ray runtime left processes behind: {left}"
     table = pd.read_parquet(tmp_path / "work" / "results.parquet")
     status = dict(zip(table["output"].map(lambda p: Path(p).name), table["status"]))
