@@ -24,7 +24,7 @@ from lipforge.pipeline.config import RunConfig
 from lipforge.pipeline.corpus_stats import corpus_rows
 from lipforge.pipeline.curate import SourceInput
 from lipforge.pipeline.datasets.accounting import dataset_accounting
-from lipforge.pipeline.provenance import add_provenance
+from lipforge.pipeline.provenance import add_provenance, source_sync_offsets
 from lipforge.pipeline.report import write_report
 from lipforge.manifests.corpus import current_generation, shards_dir
 from lipforge.pipeline import generations as gens
@@ -130,6 +130,7 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     summary["stages"] = corpus_rows(stats, run_stats, _stage_order)
     summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused), released_now=n_released)
     add_provenance(summary, cfg, sources, stats)  # per stage: ran / fallback / skipped, measure, weights, rule
+    summary["provenance"]["sync_source_offsets"] = source_sync_offsets(clip_rows)  # information, never applied
     if extra_stats:
         summary.update(extra_stats)
     summary["work"] = run_work(run_stats, summary)

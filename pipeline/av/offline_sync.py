@@ -83,22 +83,33 @@ def lag_correlation(v: np.ndarray, a: np.ndarray, vshift: int, min_pairs: int = 
     return out
 
 
+def visual_signals(frames: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """(T-1, 3) frame-to-frame lip changes (landmarks) or mouth-patch component changes (no
+    landmarks), and whether their lag curves are taken in absolute value (the patch fallback)."""
+    if landmarks is not None:
+        return np.diff(lip_signals(landmarks), axis=0), False
+    return np.diff(patch_signals(frames), axis=0), True
+
+
+def score_audio(sig: np.ndarray, absolute: bool, audio: np.ndarray, vshift: int = 15, spf: int = 640,
+                sample_rate: int = 16000) -> SyncResult:
+    """The lag search of :func:`offline_sync` for visual signals already computed (one window,
+    several audio tracks)."""
+    t = len(sig) + 1
+    e = np.diff(band_log_energy(audio, t, spf, sample_rate))  # (T-1,) change of frame i+1 vs i
+    curves = [lag_correlation(sig[:, k], e, vshift) for k in range(sig.shape[1])]
+    curve = np.mean(np.abs(curves) if absolute else curves, axis=0)
+    j = int(np.argmax(curve))
+    return SyncResult(j - vshift, float(curve[j]), float(1.0 - curve[j]), 1.0 - curve)
+
+
 def offline_sync(frames: np.ndarray, audio: np.ndarray, landmarks: np.ndarray | None = None,
                  vshift: int = 15, spf: int = 640, sample_rate: int | None = None) -> SyncResult:
     """Offset / confidence (peak lag correlation) of lower-lip change vs 1-3 kHz energy change.
 
     ``mean_dists`` holds 1 - the averaged lag curve, indexed by d + vshift (as SyncNet's search).
     """
-    t = len(frames)
-    sr = sample_rate or spf * 25
-    if t < 10:
+    if len(frames) < 10:
         return SyncResult(0, float("nan"), float("nan"), np.ones(2 * vshift + 1))
-    e = np.diff(band_log_energy(audio, t, spf, sr))  # (T-1,) change of frame i+1 vs i
-    if landmarks is not None:
-        sig = np.diff(lip_signals(landmarks), axis=0)  # (T-1, 3)
-        curve = np.mean([lag_correlation(sig[:, k], e, vshift) for k in range(sig.shape[1])], axis=0)
-    else:
-        sig = np.diff(patch_signals(frames), axis=0)
-        curve = np.mean([np.abs(lag_correlation(sig[:, k], e, vshift)) for k in range(sig.shape[1])], axis=0)
-    j = int(np.argmax(curve))
-    return SyncResult(j - vshift, float(curve[j]), float(1.0 - curve[j]), 1.0 - curve)
+    sig, absolute = visual_signals(frames, landmarks)
+    return score_audio(sig, absolute, audio, vshift, spf, sample_rate or spf * 25)

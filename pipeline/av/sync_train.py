@@ -43,6 +43,7 @@ class TrainSyncConfig:
     vshift: int = 15
     seed: int = 0
     max_clips: int | None = None  # read at most this many clips (id order), for quick tries
+    val_sources: tuple[str, ...] = ()  # these sources validate (default: a seeded val_frac of them)
     arch: ExpertArch = field(default_factory=ExpertArch)
 
     def __post_init__(self) -> None:
@@ -106,11 +107,19 @@ def load_clips(cfg: TrainSyncConfig) -> list[Clip]:
     return out
 
 
-def split_sources(clips: list[Clip], val_frac: float, seed: int) -> tuple[list[str], list[str]]:
-    """Sources ordered by a seeded hash; the first ``val_frac`` of them (at least one) validate."""
+def split_sources(clips: list[Clip], val_frac: float, seed: int,
+                  val_sources: tuple[str, ...] = ()) -> tuple[list[str], list[str]]:
+    """Sources ordered by a seeded hash; the first ``val_frac`` of them (at least one) validate,
+    or exactly ``val_sources`` when given."""
     srcs = sorted({c.source_id for c in clips}, key=lambda s: zlib.crc32(f"{seed}:{s}".encode()))
     if len(srcs) < 2:
         raise ValueError(f"train-sync: {len(srcs)} source(s) selected; a split by source needs at least 2")
+    if val_sources:
+        val = sorted(set(val_sources) & set(srcs))
+        if not val or len(val) == len(srcs):
+            raise ValueError(f"train-sync: val_sources {list(val_sources)} must name some, not all, of the "
+                             f"{len(srcs)} selected sources")
+        return sorted(set(srcs) - set(val)), val
     k = max(1, int(round(val_frac * len(srcs))))
     return sorted(srcs[k:]), sorted(srcs[:k])
 
@@ -211,7 +220,7 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
         raise FileExistsError(f"--output {out}: exists and is not empty; give a new directory or --resume")
     out.mkdir(parents=True, exist_ok=True)
     clips = load_clips(cfg) if clips is None else clips
-    train_src, val_src = split_sources(clips, cfg.val_frac, cfg.seed)
+    train_src, val_src = split_sources(clips, cfg.val_frac, cfg.seed, cfg.val_sources)
     tr = [c for c in clips if c.source_id in train_src]
     va = [c for c in clips if c.source_id in val_src]
     torch.manual_seed(cfg.seed)
@@ -271,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-frac", type=float, default=0.2)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-clips", type=int, default=None)
+    p.add_argument("--val-sources", default="", help="comma-separated source ids to validate on (default: a "
+                                                          "seeded --val-frac of the sources)")
     p.add_argument("--size", type=int, default=ExpertArch.size, help="face crop side the lower half is cut from")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
@@ -278,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = TrainSyncConfig(corpus=a.corpus, where=a.where, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
-                          val_frac=a.val_frac, seed=a.seed, max_clips=a.max_clips, arch=ExpertArch(size=a.size))
+                          val_frac=a.val_frac, seed=a.seed, max_clips=a.max_clips,
+                          val_sources=tuple(x for x in a.val_sources.split(",") if x), arch=ExpertArch(size=a.size))
     train_sync(cfg, a.output, a.device, a.resume)
     return 0

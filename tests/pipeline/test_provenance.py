@@ -66,7 +66,7 @@ def test_rows_stamped_by_the_backends_that_run_here():
     assert m["prov_quality_measure"] == "laplacian (weight-free stand-in)"
     assert m["prov_quality_rule"] == "iqa_score >= 8.0 (Laplacian variance)"
     assert m["prov_asd_measure"] == "skipped" and "not checked" in m["prov_asd_rule"]
-    assert m["prov_sync_measure"] == "offline (weight-free stand-in)"
+    assert m["prov_sync_measure"] == "lowerlip (weight-free stand-in)"
     assert len(m["sheet_face_boxes"]) == 16 and np.isfinite(m["sheet_face_boxes"]).all()
 
     (sp,) = SpeechStage()([_face_item(n=50)])  # silent audio: dropped, and still stamped
