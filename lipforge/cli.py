@@ -19,7 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sources": ("lipforge.pipeline.datasets.cli:main", "a dataset's annotation files -> a curate input list of ranges"),
     "refilter": ("lipforge.pipeline.refilter:main", "a corpus view with tighter thresholds, from the stored scores"),
     "train-sync": ("lipforge.pipeline.av.sync_train:main", "train a sync expert on a curated corpus (sync.backend: expert)"),
-    "rescore-sync": ("lipforge.pipeline.av.sync_rescore:main", "re-measure sync on a corpus's samples (sync only) into a view"),
+    "rescore-sync": ("lipforge.pipeline.stages.sync_rescore:main", "re-measure sync on a corpus's samples (sync only) into a view"),
     "train": ("lipforge.train.cli:main", "train the lip-sync model (also under torchrun)"),
     "train-cache": ("lipforge.train.cache:main", "add VAE-latent / Whisper caches to shards"),
     "infer": ("lipforge.infer.cli:main_infer", "lip-sync videos to new audio"),

@@ -147,3 +147,14 @@ def test_shard_json_carries_no_provenance(small_run):
         meta = json.loads(t.extractfile(next(m for m in t if m.name.endswith(".json"))).read())
     assert "speech_ratio" in meta["measurements"]
     assert not [k for k in meta["measurements"] if k.startswith("prov_") or k == "sheet_face_boxes"]
+
+
+def test_source_sync_offsets_are_per_source_medians_per_measure():
+    from lipforge.pipeline.provenance import source_sync_offsets
+
+    rows = [{"clip_id": f"a-{i:08d}-00", "source_id": "a", "sync_backend": "lowerlip", "sync_offset": o}
+            for i, o in enumerate((1, 2, 9))]
+    rows += [{"clip_id": "b-00000000-00", "source_id": "b", "sync_backend": "lowerlip", "sync_offset": -3},
+             {"clip_id": "b-00000001-00", "source_id": "b", "sync_backend": None, "sync_offset": None}]
+    assert source_sync_offsets(rows) == {"lowerlip": {"a": {"median": 2.0, "clips": 3},
+                                                      "b": {"median": -3.0, "clips": 1}}}

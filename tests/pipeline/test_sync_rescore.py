@@ -72,7 +72,7 @@ def test_rescore_offline_and_refilter_still_agree(tmp_path, corpus):
     """refilter shares the view writer: its output is unchanged by the split."""
     pytest.importorskip("duckdb")
     from lipforge.manifests.corpus import manifest_path
-    from lipforge.pipeline.av.sync_rescore import rescore_sync
+    from lipforge.pipeline.stages.sync_rescore import rescore_sync
     from lipforge.pipeline.refilter import refilter
 
     s = refilter(corpus, "sync_conf >= 4", tmp_path / "r")
