@@ -1,11 +1,11 @@
 """A weight-free audio-visual sync measure, for runs without sync weights: lower-lip dynamics
 against the change of 1-3 kHz speech energy.
 
-Visual side, from the 68 crop landmarks: three lip signals per frame, each the frame-to-frame
-change of a distance divided by the clip's median eye-corner distance (36-45): the lower lip
-relative to the nose tip (57-33), the outer aperture (51-57) and the inner aperture (62-66).
-Audio side: the log energy of 1-3 kHz per video frame (one 40 ms Hann window per frame) and its
-frame-to-frame change. For each lag d in [-vshift, vshift] the Pearson correlation of lip change
+Visual side, from the 68 crop landmarks: three lower-lip signals per frame, the height of the
+lower lip's points 56, 57 and 58 below the nose tip 33 (crop y, divided by the clip's median
+eye-corner distance 36-45), and their change around each frame (x[t+1] - x[t-1]). Audio side:
+the log energy of 1-3 kHz per video frame (one 40 ms Hann window per frame) and its change the
+same way. For each lag d in [-vshift, vshift] the Pearson correlation of lip change
 at frame i with energy change at frame i + d is taken over the whole window (every frame pair
 that exists at that lag); the three lag curves are averaged. offset = the lag of the peak,
 confidence = the peak correlation, ``min_dist`` = 1 - peak. Positive offset = audio lags video.
@@ -30,8 +30,7 @@ from lipforge.pipeline.av.lse import SyncResult
 
 BAND_HZ = (1000.0, 3000.0)
 MEASURE = "lowerlip"  # the name rows carry in sync_backend (the stand-in before it wrote "offline")
-# (a, b) landmark pairs whose distance changes form the three lip signals
-LIP_PAIRS = ((57, 33), (51, 57), (62, 66))
+LOWER_LIP, NOSE_TIP = (56, 57, 58), 33  # 68-point landmark indices
 
 
 def band_log_energy(audio: np.ndarray, n_frames: int, spf: int = 640, sample_rate: int = 16000,
@@ -48,10 +47,16 @@ def band_log_energy(audio: np.ndarray, n_frames: int, spf: int = 640, sample_rat
 
 
 def lip_signals(landmarks: np.ndarray) -> np.ndarray:
-    """(T, 68, 2) crop landmarks -> (T, 3) lip distances over the median eye-corner distance."""
+    """(T, 68, 2) crop landmarks -> (T, 3) lower-lip heights below the nose tip over the median
+    eye-corner distance."""
     lm = np.asarray(landmarks, np.float64)
     scale = float(np.median(np.linalg.norm(lm[:, 36] - lm[:, 45], axis=1))) + 1e-6
-    return np.stack([np.linalg.norm(lm[:, a] - lm[:, b], axis=1) for a, b in LIP_PAIRS], axis=1) / scale
+    return (lm[:, LOWER_LIP, 1] - lm[:, [NOSE_TIP], 1]) / scale
+
+
+def change(x: np.ndarray) -> np.ndarray:
+    """Central difference along time: (T, ...) -> (T - 2, ...), x[t+1] - x[t-1] for t = 1..T-2."""
+    return x[2:] - x[:-2]
 
 
 def patch_signals(frames: np.ndarray, n_pc: int = 3) -> np.ndarray:
@@ -84,19 +89,19 @@ def lag_correlation(v: np.ndarray, a: np.ndarray, vshift: int, min_pairs: int = 
 
 
 def visual_signals(frames: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, bool]:
-    """(T-1, 3) frame-to-frame lip changes (landmarks) or mouth-patch component changes (no
-    landmarks), and whether their lag curves are taken in absolute value (the patch fallback)."""
+    """(T-2, 3) lower-lip changes (landmarks) or mouth-patch component changes (no landmarks),
+    and whether their lag curves are taken in absolute value (the patch fallback)."""
     if landmarks is not None:
-        return np.diff(lip_signals(landmarks), axis=0), False
-    return np.diff(patch_signals(frames), axis=0), True
+        return change(lip_signals(landmarks)), False
+    return change(patch_signals(frames)), True
 
 
 def score_audio(sig: np.ndarray, absolute: bool, audio: np.ndarray, vshift: int = 15, spf: int = 640,
                 sample_rate: int = 16000) -> SyncResult:
     """The lag search of :func:`offline_sync` for visual signals already computed (one window,
     several audio tracks)."""
-    t = len(sig) + 1
-    e = np.diff(band_log_energy(audio, t, spf, sample_rate))  # (T-1,) change of frame i+1 vs i
+    t = len(sig) + 2
+    e = change(band_log_energy(audio, t, spf, sample_rate))  # (T-2,) as the lip changes
     curves = [lag_correlation(sig[:, k], e, vshift) for k in range(sig.shape[1])]
     curve = np.mean(np.abs(curves) if absolute else curves, axis=0)
     j = int(np.argmax(curve))
