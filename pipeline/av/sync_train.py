@@ -4,7 +4,8 @@ A curation-side tool: it reads a curated corpus's kept clips (``--where``: the s
 condition as ``lipforge refilter``) from their shards, the face crop video and its aligned audio,
 splits them by source (the speaker proxy: no source is in both train and validation), and trains
 in-sync against shifted (|shift| in [``min_shift``, ``vshift``] frames) and other-source pairs
-with binary cross-entropy, as Wav2Lip's expert and LatentSync's StableSyncNet do. On CPU or GPU
+with binary cross-entropy (Wav2Lip's expert) plus a contrastive term over the batch's in-sync
+pairs (as StableSyncNet / CLIP-style training), see :func:`pair_loss`. On CPU or GPU
 (``--device``). ``OUT/checkpoint.pt`` (model, optimizer, step, RNG states, config, split; the
 previous one kept as ``checkpoint.prev.pt``) lets ``--resume`` continue exactly; ``OUT/expert.pt``
 is what ``sync.backend: expert`` loads (``sync.expert_weights``), with the validation accuracy /
@@ -149,6 +150,23 @@ def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift:
     return torch.stack(v), torch.stack(a), torch.tensor(y)
 
 
+def pair_loss(net: SyncExpert, v: torch.Tensor, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy on every pair plus a contrastive (InfoNCE, both directions) term over
+    the in-sync pairs of the batch, each one's audio against the others' (a BCE-only expert sits
+    at log 2 for a long time before it moves; the contrastive term gives a gradient from the
+    start)."""
+    ev, ea = net.embed_video(v), net.embed_audio(a)  # (B, D) each
+    logits = net.logit_scale * (ev * ea).sum(dim=1) + net.logit_bias
+    loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+    pos = y > 0.5
+    if int(pos.sum()) >= 2:
+        sim = net.logit_scale * ev[pos] @ ea[pos].T  # (P, P), diagonal in sync
+        target = torch.arange(sim.shape[0], device=sim.device)
+        loss = loss + 0.5 * (torch.nn.functional.cross_entropy(sim, target)
+                             + torch.nn.functional.cross_entropy(sim.T, target))
+    return loss
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     pos, neg = scores[labels > 0.5][:, None], scores[labels < 0.5][None, :]
     return float(np.mean((pos > neg) + 0.5 * (pos == neg))) if pos.size and neg.size else float("nan")
@@ -242,7 +260,7 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
     t0 = time.time()
     while step < cfg.steps:
         v, a, y = sample_batch(tr, rng, cfg.batch_size, cfg.min_shift, cfg.vshift)
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(v.to(device), a.to(device)), y.to(device))
+        loss = pair_loss(net, v.to(device), a.to(device), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
