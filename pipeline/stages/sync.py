@@ -28,6 +28,7 @@ gate was measured at (benchmarks/sync_fallback.py on 27 real talking videos, 6 s
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from lipforge.pipeline.stages.inputs import audio_for_frames, face_frames_and_landmarks, require_file
@@ -35,6 +36,7 @@ from lipforge.pipeline.stage import ClipItem, Stage, StageConfig
 
 SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
                 "copy it under your models_dir")
+log = logging.getLogger(__name__)
 EXPERT_HINT = "train one on your corpus with `lipforge train-sync --corpus DIR --output expert.pt`"
 DEFAULT_MIN_CONF = {"syncnet": 3.0}  # LatentSync keeps SyncNet conf >= 3; expert: its calibrated threshold
 BACKENDS = ("offline", "syncnet", "expert")
@@ -117,8 +119,9 @@ class SyncStage(Stage):
             require_file(c.expert_weights, "sync expert", "sync.expert_weights", EXPERT_HINT)
             self._expert_meta = read_expert_meta(c.expert_weights)
         if c.offline_gate:
-            print(f"note: sync.offline_gate is on: clips >= {c.offline_gate_min_s:g} s with {self.measure_name} "
-                  f"sync_conf < {c.offline_gate_conf:g} are dropped ({gate_rates()}); offsets are never corrected")
+            log.warning(f"sync.offline_gate is on: clips >= {c.offline_gate_min_s:g} s with {self.measure_name} "
+                        f"sync_conf < {c.offline_gate_conf:g} are dropped ({gate_rates()}); offsets are never corrected "
+                        "(lipforge curate also prints it as a note, and every row's prov_sync_rule carries it)")
 
     @property
     def measure_name(self) -> str:
