@@ -301,13 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-sources", default="", help="comma-separated source ids to validate on (default: a "
                                                           "seeded --val-frac of the sources)")
     p.add_argument("--size", type=int, default=ExpertArch.size, help="face crop side the lower half is cut from")
+    p.add_argument("--vshift", type=int, default=15, help="largest shift (frames) of a shifted negative")
+    p.add_argument("--min-shift", type=int, default=3, help="smallest shift (frames) of a shifted negative")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = TrainSyncConfig(corpus=a.corpus, where=a.where, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
-                          val_frac=a.val_frac, seed=a.seed, max_clips=a.max_clips,
-                          val_sources=tuple(x for x in a.val_sources.split(",") if x), arch=ExpertArch(size=a.size))
+                          val_frac=a.val_frac, seed=a.seed, vshift=a.vshift, min_shift=a.min_shift,
+                          max_clips=a.max_clips, val_sources=tuple(x for x in a.val_sources.split(",") if x), arch=ExpertArch(size=a.size))
     train_sync(cfg, a.output, a.device, a.resume)
     return 0

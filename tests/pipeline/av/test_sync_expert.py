@@ -108,3 +108,12 @@ def test_cli_train_sync(tmp_path, corpus, capsys):
                "--batch-size", "8", "--size", "32", "--threads", "1"])
     assert rc == 2  # 12-frame clips are shorter than the default vshift needs
     assert "source(s) selected" in capsys.readouterr().err
+    rc = main(["train-sync", "--corpus", str(corpus), "--where", "sync_conf >= 2", "--output", str(tmp_path / "o"),
+               "--steps", "3", "--batch-size", "8", "--size", "32", "--threads", "1", "--vshift", "4",
+               "--min-shift", "2", "--val-sources", "c002"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "held-out sources ['c002']" in out and "sync.backend: expert" in out
+    from lipforge.pipeline.av.sync_expert import read_expert_meta
+
+    m = read_expert_meta(tmp_path / "o" / "expert.pt")
+    assert m["train_clips"] == 5 and m["val_clips"] == 1 and m["steps"] == 3
