@@ -1,22 +1,27 @@
-"""How often would the weight-free measures throw away a good real clip? Print the figures.
+"""What is the weight-free sync measure worth on real talking videos? Print the table, old vs new.
 
-The weight-free sync measure (``sync.backend: offline``) and the Laplacian quality fallback may
-drop a clip only by a rule whose false-drop rate on real own-speech clips was measured. This
-script measures them on the path a curation run takes: the real fixture is segmented and its
-face prepared by the default ``faces``, ``landmarks`` and ``crop`` stages (one pass), then clip
-windows of 2, 3, 4 and 6 s (stride 0.4 s) are cut from it, and the sync and quality stages run
-on each window with
+Runs on ``../shared/fixtures/real/talking/`` (INDEX.tsv: HDTF, VoxCeleb2, MEAD and other clips,
+one speaker each; 25 fps ones only, the first ``--max-s`` seconds of each). Faces are found and
+cropped with curation's own face functions (:func:`lipforge.pipeline.av.simple_crop.load_face_clip`:
+dlib HOG every 10 frames, 68 landmarks per frame, 160 px crop); the prepared crops are cached
+under ``--cache``. Windows of 2, 4 and 6 s (``--stride-s`` apart) are scored with
 
-* ``own``: the video's own audio (a good clip: should be kept);
-* ``other_voice``: another speaker (driving_speech_16k.wav) at the same position;
-* ``own_moved``: the same voice from 2.5 s / 5 s away (circularly), i.e. wrong words;
-* ``blur_sigma1`` / ``blur_sigma2`` (quality only): the crop blurred with a Gaussian of sigma 1 / 2 px.
+* ``own``: the video's own audio (should be found in sync, offset 0);
+* ``delay+3/+5/+8``: the own audio 3 / 5 / 8 frames late (the offset should follow);
+* ``moved``: the own voice from 2.5 s / 5 s away (the same voice, other words);
+* ``replaced``: another fixture's speech (another person: the dub a run should catch),
 
-Windows overlap, so they are not independent samples of the world: the figures describe one
-10 s real video, and the docs say so. Usage: python benchmarks/sync_fallback.py
+by the measure the sync stage runs without weights (``lowerlip``,
+:mod:`lipforge.pipeline.av.offline_sync`) and by the stand-in it replaced (``old``: mouth-patch
+PCA vs six band energies, canonical correlation over the central frames; kept here, verbatim
+in effect, only to compare). Windows of one video overlap in time with each other's variants, so
+the figures describe these ~27 videos, not a population. Usage:
+python benchmarks/sync_fallback.py [--max-s 20] [--stride-s 2]
 """
 from __future__ import annotations
 
+import argparse
+import csv
 import sys
 import time
 from pathlib import Path
@@ -27,112 +32,195 @@ apply_offline_env()
 
 import numpy as np  # noqa: E402
 
-FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
-WINDOWS_S = (2, 3, 4, 6)
-STRIDE = 10  # frames
+FIX = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "real" / "talking"
+WINDOWS_S = (2, 4, 6)
+SPF, SR, FPS = 640, 16000, 25
+SAME_SPEAKER = {"PCAVS_741400163", "PCAVS_00104"}  # INDEX.tsv: the same person
 
 
-def prepared_clip(video: Path):
-    """The fixture as one candidate clip after the default face stages (crop frames, crop landmarks)."""
-    from lipforge.manifests.schema import SourceRecord
-    from lipforge.pipeline.stages.config import SegmentConfig
-    from lipforge.pipeline.stages.segment import Segmenter
-    from lipforge.pipeline.source import probe_source
-    from lipforge.pipeline.stages.crop import CropStage
-    from lipforge.pipeline.stages.faces import FaceDetectStage
-    from lipforge.pipeline.stages.landmarks import LandmarksStage
+# ---- the stand-in this replaced (kept only for the comparison) ---------------------------------
+def _hp(x):
+    from scipy.ndimage import uniform_filter1d
 
-    rec = probe_source(str(video), "real")
-    assert isinstance(rec, SourceRecord)
-    seg = Segmenter(SegmentConfig(max_clip_s=10.0, min_clip_s=2.0))
-    items = list(seg.run(str(video), rec))
-    for st in (FaceDetectStage(), LandmarksStage(), CropStage()):
-        items = st(items)
-    return [it for it in items if it.kept]
+    return x - uniform_filter1d(x, size=9, axis=0, mode="nearest")
 
 
-def window(item, s: int, e: int, audio: np.ndarray, frames: np.ndarray | None = None):
-    from lipforge.pipeline.stages.base import ClipItem
-
-    spf = 640
-    it = ClipItem(clip_id=f"w{s}", source_id="real", parent_id=f"w{s}", start_frame=s, end_frame=e,
-                  frames=np.array((frames if frames is not None else item.frames)[s:e]),
-                  audio=np.array(audio[s * spf:e * spf], np.float32), frames_are_crop=True)
-    it.arrays["landmarks_crop.npy"] = np.array(item.arrays["landmarks_crop.npy"][s:e])
-    return it
-
-
-def main() -> None:
+def _old_video(frames: np.ndarray, lm: np.ndarray):
     import cv2
 
-    from lipforge.pipeline.media import decode_wav
-    from lipforge.pipeline.stages.quality import QualityStage
-    from lipforge.pipeline.stages.sync import SyncStage
+    hp = _hp
+    m = np.asarray(lm, np.float32)[:, 48:68]
+    lo, hi = np.median(m.min(1), 0), np.median(m.max(1), 0)
+    w = (hi - lo)[0]
+    x0, y0, x1, y1 = lo[0] - .35 * w, lo[1] - .35 * w, hi[0] + .35 * w, hi[1] + .35 * w
+    mtx = np.array([[32 / max(x1 - x0, 1), 0, -x0 * 32 / max(x1 - x0, 1)],
+                    [0, 16 / max(y1 - y0, 1), -y0 * 16 / max(y1 - y0, 1)]], np.float32)
+    pt = np.stack([cv2.warpAffine(cv2.cvtColor(fr, cv2.COLOR_RGB2GRAY), mtx, (32, 16), flags=cv2.INTER_AREA,
+                                  borderMode=cv2.BORDER_REPLICATE).reshape(-1) for fr in frames]).astype(np.float32)
+    x = hp(pt)
+    x -= x.mean(0)
+    u, s, _ = np.linalg.svd(x, full_matrices=False)
+    lmf = np.asarray(lm, np.float32)
+    op = np.linalg.norm(lmf[:, 62] - lmf[:, 66], axis=1) / (np.linalg.norm(lmf[:, 60] - lmf[:, 64], axis=1) + 1e-3)
+    return np.concatenate([u[:, :3] * s[:3], hp(op[:, None])], 1).astype(np.float64)
 
-    video = FIX / "real" / "talking_en_1080x1920_25fps.mp4"
-    if not video.is_file():
-        print(f"real fixture missing: {video}")
-        return
+
+def _old_score(v: np.ndarray, audio: np.ndarray, vshift: int = 15):
+    t = len(v)
+    bands = ((80, 300), (300, 700), (700, 1200), (1200, 2000), (2000, 3500), (3500, 7000))
+    a = np.zeros(t * SPF, np.float32)
+    a[:min(len(audio), len(a))] = audio[:len(a)]
+    p = np.abs(np.fft.rfft(a.reshape(t, SPF) * np.hanning(SPF)[None], axis=1)) ** 2
+    f = np.fft.rfftfreq(SPF, 1.0 / SR)
+    ae = _hp(np.log(np.stack([p[:, (f >= lo) & (f < hi)].sum(1) for lo, hi in bands], 1) + 1e-6))
+
+    def cca(x, y, r=0.1):
+        x = (x - x.mean(0)) / (x.std(0) + 1e-8)
+        y = (y - y.mean(0)) / (y.std(0) + 1e-8)
+        n = len(x)
+        mm = np.linalg.solve(x.T @ x / n + r * np.eye(x.shape[1]), x.T @ y / n) @ \
+            np.linalg.solve(y.T @ y / n + r * np.eye(y.shape[1]), y.T @ x / n)
+        return float(np.sqrt(max(np.max(np.real(np.linalg.eigvals(mm))), 0.0)))
+
+    lo_, hi_ = vshift, t - vshift
+    if hi_ - lo_ < 10:
+        return 0, 0.0
+    d = np.array([1 - cca(v[lo_:hi_], ae[lo_ + k:hi_ + k]) for k in range(-vshift, vshift + 1)])
+    j = int(np.argmin(d))
+    return j - vshift, float(np.median(d) - d[j])
+
+
+def _new_video(frames, lm):
+    from lipforge.pipeline.av.offline_sync import visual_signals
+
+    return visual_signals(frames, lm)
+
+
+def _new_score(v, audio):
+    from lipforge.pipeline.av.offline_sync import score_audio
+
+    r = score_audio(v[0], v[1], audio, 15, SPF, SR)  # what offline_sync runs, video part computed once
+    return r.offset, r.conf
+
+
+MEASURES = {"old": (_old_video, _old_score), "lowerlip": (_new_video, _new_score)}
+
+
+# ---- data -------------------------------------------------------------------------------------
+def videos(max_s: float, cache: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    from lipforge.pipeline.av.simple_crop import load_face_clip
+    from lipforge.pipeline.media import decode_audio
+
+    out = {}
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(FIX / "INDEX.tsv") as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    for r in rows:
+        if float(r["fps"]) != FPS:
+            print(f"  skip {r['file']}: {r['fps']} fps")
+            continue
+        name = Path(r["file"]).stem
+        c = cache / f"{name}-{int(max_s)}.npz"
+        if not c.is_file():
+            crops, lm = load_face_clip(FIX / r["file"], size=160, max_frames=int(max_s * FPS))
+            audio = decode_audio(FIX / r["file"], SR)
+            np.savez(c, crops=crops, lm=lm.astype(np.float32), audio=audio)
+        z = np.load(c)
+        out[name] = (z["crops"], z["lm"], z["audio"])
+    return out
+
+
+def auc(neg_scores: np.ndarray, pos_scores: np.ndarray) -> float:
+    """P(own scores higher than the bad one): ROC AUC with own as the positive class."""
+    neg, pos = np.asarray(neg_scores)[:, None], np.asarray(pos_scores)[None, :]
+    return float(np.mean((pos > neg) + 0.5 * (pos == neg)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--max-s", type=float, default=20.0, help="seconds read from each video")
+    p.add_argument("--stride-s", type=float, default=2.0, help="window start spacing")
+    p.add_argument("--cache", default="/tmp/lipforge-syncbench")
+    a = p.parse_args(argv)
+    if not (FIX / "INDEX.tsv").is_file():
+        print(f"real fixtures missing: {FIX}")
+        return 0
     t0 = time.time()
-    clips = prepared_clip(video)
-    item = max(clips, key=lambda it: it.n_frames)
-    n = len(item.frames)
-    spf = 640
-    own = np.pad(item.audio, (0, max(0, n * spf - len(item.audio))))[: n * spf]
-    other = decode_wav(FIX / "real" / "driving_speech_16k.wav")[0]
-    other = np.resize(other, n * spf).astype(np.float32)  # repeats to cover the clip
-    print(f"real fixture: {len(clips)} kept clip(s) after faces/landmarks/crop, the longest {n} frames, "
-          f"crop {item.frames.shape[1]} px; prepared in {time.time() - t0:.0f} s")
-    variants = {"own": own, "other_voice": other,
-                "own_moved_2.5s": np.roll(own, int(2.5 * 16000)), "own_moved_5s": np.roll(own, 5 * 16000)}
-    sync = SyncStage(SyncStage.Config(backend="offline"))  # records, never drops
-    qual = QualityStage(QualityStage.Config(laplacian_threshold=0.0))
-    blurs = {"blur_sigma1": np.stack([cv2.GaussianBlur(f, (0, 0), 1.0) for f in item.frames]),
-             "blur_sigma2": np.stack([cv2.GaussianBlur(f, (0, 0), 2.0) for f in item.frames])}
-    rows = []
+    vids = videos(a.max_s, Path(a.cache))
+    names = sorted(vids)
+    print(f"{len(vids)} videos, {sum(len(v[0]) for v in vids.values()) / FPS:.0f} s, prepared in "
+          f"{time.time() - t0:.0f} s")
+    rows, cost = [], {m: [0.0, 0.0] for m in MEASURES}
+    for vi, name in enumerate(names):
+        crops, lm, audio = vids[name]
+        n = len(crops)
+        full = np.pad(audio, (SPF * 8, max(0, n * SPF - len(audio)) + SPF * 8))  # 8 frames each side
+        others = [o for o in names if o != name and not {o, name} <= SAME_SPEAKER]
+        for w in WINDOWS_S:
+            for s in range(0, n - w * FPS + 1, int(a.stride_s * FPS)):
+                e = s + w * FPS
+                own = full[(s + 8) * SPF:(e + 8) * SPF]
+                o = vids[others[(vi + s) % len(others)]][2]
+                k = (s * SPF) % max(len(o) - w * FPS * SPF, 1)
+                rep = np.resize(o[k:], w * FPS * SPF)  # repeats when the other video is shorter
+                variants = {"own": own, "replaced": rep}
+                for d in (3, 5, 8):
+                    variants[f"delay+{d}"] = full[(s + 8 - d) * SPF:(e + 8 - d) * SPF]
+                for mv in (2.5, 5.0):
+                    variants[f"moved{mv}"] = np.roll(audio[:n * SPF], -int(mv * SR))[s * SPF:e * SPF]
+                for m, (prep, score) in MEASURES.items():
+                    c0 = time.process_time()
+                    v = prep(crops[s:e], lm[s:e])
+                    for var, au in variants.items():
+                        c1 = time.process_time()
+                        off, conf = score(v, au)
+                        if var == "own":  # cost of one full measure: the video part and one track
+                            cost[m][0] += time.process_time() - c1 + c1 - c0
+                            cost[m][1] += w
+                        rows.append((m, name, w, var, off, conf))
+    print(f"{sum(r[0] == 'old' and r[3] == 'own' for r in rows)} own windows, measured in {time.time() - t0:.0f} s\n")
+    report(rows, cost)
+    return 0
+
+
+def _sel(rows, m, w, var):
+    r = [x for x in rows if x[0] == m and x[2] == w and x[3] == var]
+    return np.array([x[4] for x in r]), np.array([x[5] for x in r], np.float64), [x[1] for x in r]
+
+
+def report(rows, cost) -> None:
+    print("| measure | window | own within +-1 / +-2 frames | delay +3/+5/+8: median offset | "
+          "replaced vs own AUC | moved vs own AUC | own within +-1 of the video's median | CPU ms / video-s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for m in MEASURES:
+        for w in WINDOWS_S:
+            off, conf, vids = _sel(rows, m, w, "own")
+            _, rep, _ = _sel(rows, m, w, "replaced")
+            mv = np.concatenate([_sel(rows, m, w, f"moved{x}")[1] for x in (2.5, 5.0)])
+            dl = "/".join(f"{np.median(_sel(rows, m, w, f'delay+{d}')[0]):+.0f}" for d in (3, 5, 8))
+            med = {v: np.median(off[[i for i, x in enumerate(vids) if x == v]]) for v in set(vids)}
+            rep_ = np.nan_to_num(rep, nan=-1.0)
+            own_ = np.nan_to_num(conf, nan=-1.0)
+            print(f"| {m} | {w} s ({len(off)}) | {np.mean(np.abs(off) <= 1):.0%} / {np.mean(np.abs(off) <= 2):.0%} | "
+                  f"{dl} | {auc(rep_, own_):.2f} | {auc(np.nan_to_num(mv, nan=-1.0), own_):.2f} | "
+                  f"{np.mean([abs(o - med[v]) <= 1 for o, v in zip(off, vids)]):.0%} | "
+                  f"{1000 * cost[m][0] / max(cost[m][1], 1e-9):.1f} |")
+    print("\ngate 'drop when sync_conf < c': own dropped / replaced caught / moved caught")
+    for m in MEASURES:
+        for w in WINDOWS_S:
+            _, own, _ = _sel(rows, m, w, "own")
+            _, rep, _ = _sel(rows, m, w, "replaced")
+            mv = np.concatenate([_sel(rows, m, w, f"moved{x}")[1] for x in (2.5, 5.0)])
+            cs = np.quantile(own[np.isfinite(own)], [0.0, 0.02, 0.05, 0.10, 0.20])
+            pts = "; ".join(f"c={c:.3f}: {np.mean(own < c):.0%}/{np.mean(rep < c):.0%}/{np.mean(mv < c):.0%}"
+                            for c in cs)
+            print(f"  {m:8s} {w} s: {pts}")
+    print("\nfixed thresholds (lowerlip), own dropped / replaced caught:")
     for w in WINDOWS_S:
-        for s in range(0, n - w * 25 + 1, STRIDE):
-            e = s + w * 25
-            for name, audio in variants.items():
-                (it,) = sync([window(item, s, e, audio)])
-                rows.append(("sync", name, w, it.measurements["sync_offset"], it.measurements["sync_conf"]))
-            for name, fr in (("own", None), *blurs.items()):
-                (it,) = qual([window(item, s, e, own, fr)])
-                rows.append(("iqa", name, w, 0, it.measurements["iqa_score"]))
-    print(f"{sum(r[0] == 'sync' and r[1] == 'own' for r in rows)} own-speech windows "
-          f"({', '.join(f'{w} s' for w in WINDOWS_S)}; stride {STRIDE} frames), measured in {time.time() - t0:.0f} s\n")
-
-    print("offline sync per audio variant: offset (frames) and confidence")
-    print(f"{'audio':16s} {'n':>4s} {'|off|<=1':>8s} {'|off|<=3':>8s} {'off min..max':>13s} "
-          f"{'conf p5':>8s} {'p50':>6s} {'p95':>6s}")
-    for name in variants:
-        off = np.array([r[3] for r in rows if r[0] == "sync" and r[1] == name])
-        conf = np.array([r[4] for r in rows if r[0] == "sync" and r[1] == name])
-        print(f"{name:16s} {len(off):4d} {np.mean(np.abs(off) <= 1):8.2f} {np.mean(np.abs(off) <= 3):8.2f} "
-              f"{off.min():6d}..{off.max():<6d} {np.percentile(conf, 5):8.3f} {np.median(conf):6.3f} "
-              f"{np.percentile(conf, 95):6.3f}")
-    own_conf = np.array([r[4] for r in rows if r[0] == "sync" and r[1] == "own"])
-    own_off = np.array([r[3] for r in rows if r[0] == "sync" and r[1] == "own"])
-    bad_conf = np.array([r[4] for r in rows if r[0] == "sync" and r[1] != "own"])
-    bad_off = np.array([r[3] for r in rows if r[0] == "sync" and r[1] != "own"])
-    print("\nrule 'drop when sync_conf < c' (offline): false drops of own speech vs replaced speech caught")
-    for c in (0.0, 0.02, 0.05, 0.1, 0.15, 0.2):
-        print(f"  c={c:<5} own dropped {np.mean(own_conf < c):6.1%}   replaced caught {np.mean(bad_conf < c):6.1%}")
-    print("rule 'drop when |sync_offset| > k' (offline, the old av_offset_too_large):")
-    for k in (3, 6, 10):
-        print(f"  k={k:<3} own dropped {np.mean(np.abs(own_off) > k):6.1%}   "
-              f"replaced caught {np.mean(np.abs(bad_off) > k):6.1%}")
-
-    own_q = np.array([r[4] for r in rows if r[0] == "iqa" and r[1] == "own"])
-    print(f"\nlaplacian quality on the {item.frames.shape[1]} px crop: own min {own_q.min():.1f} "
-          f"median {np.median(own_q):.1f} max {own_q.max():.1f}")
-    for name in blurs:
-        q = np.array([r[4] for r in rows if r[0] == "iqa" and r[1] == name])
-        print(f"  {name}: min {q.min():.1f} median {np.median(q):.1f} max {q.max():.1f}")
-    for thr in (4.0, 6.0, 8.0, 10.0, 15.0):
-        caught = "   ".join(f"{name} caught {np.mean(np.array([r[4] for r in rows if r[0] == 'iqa' and r[1] == name]) < thr):6.1%}"
-                           for name in blurs)
-        print(f"  laplacian_threshold={thr:<5} own dropped {np.mean(own_q < thr):6.1%}   {caught}")
+        _, own, _ = _sel(rows, "lowerlip", w, "own")
+        _, rep, _ = _sel(rows, "lowerlip", w, "replaced")
+        print(f"  {w} s: " + "; ".join(f"c={c}: {np.mean(own < c):.0%}/{np.mean(rep < c):.0%}"
+                                     for c in (0.10, 0.15, 0.20, 0.25, 0.30)))
 
 
 if __name__ == "__main__":

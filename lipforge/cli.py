@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "curate": ("lipforge.pipeline.cli:main", "raw talking videos -> WebDataset shards + Parquet manifests"),
     "sources": ("lipforge.pipeline.cli:sources_main", "a dataset's annotation files -> a curate input list of ranges"),
     "refilter": ("lipforge.pipeline.run.refilter:main", "a corpus view with tighter thresholds, from the stored scores"),
+    "train-sync": ("lipforge.pipeline.av.sync_train:main", "train a sync expert on a curated corpus (sync.backend: expert)"),
+    "rescore-sync": ("lipforge.pipeline.run.sync_rescore:main", "re-measure sync on a corpus's samples (sync only) into a view"),
     "train": ("lipforge.train.cli:main", "train the lip-sync model (also under torchrun)"),
     "train-cache": ("lipforge.train.cache:main", "add VAE-latent / Whisper caches to shards"),
     "infer": ("lipforge.infer.cli:main_infer", "lip-sync videos to new audio"),

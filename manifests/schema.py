@@ -123,7 +123,7 @@ def _register_defaults() -> None:
     r("speech_ratio", f, "Share of the clip's audio that silero-vad marks as speech.")
     r("asd_score", f, "Active speaker clip score (mean of per-frame scores, on the scale named by asd_scale).")
     r("asd_scale", pa.string(), "Scale of asd_score: 'prob' (sigmoid/softmax probability) or 'raw'.")
-    r("sync_backend", pa.string(), "Sync backend that measured sync_offset / sync_conf.")
+    r("sync_backend", pa.string(), "Sync measure that measured sync_offset / sync_conf: lowerlip (weight-free), syncnet or expert.")
     r("sync_offset", pa.int32(), "AV offset in frames (positive: audio lags video).")
     r("sync_conf", f, "Sync confidence (SyncNet: median minus minimum of the mean distances).")
     r("sync_min_dist", f, "Minimum mean embedding distance over the searched offsets (LSE-D).")

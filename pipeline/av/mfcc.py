@@ -48,10 +48,9 @@ def _dct2_ortho(x: np.ndarray) -> np.ndarray:
     return out * 2.0
 
 
-def mfcc(audio: np.ndarray, sample_rate: int = 16000, numcep: int = 13, winlen: float = 0.025,
-         winstep: float = 0.01, nfilt: int = 26, nfft: int = 512, preemph: float = 0.97,
-         ceplifter: int = 22, int16_scale: bool = True) -> np.ndarray:
-    """(N,) float audio in [-1, 1] -> (F, numcep) float32 MFCCs, F = 1 + ceil((N - win) / step)."""
+def _power_frames(audio: np.ndarray, sample_rate: int, winlen: float, winstep: float, nfft: int,
+                  preemph: float, int16_scale: bool) -> np.ndarray:
+    """(N,) float audio -> (F, nfft // 2 + 1) power spectra of python_speech_features' frames."""
     x = np.asarray(audio, np.float64).reshape(-1)
     if int16_scale:
         x = x * 32768.0
@@ -64,7 +63,23 @@ def mfcc(audio: np.ndarray, sample_rate: int = 16000, numcep: int = 13, winlen: 
     x = np.concatenate([x, np.zeros(padlen - len(x))])
     idx = np.arange(flen)[None, :] + fstep * np.arange(nframes)[:, None]
     frames = x[idx]  # (F, flen), rectangular window as in the reference
-    pspec = np.abs(np.fft.rfft(frames, nfft)) ** 2 / nfft  # (F, nfft//2+1)
+    return np.abs(np.fft.rfft(frames, nfft)) ** 2 / nfft  # (F, nfft//2+1)
+
+
+def log_mel(audio: np.ndarray, sample_rate: int = 16000, nfilt: int = 26, winlen: float = 0.025,
+            winstep: float = 0.01, nfft: int = 512, preemph: float = 0.97) -> np.ndarray:
+    """(N,) float audio in [-1, 1] -> (F, nfilt) float32 log mel filterbank energies (the MFCC's
+    frames and filters before the DCT; python_speech_features' ``logfbank``), 100 frames/s."""
+    pspec = _power_frames(audio, sample_rate, winlen, winstep, nfft, preemph, True)
+    feat = pspec @ mel_filterbank(nfilt, nfft, sample_rate).T
+    return np.log(np.where(feat == 0, np.finfo(float).eps, feat)).astype(np.float32)
+
+
+def mfcc(audio: np.ndarray, sample_rate: int = 16000, numcep: int = 13, winlen: float = 0.025,
+         winstep: float = 0.01, nfilt: int = 26, nfft: int = 512, preemph: float = 0.97,
+         ceplifter: int = 22, int16_scale: bool = True) -> np.ndarray:
+    """(N,) float audio in [-1, 1] -> (F, numcep) float32 MFCCs, F = 1 + ceil((N - win) / step)."""
+    pspec = _power_frames(audio, sample_rate, winlen, winstep, nfft, preemph, int16_scale)
     eps = np.finfo(float).eps
     energy = pspec.sum(axis=1)
     energy = np.where(energy == 0, eps, energy)

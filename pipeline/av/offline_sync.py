@@ -1,19 +1,26 @@
-"""A weight-free audio-visual sync measure, for runs without a SyncNet checkpoint.
+"""A weight-free audio-visual sync measure, for runs without sync weights: lower-lip dynamics
+against the change of 1-3 kHz speech energy.
 
-Visual side: the mouth region (box of landmarks 48..67 with a margin, or the lower-centre of the
-crop when no landmarks exist) as a 32 x 16 grayscale patch per frame, temporally high-passed, and
-its first principal components over the clip, plus the inner-lip opening when landmarks exist.
-Audio side: log energies of six speech bands per video frame, high-passed the same way. For each
-lag d in [-vshift, vshift] the first canonical correlation rho(d) between the two feature sets is
-computed over the same central frames; distance = 1 - rho, offset = arg min, confidence =
-median minus minimum (the LSE-C recipe on this distance). Positive offset = audio lags video.
+Visual side, from the 68 crop landmarks: three lower-lip signals per frame, the height of the
+lower lip's points 56, 57 and 58 below the nose tip 33 (crop y, divided by the clip's median
+eye-corner distance 36-45), and their change around each frame (x[t+1] - x[t-1]). Audio side:
+the log energy of 1-3 kHz per video frame (one 40 ms Hann window per frame) and its change the
+same way. For each lag d in [-vshift, vshift] the Pearson correlation of lip change
+at frame i with energy change at frame i + d is taken over the whole window (every frame pair
+that exists at that lag); the three lag curves are averaged. offset = the lag of the peak,
+confidence = the peak correlation, ``min_dist`` = 1 - peak. Positive offset = audio lags video.
+Without landmarks, the three signals are the first principal components of a grey mouth patch
+(lower centre of the crop) and their curves are taken in absolute value (a component's sign is
+arbitrary): weaker, and only a fallback.
 
-What it can and cannot do (measured in benchmarks/av_checks.py): it finds a known lag when the
-mouth follows the speech energy, and own speech correlates better than an unrelated track there;
-on real faces a hand-made feature cannot tell another speaker's voice from the face's own as a
-learned sync expert does. On the real fixture its offsets for own speech spread over -8..+15
-frames (benchmarks/sync_fallback.py), so the sync stage records its offset and confidence and
-never drops or shifts a clip on them. Use the ``syncnet`` backend with weights for real curation.
+The 1-3 kHz band is what makes it work (mouth opening shapes the formants there; 300-3000 Hz fails).
+What it is worth, measured by ``benchmarks/sync_fallback.py`` on the real fixtures
+(``../shared/fixtures/real/talking``; the table is in the README, section "Sync"): it finds own
+speech within +-1 frame far more often than the stand-in it replaces (mouth-patch PCA vs six band
+energies, canonical correlation over the central frames) and separates another person's speech
+from the face's own speech well on 6 s windows, less on short ones. It is a *measure* and, on
+clips >= 6 s, an opt-in loose gate (``sync.offline_gate``); it is not an offset corrector: offsets
+are recorded, never used to shift audio.
 """
 from __future__ import annotations
 
@@ -21,86 +28,93 @@ import numpy as np
 
 from lipforge.pipeline.av.lse import SyncResult
 
-BANDS_HZ = ((80, 300), (300, 700), (700, 1200), (1200, 2000), (2000, 3500), (3500, 7000))
+BAND_HZ = (1000.0, 3000.0)
+MEASURE = "lowerlip"  # the name rows carry in sync_backend (the stand-in before it wrote "offline")
+LOWER_LIP, NOSE_TIP = (56, 57, 58), 33  # 68-point landmark indices
 
 
-def _highpass(x: np.ndarray, k: int = 9) -> np.ndarray:
-    """Remove the slow trend (moving average over k frames) along time, axis 0."""
-    from scipy.ndimage import uniform_filter1d
-
-    return x - uniform_filter1d(x, size=k, axis=0, mode="nearest")
-
-
-def audio_band_energies(audio: np.ndarray, n_frames: int, spf: int = 640, sample_rate: int = 16000) -> np.ndarray:
-    """(N,) audio -> (T, 6) log band energies per video frame (one 40 ms window per frame)."""
+def band_log_energy(audio: np.ndarray, n_frames: int, spf: int = 640, sample_rate: int = 16000,
+                    band: tuple[float, float] = BAND_HZ) -> np.ndarray:
+    """(N,) audio -> (T,) log energy of ``band`` per video frame (one Hann window of spf samples)."""
     a = np.zeros(n_frames * spf, np.float32)
     m = min(len(audio), len(a))
     a[:m] = audio[:m]
     frames = a.reshape(n_frames, spf) * np.hanning(spf)[None]
     p = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (T, spf//2+1)
     freqs = np.fft.rfftfreq(spf, 1.0 / sample_rate)
-    out = np.stack([p[:, (freqs >= lo) & (freqs < hi)].sum(axis=1) for lo, hi in BANDS_HZ], axis=1)
-    return np.log(out + 1e-6).astype(np.float32)
+    sel = (freqs >= band[0]) & (freqs < band[1])
+    return np.log(p[:, sel].sum(axis=1) + 1e-8).astype(np.float64)
 
 
-def mouth_boxes(landmarks: np.ndarray | None, n_frames: int, size: int, margin: float = 0.35) -> np.ndarray:
-    """(T, 4) mouth boxes in crop pixels: landmarks 48..67 (+ margin, median over the clip
-    for a steady patch) or, without landmarks, the lower-centre of a face crop."""
-    if landmarks is None:
-        b = np.array([0.3 * size, 0.62 * size, 0.7 * size, 0.88 * size], np.float32)
-        return np.repeat(b[None], n_frames, axis=0)
-    m = np.asarray(landmarks, np.float32)[:, 48:68]
-    lo, hi = np.median(m.min(axis=1), axis=0), np.median(m.max(axis=1), axis=0)
-    w, h = hi - lo
-    b = np.array([lo[0] - margin * w, lo[1] - margin * w, hi[0] + margin * w, hi[1] + margin * w], np.float32)
-    return np.repeat(b[None], n_frames, axis=0)
+def lip_signals(landmarks: np.ndarray) -> np.ndarray:
+    """(T, 68, 2) crop landmarks -> (T, 3) lower-lip heights below the nose tip over the median
+    eye-corner distance."""
+    lm = np.asarray(landmarks, np.float64)
+    scale = float(np.median(np.linalg.norm(lm[:, 36] - lm[:, 45], axis=1))) + 1e-6
+    return (lm[:, LOWER_LIP, 1] - lm[:, [NOSE_TIP], 1]) / scale
 
 
-def mouth_features(frames: np.ndarray, landmarks: np.ndarray | None, n_pc: int = 3) -> np.ndarray:
-    """(T, H, W, 3) crops (+ landmarks) -> (T, n_pc [+1]) visual features, high-passed."""
+def change(x: np.ndarray) -> np.ndarray:
+    """Central difference along time: (T, ...) -> (T - 2, ...), x[t+1] - x[t-1] for t = 1..T-2."""
+    return x[2:] - x[:-2]
+
+
+def patch_signals(frames: np.ndarray, n_pc: int = 3) -> np.ndarray:
+    """(T, H, W, 3) crops -> (T, n_pc) principal components of a grey lower-centre mouth patch."""
     import cv2
 
-    t = len(frames)
-    boxes = mouth_boxes(landmarks, t, frames.shape[1])
-    patches = np.empty((t, 16 * 32), np.float32)
-    for i in range(t):
-        x0, y0, x1, y1 = boxes[i]
-        s = 32.0 / max(x1 - x0, 1.0)
-        sy = 16.0 / max(y1 - y0, 1.0)
-        mtx = np.array([[s, 0, -x0 * s], [0, sy, -y0 * sy]], np.float32)
-        g = cv2.cvtColor(frames[i], cv2.COLOR_RGB2GRAY)
-        patches[i] = cv2.warpAffine(g, mtx, (32, 16), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE).reshape(-1)
-    x = _highpass(patches)
+    t, h, w, _ = frames.shape
+    y0, y1, x0, x1 = int(0.62 * h), int(0.88 * h), int(0.3 * w), int(0.7 * w)
+    patches = np.stack([cv2.resize(cv2.cvtColor(np.ascontiguousarray(f[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY),
+                                   (32, 16), interpolation=cv2.INTER_AREA) for f in frames]).reshape(t, -1)
+    x = patches.astype(np.float64)
     x -= x.mean(axis=0)
     u, s, _ = np.linalg.svd(x, full_matrices=False)
-    feats = [u[:, :n_pc] * s[:n_pc]]
+    return u[:, :n_pc] * s[:n_pc]
+
+
+def lag_correlation(v: np.ndarray, a: np.ndarray, vshift: int, min_pairs: int = 8) -> np.ndarray:
+    """(T,) video and (T,) audio series -> (2 vshift + 1,) Pearson r of v[i] with a[i + d] over every
+    i where both exist, indexed by d + vshift (0 where fewer than ``min_pairs`` pairs or no variance)."""
+    t = min(len(v), len(a))
+    out = np.zeros(2 * vshift + 1)
+    for j, d in enumerate(range(-vshift, vshift + 1)):
+        lo, hi = max(0, -d), min(t, t - d)
+        if hi - lo < min_pairs:
+            continue
+        x, y = v[lo:hi] - v[lo:hi].mean(), a[lo + d:hi + d] - a[lo + d:hi + d].mean()
+        den = np.sqrt((x * x).sum() * (y * y).sum())
+        out[j] = float((x * y).sum() / den) if den > 1e-12 else 0.0
+    return out
+
+
+def visual_signals(frames: np.ndarray, landmarks: np.ndarray | None) -> tuple[np.ndarray, bool]:
+    """(T-2, 3) lower-lip changes (landmarks) or mouth-patch component changes (no landmarks),
+    and whether their lag curves are taken in absolute value (the patch fallback)."""
     if landmarks is not None:
-        lm = np.asarray(landmarks, np.float32)
-        opening = np.linalg.norm(lm[:, 62] - lm[:, 66], axis=1) / (np.linalg.norm(lm[:, 60] - lm[:, 64], axis=1) + 1e-3)
-        feats.append(_highpass(opening[:, None]))
-    return np.concatenate(feats, axis=1).astype(np.float64)
+        return change(lip_signals(landmarks)), False
+    return change(patch_signals(frames)), True
 
 
-def _first_canonical_corr(x: np.ndarray, y: np.ndarray, ridge: float = 1e-1) -> float:
-    x = (x - x.mean(0)) / (x.std(0) + 1e-8)
-    y = (y - y.mean(0)) / (y.std(0) + 1e-8)
-    n = len(x)
-    cxx = x.T @ x / n + ridge * np.eye(x.shape[1])
-    cyy = y.T @ y / n + ridge * np.eye(y.shape[1])
-    cxy = x.T @ y / n
-    m = np.linalg.solve(cxx, cxy) @ np.linalg.solve(cyy, cxy.T)
-    return float(np.sqrt(max(np.max(np.real(np.linalg.eigvals(m))), 0.0)))
+def score_audio(sig: np.ndarray, absolute: bool, audio: np.ndarray, vshift: int = 15, spf: int = 640,
+                sample_rate: int = 16000) -> SyncResult:
+    """The lag search of :func:`offline_sync` for visual signals already computed (one window,
+    several audio tracks)."""
+    t = len(sig) + 2
+    e = change(band_log_energy(audio, t, spf, sample_rate))  # (T-2,) as the lip changes
+    curves = [lag_correlation(sig[:, k], e, vshift) for k in range(sig.shape[1])]
+    curve = np.mean(np.abs(curves) if absolute else curves, axis=0)
+    j = int(np.argmax(curve))
+    return SyncResult(j - vshift, float(curve[j]), float(1.0 - curve[j]), 1.0 - curve)
 
 
 def offline_sync(frames: np.ndarray, audio: np.ndarray, landmarks: np.ndarray | None = None,
-                 vshift: int = 15, spf: int = 640) -> SyncResult:
-    """Offset / confidence from mouth-patch and speech-band features (see module doc)."""
-    t = len(frames)
-    v = mouth_features(frames, landmarks)  # (T, k)
-    a = _highpass(audio_band_energies(audio, t, spf).astype(np.float64))  # (T, 6)
-    lo, hi = vshift, t - vshift
-    if hi - lo < 10:
-        return SyncResult(0, 0.0, float("nan"), np.zeros(2 * vshift + 1))
-    dist = np.array([1.0 - _first_canonical_corr(v[lo:hi], a[lo + d:hi + d]) for d in range(-vshift, vshift + 1)])
-    j = int(np.argmin(dist))
-    return SyncResult(j - vshift, float(np.median(dist) - dist[j]), float(dist[j]), dist)
+                 vshift: int = 15, spf: int = 640, sample_rate: int | None = None) -> SyncResult:
+    """Offset / confidence (peak lag correlation) of lower-lip change vs 1-3 kHz energy change.
+
+    ``mean_dists`` holds 1 - the averaged lag curve, indexed by d + vshift (as SyncNet's search).
+    """
+    if len(frames) < 10:
+        return SyncResult(0, float("nan"), float("nan"), np.ones(2 * vshift + 1))
+    sig, absolute = visual_signals(frames, landmarks)
+    return score_audio(sig, absolute, audio, vshift, spf, sample_rate or spf * 25)

@@ -79,3 +79,20 @@ def attention(summary: dict) -> list[str]:
         elif s["status"] == FALLBACK:
             out.append(f"{s['stage']}: decided by a {STAND_IN}, {s['measure']} ({s['why']}); rule: {s['rule']}")
     return out
+
+
+def source_sync_offsets(clip_rows: list[dict]) -> dict[str, Any]:
+    """Per source, the median ``sync_offset`` over its measured clips and their count, per measure:
+    information (a constant offset points at a muxing delay of the source), never used to shift
+    audio. ``{"lowerlip": {"<source_id>": {"median": 1.0, "clips": 12}, ...}}``"""
+    import statistics
+
+    got: dict[tuple[str, str], list[int]] = {}
+    for r in clip_rows:
+        if r.get("sync_offset") is not None and r.get("sync_backend"):
+            got.setdefault((r["sync_backend"], r.get("source_id") or r["clip_id"].rsplit("-", 2)[0]), []).append(
+                int(r["sync_offset"]))
+    out: dict[str, Any] = {}
+    for (backend, sid), offs in sorted(got.items()):
+        out.setdefault(backend, {})[sid] = {"median": float(statistics.median(offs)), "clips": len(offs)}
+    return out

@@ -24,7 +24,7 @@ from lipforge.pipeline.stages.config import RunConfig
 from lipforge.pipeline.report.corpus_stats import candidate_seconds, corpus_rows
 from lipforge.pipeline.source.inputs import SourceInput
 from lipforge.pipeline.report.accounting import dataset_accounting
-from lipforge.pipeline.report.provenance import add_provenance
+from lipforge.pipeline.report.provenance import add_provenance, source_sync_offsets
 from lipforge.pipeline.report.html import write_report
 from lipforge.manifests.corpus import current_generation, shards_dir
 from lipforge.pipeline.store import generations as gens
@@ -136,6 +136,7 @@ def finalize(sources: list[SourceInput], output: str, cfg: RunConfig, extra_stat
     summary["stages"] = corpus_rows(stats, run_stats, _stage_order)
     summary["shards"].update(written=len(publisher.written), reused=len(publisher.reused), released_now=n_released)
     add_provenance(summary, cfg, sources, stats)  # per stage: ran / fallback / skipped, measure, weights, rule
+    summary["provenance"]["sync_source_offsets"] = source_sync_offsets(clip_rows)  # information, never applied
     if extra_stats:
         summary.update(extra_stats)
     summary["work"] = run_work(run_stats, summary)

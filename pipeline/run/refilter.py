@@ -89,9 +89,21 @@ def refilter(corpus: str | Path, where: str, output: str | Path, republish: bool
     where = check_where(where)
     _check_output(corpus, output)
     selected = set(kept_ids_where(files["clips"], where))  # ValueError on a bad condition, before any write
-    clips = pq.read_table(files["clips"])
-    rows = clips.to_pylist()
-    before = [r for r in rows if r["status"] == STATUS_KEPT]
+    rows = pq.read_table(files["clips"]).to_pylist()
+    for r in rows:
+        if r["status"] == STATUS_KEPT and r["clip_id"] not in selected:
+            r.update(status=STATUS_DROPPED, reason=REASON, dropped_by=BY, shard=None)
+    return write_view(corpus, files, output, rows, republish,
+                      {"refilter": {"corpus": str(corpus.resolve()), "where": where, "republished": republish}}, t0)
+
+
+def write_view(corpus: Path, files: dict[str, Path], output: Path, rows: list[dict], republish: bool,
+               header: dict, t0: float) -> dict:
+    """Write a view of ``corpus`` whose clips.parquet is ``rows`` (a kept clip of the corpus that
+    ``rows`` drops leaves the view's shards); returns and writes its summary (``header``'s one key
+    gets the date and seconds)."""
+    before = [r for r in pq.read_table(files["clips"]).to_pylist() if r["status"] == STATUS_KEPT]
+    selected = {r["clip_id"] for r in rows if r["status"] == STATUS_KEPT}
     gone = [r for r in before if r["clip_id"] not in selected]
     shard_rows = [r for r in pq.read_table(files["shards"]).to_pylist() if r["key"] in selected]
 
@@ -105,12 +117,9 @@ def refilter(corpus: str | Path, where: str, output: str | Path, republish: bool
     shard_of = {r["key"]: r["shard"] for r in shard_rows}
     for r in rows:
         if r["status"] == STATUS_KEPT:
-            if r["clip_id"] in selected:
-                r["shard"] = shard_of[r["clip_id"]]
-            else:
-                r.update(status=STATUS_DROPPED, reason=REASON, dropped_by=BY, shard=None)
+            r["shard"] = shard_of[r["clip_id"]]
     atomic_write_parquet(pq.read_table(files["sources"]), manifest_path(output, "sources"))
-    atomic_write_parquet(pa.Table.from_pylist(rows, schema=clips.schema), manifest_path(output, "clips"))
+    atomic_write_parquet(pa.Table.from_pylist(rows, schema=pq.read_schema(files["clips"])), manifest_path(output, "clips"))
     atomic_write_parquet(pa.Table.from_pylist(shard_rows, schema=pq.read_schema(files["shards"])), manifest_path(output, "shards"))
     (output / "run_config.yaml").write_bytes(files["config"].read_bytes())
     shard_files = sorted({r["shard"] for r in shard_rows})
@@ -122,10 +131,10 @@ def refilter(corpus: str | Path, where: str, output: str | Path, republish: bool
         per_source.setdefault(r["source_id"], [0, 0])[0] += 1
     for r in after:
         per_source[r["source_id"]][1] += 1
+    (key, head), = header.items()
     summary = {
-        "refilter": {"corpus": str(corpus.resolve()), "where": where, "republished": republish,
-                     "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                     "seconds": round(time.perf_counter() - t0, 3)},
+        key: {**head, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "seconds": round(time.perf_counter() - t0, 3)},
         "before": {"kept": len(before), "hours_kept": _hours(before)},
         "after": {"kept": len(after), "hours_kept": _hours(after), "shards": len(shard_files)},
         "newly_dropped": {"clips": len(gone), "hours": _hours(gone),

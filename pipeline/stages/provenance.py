@@ -137,14 +137,27 @@ def _asd(st) -> StageProvenance:
 
 def _sync(st) -> StageProvenance:
     c = st.config
-    if not c.gates:
-        return StageProvenance("sync", FALLBACK, c.backend, "recorded only: never drops, never shifts audio", None,
-                               {}, why="no SyncNet weights (sync.backend: offline): offsets and confidences "
-                                       "are recorded, not used")
-    return StageProvenance("sync", RAN, c.backend,
-                           f"sync_conf >= {c.conf_threshold}, |sync_offset| <= {c.max_offset} (then shifted to 0)",
-                           weights_id(c.syncnet_weights),
-                           {"sync_conf": c.conf_threshold, "sync_offset": c.max_offset})
+    if c.backend == "offline":
+        from lipforge.pipeline.stages.sync import gate_rates
+
+        why = ("no sync weights (sync.backend: offline): the weight-free lower-lip measure; offsets are "
+               "recorded, never corrected")
+        if not c.offline_gate:
+            return StageProvenance("sync", FALLBACK, st.measure_name, "recorded only: never drops, never shifts audio",
+                                   None, {}, why=why)
+        return StageProvenance("sync", FALLBACK, st.measure_name,
+                               f"sync_conf >= {c.offline_gate_conf:g} on clips >= {c.offline_gate_min_s:g} s (shorter: "
+                               f"recorded only); never shifts audio; {gate_rates()}", None,
+                               {"sync_conf": c.offline_gate_conf, "min_clip_s": c.offline_gate_min_s}, why=why)
+    rule = f"sync_conf >= {st.conf_threshold}, |sync_offset| <= {c.max_offset} (then shifted to 0)"
+    if c.backend == "expert":
+        m = st.expert_meta
+        measure = (f"expert (trained on {m['corpus']} where {m['where'] or 'all kept clips'}, {m['steps']} steps; "
+                   f"held-out acc {m['val_acc']:.3f}, AUC {m['val_auc']:.3f})")
+        return StageProvenance("sync", RAN, measure, rule, weights_id(c.expert_weights),
+                               {"sync_conf": st.conf_threshold, "sync_offset": c.max_offset})
+    return StageProvenance("sync", RAN, c.backend, rule, weights_id(c.syncnet_weights),
+                           {"sync_conf": st.conf_threshold, "sync_offset": c.max_offset})
 
 
 DESCRIBERS = {"speech": _speech, "faces": _faces, "landmarks": _landmarks, "crop": _crop,

@@ -66,7 +66,7 @@ def test_rows_stamped_by_the_backends_that_run_here():
     assert m["prov_quality_measure"] == "laplacian (weight-free stand-in)"
     assert m["prov_quality_rule"] == "iqa_score >= 8.0 (Laplacian variance)"
     assert m["prov_asd_measure"] == "skipped" and "not checked" in m["prov_asd_rule"]
-    assert m["prov_sync_measure"] == "offline (weight-free stand-in)"
+    assert m["prov_sync_measure"] == "lowerlip (weight-free stand-in)"
     assert len(m["sheet_face_boxes"]) == 16 and np.isfinite(m["sheet_face_boxes"]).all()
 
     (sp,) = SpeechStage()([_face_item(n=50)])  # silent audio: dropped, and still stamped
@@ -147,3 +147,14 @@ def test_shard_json_carries_no_provenance(small_run):
         meta = json.loads(t.extractfile(next(m for m in t if m.name.endswith(".json"))).read())
     assert "speech_ratio" in meta["measurements"]
     assert not [k for k in meta["measurements"] if k.startswith("prov_") or k == "sheet_face_boxes"]
+
+
+def test_source_sync_offsets_are_per_source_medians_per_measure():
+    from lipforge.pipeline.stages.provenance import source_sync_offsets
+
+    rows = [{"clip_id": f"a-{i:08d}-00", "source_id": "a", "sync_backend": "lowerlip", "sync_offset": o}
+            for i, o in enumerate((1, 2, 9))]
+    rows += [{"clip_id": "b-00000000-00", "source_id": "b", "sync_backend": "lowerlip", "sync_offset": -3},
+             {"clip_id": "b-00000001-00", "source_id": "b", "sync_backend": None, "sync_offset": None}]
+    assert source_sync_offsets(rows) == {"lowerlip": {"a": {"median": 2.0, "clips": 3},
+                                                      "b": {"median": -3.0, "clips": 1}}}

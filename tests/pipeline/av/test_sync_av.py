@@ -17,7 +17,8 @@ def test_offline_backend_finds_delay_records_it_and_never_shifts_or_drops(synth)
     # a weight-free stand-in: the offset is recorded, never used to shift the audio
     assert it.measurements["audio_shift_s"] == 0.0
     np.testing.assert_array_equal(it.audio, audio)
-    assert it.measurements["prov_sync_measure"] == "offline (weight-free stand-in)"
+    assert it.measurements["prov_sync_measure"] == "lowerlip (weight-free stand-in)"
+    assert it.measurements["sync_backend"] == "lowerlip"
     assert it.measurements["prov_sync_rule"].startswith("recorded only")
     # an offset far beyond max_offset (12 > 6 frames) does not drop the clip either
     late = np.concatenate([np.zeros(7 * 640, np.float32), audio])[: len(audio)]
@@ -30,7 +31,34 @@ def test_offline_backend_refuses_a_confidence_gate():
 
     with pytest.raises(ValueError, match="min_conf=0.1.*never drops"):
         SyncStage.Config(min_conf=0.1)
-    assert SyncStage.Config().conf_threshold is None
+    assert SyncStage().conf_threshold is None
+    with pytest.raises(ValueError, match="offline_gate_min_s must be >= 6"):
+        SyncStage.Config(offline_gate=True, offline_gate_min_s=4.0)
+    with pytest.raises(ValueError, match="offline_gate is for backend 'offline'"):
+        SyncStage.Config(backend="syncnet", syncnet_weights="x", offline_gate=True)
+
+
+def test_offline_gate_drops_only_long_clips_under_the_threshold_and_never_shifts(synth, caplog):
+    from lipforge.pipeline.stages.sync import SyncStage
+
+    crops, lm, audio, v = synth  # 4 s: under the gate's 6 s minimum
+    long_crops, long_lm, own = np.concatenate([crops, crops]), np.concatenate([lm, lm]), np.concatenate([audio, audio])
+    other = np.roll(own, 2 * 16000)  # the same voice 2 s away: other words (own: conf ~0.6, this ~0.15)
+    st = SyncStage(SyncStage.Config(offline_gate=True, offline_gate_conf=0.3, offline_gate_min_s=6.0))
+    assert "offline_gate is on" in caplog.text and "own speech dropped 4% of 54" in caplog.text
+    short_other, long_own, long_other = st([make_item(crops, np.roll(audio, 20800), lm, "s"),
+                                            make_item(long_crops, own, long_lm, "lo"),
+                                            make_item(long_crops, other, long_lm, "lx")])
+    assert short_other.kept and short_other.measurements["sync_conf"] < 0.3  # too short to gate: recorded
+    assert long_own.kept and long_own.measurements["audio_shift_s"] == 0.0  # never shifted
+    np.testing.assert_array_equal(long_own.audio, own)
+    assert not long_other.kept and long_other.reason == "av_unsynced"
+    assert long_own.measurements["prov_sync_rule"].startswith("sync_conf >= 0.3 on clips >= 6 s")
+    assert "own speech dropped" in long_own.measurements["prov_sync_rule"]
+    # re-judging a stored row gives the same verdicts
+    for it in (short_other, long_own, long_other):
+        row = dict(it.measurements, duration_s=it.n_frames / 25)
+        assert st.judge(row) == (None if it.kept else "av_unsynced")
 
 
 def test_offline_backend_unrelated_speech_less_confident(synth):

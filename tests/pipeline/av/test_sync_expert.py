@@ -1,0 +1,119 @@
+"""lipforge train-sync and the expert sync backend, on a tiny corpus (8 clips of 12 frames, 32 px)."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("duckdb", reason="train-sync --where needs duckdb")
+
+
+def _cfg(corpus, **over):
+    from lipforge.pipeline.av.sync_expert import ExpertArch
+    from lipforge.pipeline.av.sync_train import TrainSyncConfig
+
+    kw = dict(corpus=str(corpus), steps=30, batch_size=16, lr=3e-3, min_shift=2, vshift=4, val_frac=0.25,
+              arch=ExpertArch(size=32, width=8, dim=16))
+    kw.update(over)
+    return TrainSyncConfig(**kw)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    from lipforge.testing.train_data import tiny_corpus
+
+    return tiny_corpus(tmp_path_factory.mktemp("sync_expert") / "corpus", n_shards=2, per_shard=4)
+
+
+def test_loss_falls_and_expert_loads_weights_only_and_scores(tmp_path, corpus):
+    from lipforge.pipeline.av.sync_expert import expert_sync, load_expert, read_expert_meta
+    from lipforge.pipeline.av.sync_train import load_clips, train_sync
+
+    torch.set_num_threads(1)
+    cfg = _cfg(corpus, steps=60, where="sync_conf >= 0")
+    meta = train_sync(cfg, tmp_path / "x", log_every=1000, ckpt_every=1000)
+    loss = json.loads((tmp_path / "x" / "train_sync.json").read_text())["loss"]
+    assert np.mean(loss[-10:]) < np.mean(loss[:10]) - 0.05, loss
+    # the file is a plain state dict + metadata: loads with weights_only=True (load_expert does)
+    raw = torch.load(tmp_path / "x" / "expert.pt", map_location="cpu", weights_only=True)
+    assert raw["format"] == "lipforge-sync-expert"
+    m = read_expert_meta(tmp_path / "x" / "expert.pt")
+    assert m["steps"] == 60 and m["where"] == "sync_conf >= 0" and 0 <= m["val_acc"] <= 1
+    assert m == json.loads(json.dumps(meta))
+    assert m["train_clips"] + m["val_clips"] == 8 and m["val_sources"]
+    net = load_expert(tmp_path / "x" / "expert.pt")
+    c = load_clips(cfg)[0]
+    frames = np.zeros((len(c.lower), 32, 32, 3), np.uint8)
+    frames[:, 16:] = c.lower
+    r = expert_sync(net, frames, c.audio, 16000, vshift=4)
+    assert -4 <= r.offset <= 4 and np.isfinite(r.conf) and len(r.mean_dists) == 9
+
+
+def test_split_is_by_source(corpus):
+    from lipforge.pipeline.av.sync_train import load_clips, split_sources
+
+    clips = load_clips(_cfg(corpus, where="sync_conf < 6"))
+    assert len(clips) == 6  # the where selects clips 0..5 (sync_conf = clip index)
+    train, val = split_sources(clips, 0.25, 0)
+    assert train and val and not set(train) & set(val) and set(train) | set(val) == {c.source_id for c in clips}
+
+
+def test_resume_is_exact(tmp_path, corpus):
+    from lipforge.pipeline.av.sync_train import load_clips, train_sync
+
+    torch.set_num_threads(1)
+    clips = load_clips(_cfg(corpus))
+    train_sync(_cfg(corpus, steps=12), tmp_path / "full", log_every=1000, ckpt_every=5, clips=clips)
+    train_sync(_cfg(corpus, steps=7), tmp_path / "half", log_every=1000, ckpt_every=5, clips=clips)
+    train_sync(_cfg(corpus, steps=12), tmp_path / "half", resume=True, log_every=1000, ckpt_every=5, clips=clips)
+    a = torch.load(tmp_path / "full" / "expert.pt", weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "half" / "expert.pt", weights_only=True)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert (tmp_path / "half" / "checkpoint.prev.pt").is_file()
+    with pytest.raises(ValueError, match="only --steps may change"):
+        train_sync(_cfg(corpus, steps=14, lr=1e-2), tmp_path / "half", resume=True, clips=clips)
+    with pytest.raises(FileExistsError, match="not empty"):
+        train_sync(_cfg(corpus), tmp_path / "half", clips=clips)
+
+
+def test_sync_stage_expert_backend_stamps_provenance(tmp_path, corpus):
+    from lipforge.pipeline.av.sync_train import load_clips, train_sync
+    from lipforge.pipeline.stages.sync import SyncStage
+    from tests.pipeline.av.avcheck_helpers import make_item
+
+    torch.set_num_threads(1)
+    train_sync(_cfg(corpus, steps=5), tmp_path / "e", log_every=1000)
+    p = tmp_path / "e" / "expert.pt"
+    with pytest.raises(ValueError, match="expert_weights must be set"):
+        SyncStage.Config(backend="expert")
+    st = SyncStage(SyncStage.Config(backend="expert", expert_weights=str(p), vshift=4, max_offset=4, min_conf=-1.0))
+    c = load_clips(_cfg(corpus))[0]
+    frames = np.zeros((len(c.lower), 32, 32, 3), np.uint8)
+    frames[:, 16:] = c.lower
+    (it,) = st([make_item(frames, c.audio)])
+    m = it.measurements
+    assert it.kept and m["sync_backend"] == "expert" and -4 <= m["sync_offset"] <= 4
+    assert m["prov_sync_measure"].startswith("expert (trained on ") and "5 steps" in m["prov_sync_measure"]
+    assert m["prov_sync_weights"].startswith("expert.pt@sha256:")
+    bad = tmp_path / "bad.pt"
+    torch.save({"state_dict": {}}, bad)
+    with pytest.raises(ValueError, match="not a lipforge sync expert"):
+        SyncStage(SyncStage.Config(backend="expert", expert_weights=str(bad)))
+
+
+def test_cli_train_sync(tmp_path, corpus, capsys):
+    from lipforge.cli import main
+
+    rc = main(["train-sync", "--corpus", str(corpus), "--output", str(tmp_path / "o"), "--steps", "3",
+               "--batch-size", "8", "--size", "32", "--threads", "1"])
+    assert rc == 2  # 12-frame clips are shorter than the default vshift needs
+    assert "source(s) selected" in capsys.readouterr().err
+    rc = main(["train-sync", "--corpus", str(corpus), "--where", "sync_conf >= 2", "--output", str(tmp_path / "o"),
+               "--steps", "3", "--batch-size", "8", "--size", "32", "--threads", "1", "--vshift", "4",
+               "--min-shift", "2", "--val-sources", "c002"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "held-out sources ['c002']" in out and "sync.backend: expert" in out
+    from lipforge.pipeline.av.sync_expert import read_expert_meta
+
+    m = read_expert_meta(tmp_path / "o" / "expert.pt")
+    assert m["train_clips"] == 5 and m["val_clips"] == 1 and m["steps"] == 3
