@@ -19,11 +19,14 @@ reference, a truncated one compares its own frames only.
 """
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from lipforge.infer.framestore import FrameStore
 
 from lipforge.infer.eval.metrics import lip_leak, lip_leak_lite, mouth_aspect_ratio, psnr, ssim
 from lipforge.pipeline.models import require_model_file
@@ -129,9 +132,10 @@ def measure_sync(frames: np.ndarray, audio: np.ndarray, crop: int = 160, syncnet
     return sync_of_crops(crops, lm, audio, syncnet, device)
 
 
-def sync_of_crops(crops: np.ndarray, lm: np.ndarray, audio: np.ndarray, syncnet: str | None = None,
+def sync_of_crops(crops, lm: np.ndarray, audio: np.ndarray, syncnet: str | None = None,
                   device: str = "cpu") -> dict[str, float]:
-    """:func:`measure_sync` from face crops (T, S, S, 3) and their crop-pixel landmarks (T, 68, 2)."""
+    """:func:`measure_sync` from face crops (T, S, S, 3) (an array or a FrameStore: the weight-free
+    measure reads them one at a time) and their crop-pixel landmarks (T, 68, 2)."""
     from lipforge.pipeline.av.offline_sync import offline_sync
 
     a = np.zeros(len(crops) * SPF, np.float32)
@@ -146,7 +150,7 @@ def sync_of_crops(crops: np.ndarray, lm: np.ndarray, audio: np.ndarray, syncnet:
         from lipforge.pipeline.av.syncnet import load_syncnet, syncnet_embeddings
 
         net = load_syncnet(syncnet, device)
-        v, au = syncnet_embeddings(net, reference_crops(crops, lm, 224), mfcc(a), device=device)
+        v, au = syncnet_embeddings(net, reference_crops(np.asarray(crops), lm, 224), mfcc(a), device=device)
         r = offset_confidence(v, au)
         backend = "syncnet"
     return {"offset": int(r.offset), "conf": float(r.conf), "min_dist": float(r.min_dist), "backend": backend}
@@ -176,9 +180,11 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
             raise ValueError(f"{g}: frame size {g_info.width}x{g_info.height} differs from its reference "
                              f"{reference[i]} ({ref_info.width}x{ref_info.height})")
         gen = lambda info=g_info: model_chunks(info, cfg.chunk)  # noqa: E731
-        sync_parts: list[tuple[np.ndarray, np.ndarray]] = []
+        scratch = tempfile.TemporaryDirectory(prefix="lipforge-eval-")  # the sync crops, on disk
+        sync_store = FrameStore.create(Path(scratch.name) / "sync.u8", (SYNC_CROP, SYNC_CROP, 3))
+        sync_lm: list[np.ndarray] = []
         try:
-            _, _, lm_g = stream_track(gen, per_chunk=_sync_crops(sync_parts) if cfg.sync else None)
+            _, _, lm_g = stream_track(gen, per_chunk=_sync_crops(sync_store, sync_lm) if cfg.sync else None)
             mar = mouth_aspect_ratio(lm_g)
             entry.update(mar=mar.round(4).tolist(), mar_mean=float(mar.mean()), mar_std=float(mar.std()))
         except NoFaceError as e:  # no face: noted per metric, as before
@@ -190,11 +196,12 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
             try:
                 if lm_g is None:
                     raise NoFaceError(entry["mar_error"])
-                crops = np.concatenate([c for c, _ in sync_parts])
-                s = sync_of_crops(crops, np.concatenate([m for _, m in sync_parts]), audio, cfg.syncnet, cfg.device)
+                s = sync_of_crops(sync_store, np.concatenate(sync_lm), audio, cfg.syncnet, cfg.device)
                 entry.update(sync_offset=s["offset"], sync_conf=s["conf"], sync_backend=s["backend"])
             except Exception as e:  # a video without a usable face or audio gets a note, not a crash
                 entry["sync_error"] = f"{type(e).__name__}: {e}"
+        sync_store.close()
+        scratch.cleanup()
         videos.append(entry)
     summary: dict[str, Any] = {"n_videos": len(videos)}
     for k in ("ssim", "psnr", "lpips", "lmd", "mar_mean", "sync_offset", "sync_conf"):
@@ -228,13 +235,14 @@ def evaluate(generated: list[str | Path], reference: list[str | Path] | None = N
 SYNC_CROP = 160  # face crop side the sync measure sees
 
 
-def _sync_crops(parts: list):
-    """A ``per_chunk`` callback keeping each chunk's sync crops and crop-pixel landmarks."""
+def _sync_crops(store, lms: list):
+    """A ``per_chunk`` callback appending each chunk's sync crops to ``store`` (a FrameStore on disk:
+    160 px crops of a 60 s video are 115 MB) and their crop-pixel landmarks to ``lms``."""
     from lipforge.pipeline.faces.crop import crop_frames, points_to_crop
 
     def keep(start, frames, crop_boxes, lm):  # noqa: ARG001 - stream_track's callback signature
-        parts.append((crop_frames(frames, crop_boxes, SYNC_CROP),
-                      points_to_crop(lm, crop_boxes, SYNC_CROP).astype(np.float32)))
+        store.append(crop_frames(frames, crop_boxes, SYNC_CROP))
+        lms.append(points_to_crop(lm, crop_boxes, SYNC_CROP).astype(np.float32))
     return keep
 
 
