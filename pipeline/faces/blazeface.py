@@ -19,7 +19,9 @@ runtime is mediapipe's Tasks ``FaceDetector`` (CPU, XNNPACK, one thread per dete
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
+import sys
 import weakref
 from pathlib import Path
 
@@ -48,10 +50,20 @@ def _close_live() -> None:
         det.close()
 
 
-def _quiet_mediapipe_logs() -> None:
-    """mediapipe's C++ side logs every model load to stderr (once per worker); keep errors."""
-    os.environ.setdefault("GLOG_minloglevel", "2")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+@contextlib.contextmanager
+def _quiet_fd2():
+    """mediapipe's LiteRT logs about 60 INFO/WARNING lines per model load straight to file
+    descriptor 2 (no setting turns them off in 1.2.2); hide them while the models load. A load
+    that fails still raises its Python exception with the message."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class BlazeFaceDetector:
@@ -67,7 +79,6 @@ class BlazeFaceDetector:
     def __init__(self, model_dir: str | Path, max_side: int = 640, min_confidence: float = 0.5,
                  refine: bool = True, fallback: bool = True) -> None:
         files = require_files(model_dir)
-        _quiet_mediapipe_logs()
         try:
             from mediapipe.tasks.python import BaseOptions, vision
         except ImportError as e:
@@ -80,8 +91,13 @@ class BlazeFaceDetector:
             return vision.FaceDetector.create_from_options(opts)
 
         self.max_side = int(max_side)
-        self._full = make(files[FULL_RANGE])
-        self._short = make(files[SHORT_RANGE]) if fallback else None
+        self.calibration: tuple[float, ...] | None = None  # a config's override for both models
+        with _quiet_fd2():
+            self._full = make(files[FULL_RANGE])
+            self._short = make(files[SHORT_RANGE]) if fallback else None
+            import mediapipe as mp  # its first detect logs once more: run one on a blank image
+
+            self._full.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
         self._landmarker = None
         self.n_fallback = 0  # frames the short-range model was asked about
         _LIVE.add(self)
@@ -106,10 +122,10 @@ class BlazeFaceDetector:
 
         small, s = downscale(np.ascontiguousarray(frame), self.max_side)
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(small))
-        box = self._largest(self._full, image, s, BLAZEFACE_CALIBRATION[FULL_RANGE])
+        box = self._largest(self._full, image, s, self.calibration or BLAZEFACE_CALIBRATION[FULL_RANGE])
         if box is None and self._short is not None:
             self.n_fallback += 1
-            box = self._largest(self._short, image, s, BLAZEFACE_CALIBRATION[SHORT_RANGE])
+            box = self._largest(self._short, image, s, self.calibration or BLAZEFACE_CALIBRATION[SHORT_RANGE])
         return box
 
     def __call__(self, frames) -> np.ndarray:

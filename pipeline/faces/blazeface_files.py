@@ -36,8 +36,8 @@ WHEEL = "mediapipe==0.10.21"
 WHEEL_FILE = "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl"
 WHEEL_SHA256 = "05dc4a9e593655a79558d05d6227d31018c2537a4bd3362b51e230cf22aecfe3"
 WHEEL_MEMBER = "mediapipe/modules/face_detection/"
-SETUP_HINT = ("scripts/setup.sh puts them there (it runs `python -m lipforge.pipeline.faces.blazeface_files DIR`, "
-              f"which extracts them from the pinned {WHEEL} wheel); or set stages.faces.blazeface_dir")
+SETUP_HINT = (f"scripts/setup.sh puts them in {DEFAULT_DIR} (it runs `python -m lipforge.pipeline.faces.blazeface_files "
+              f"[DIR]`, which extracts them from the pinned {WHEEL} wheel); set stages.faces.blazeface_dir for another folder")
 
 
 def sha256(path: str | Path) -> str:
