@@ -42,6 +42,9 @@ def main() -> None:
     ap.add_argument("--profile", type=int, default=0)
     a = ap.parse_args()
     files = sorted(a.input.glob("*.mp4")) if a.input else default_inputs()
+    from lipforge.pipeline.threads import keep_freed_memory
+
+    keep_freed_memory()  # as the runners' workers do: clip stacks reuse the heap
     tot = {"decode": 0.0, "segment": 0.0, "video_s": 0.0}
     print(f"{'video':46s} {'video-s':>7s} {'decode CPU-s/vs':>15s} {'segment CPU-s/vs':>16s} {'ratio':>6s}")
     for p in files:
