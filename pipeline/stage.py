@@ -108,8 +108,9 @@ class StageStats:
     seconds: float = 0.0
     video_seconds: float = 0.0  # duration of the clips that came in
     kept_seconds: float = 0.0  # duration of the clips this stage let through
-    # CPU time of the thread that ran the stage (``seconds`` is wall time, which a busy machine
-    # stretches); the figure cost models are built from
+    # CPU time of the process while the stage ran, its libraries' helper threads included (mediapipe
+    # infers on a thread of its own); ``seconds`` is wall time, which a busy machine stretches.
+    # The figure cost models are built from (a worker runs one stage at a time)
     cpu_seconds: float = 0.0
 
     def __add__(self, other: "StageStats") -> "StageStats":
@@ -192,9 +193,9 @@ class Stage:
             self.setup()
             self._ready = True
         live = [it for it in items if it.kept]
-        t0, c0 = time.perf_counter(), time.thread_time()
+        t0, c0 = time.perf_counter(), time.process_time()
         out_live = self.process(live) if live else []
-        dt, dc = time.perf_counter() - t0, time.thread_time() - c0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         lost = {it.parent_id for it in live} - {it.parent_id for it in out_live}
         if lost:
             # The runners persist a candidate from its returned clips; one that vanished would
