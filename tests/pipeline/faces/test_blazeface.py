@@ -133,3 +133,20 @@ def test_faces_stage_on_the_real_fixture_video_with_the_default_detector():
     got = out.arrays["face_boxes.npy"].astype(np.float64)
     v = iou(got[::2], hog[::2])  # the frames the default detect_every=2 detected on
     assert np.isfinite(v).all() and v.mean() >= 0.95, v.round(3)
+
+
+def test_region_search_between_whole_frame_searches_keeps_the_box():
+    from lipforge.pipeline.faces.blazeface import BlazeFaceDetector
+    from lipforge.pipeline.source.normalize import FrameStream
+
+    models = _models()
+    fs = FrameStream(str(_real("talking_en_1080x1920_25fps.mp4")), 25, 1280)
+    frames = np.stack([rgb for _, rgb in fs.select(set(range(0, 48, 2)))])  # (24, 1280, 720, 3)
+    whole = BlazeFaceDetector(models)(frames)
+    det = BlazeFaceDetector(models, rescan_every=12)
+    roi = det(frames)
+    assert (det.n_full, det.n_roi) == (2, 22)  # frames 0 and 12 searched whole
+    v = iou(whole, roi)
+    assert np.isfinite(v).all() and v.mean() > 0.95, v.round(3)
+    with pytest.raises(ValueError, match="blazeface_rescan_every"):
+        FaceDetectStage.Config(blazeface_rescan_every=-1)
