@@ -1,10 +1,12 @@
 """Curation throughput of the command users run, beside decode-only on the same files, one run.
 
-    python benchmarks/curate_throughput.py [--input DIR] [--long-seconds 60] [--runs all]
+    python benchmarks/curate_throughput.py [--input DIR | --synthetic] [--runs decode1,local,...]
 
-Without --input it makes synthetic talking heads (four 10 s ones and one long source, at 720p
-landscape and portrait; ``--sizes small`` for 384/640 px ones) and adds the real fixture video
-(1080x1920) when ../shared/fixtures is present. Every pipeline figure is
+Without --input it runs on the real talking videos of ../shared/fixtures/real/talking (28
+files, 224 px to 1080p, camera and studio) plus the portrait fixture (1080x1920), linked into a
+temporary folder; ``--synthetic`` makes the earlier synthetic talking heads instead (four 10 s
+ones and one long source, at 720p; ``--sizes small`` for 384/640 px ones), whose decode is about
+3x cheaper than camera video and so flatters every ratio. Every pipeline figure is
 ``lipforge curate`` as a user types it (a subprocess; no --runner means Ray in-process):
 
 * ``decode1`` / ``decode2``: PyAV decode to RGB frames + 16 kHz mono, largest file first, in one
@@ -17,6 +19,10 @@ landscape and portrait; ``--sizes small`` for 384/640 px ones) and adds the real
 
 CPU-seconds are those of the whole process tree (the driver, Ray's own processes and every
 worker), read from /proc every 0.2 s; peak RSS is each process's high-water mark (VmHWM).
+Phases, from when files appear in the output (polled every 0.2 s): start-up (launch until the
+work store's corpus.json: imports, config, planning), to the first source done (Ray's start and
+the first source's work), then until the run's stats file (the sources' work), and finalize
+(stats until the process ends: manifests, summary, report).
 Bytes crossing operators come from the run's ``work/dataflow/*.json``. Prints figures only;
 targets are never asserted. The machine may be shared: say so when quoting the figures.
 """
@@ -35,6 +41,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO.parent / "shared" / "fixtures" / "real" / "talking_en_1080x1920_25fps.mp4"
 RUNS = ("decode1", "decode2", "ray", "ray1", "ray2", "local", "spine", "ray2whole", "localwhole")
+DEFAULT_RUNS = ("decode1", "decode2", "local", "ray1", "ray2")
+REAL_TALKING = REPO.parent / "shared" / "fixtures" / "real" / "talking"
 FLAT = ("flat10", "flatlong")  # memory against source length: the default command on one source
 
 
@@ -98,8 +106,12 @@ def _proc_sample(pid: int) -> tuple[float, int, str] | None:
     return cpu, hwm, cmd
 
 
-def run_tree(cmd: list[str], env: dict) -> dict:
-    """Run ``cmd``; CPU-s of it and every descendant, peak RSS per process, wall time."""
+PHASE_MARKS = {"corpus": "work/corpus.json", "first_done": "work/sources/*.done", "stats": "work/stats/*.json"}
+
+
+def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
+    """Run ``cmd``; CPU-s of it and every descendant, peak RSS per process, wall time, and when
+    each of :data:`PHASE_MARKS` first appeared under ``out_dir``."""
     import psutil
 
     t0 = time.perf_counter()
@@ -107,7 +119,13 @@ def run_tree(cmd: list[str], env: dict) -> dict:
     seen: dict[int, tuple[float, int, str]] = {}
     root = psutil.Process(proc.pid)
 
+    marks: dict[str, float] = {}
+
     def sample() -> None:
+        if out_dir is not None:
+            for k, pat in PHASE_MARKS.items():
+                if k not in marks and next(iter(out_dir.glob(pat)), None) is not None:
+                    marks[k] = time.perf_counter() - t0
         try:
             kids = root.children(recursive=True)
         except psutil.Error:
@@ -137,7 +155,7 @@ def run_tree(cmd: list[str], env: dict) -> dict:
     # Ray's workers are "ray::<actor>" processes; a decode pool's are plain children
     ray_workers = [h for h, c in workers if c.startswith("ray::")]
     any_workers = [h for h, c in workers if "gcs_server" not in c and "raylet" not in c]
-    return {"wall_s": wall, "cpu_s": sum(c for c, _, _ in seen.values()), "n_procs": len(seen),
+    return {"wall_s": wall, "cpu_s": sum(c for c, _, _ in seen.values()), "n_procs": len(seen), "marks": marks,
             "driver_rss": seen.get(proc.pid, (0, 0, ""))[1],
             "worker_rss": max(ray_workers or any_workers or [0]), "stdout": out["stdout"], "stderr": out["stderr"]}
 
@@ -147,6 +165,17 @@ SIZES = {  # synthetic talking heads: (width, height) of the four 10 s ones and 
     "real": [(1280, 720), (1280, 720), (720, 1280), (720, 1280)], "real_long": (1280, 720),
     "small": [(384, 384), (384, 384), (640, 360), (640, 360)], "small_long": (384, 384),
 }
+
+
+def real_inputs(d: Path) -> Path:
+    """The real talking videos and the portrait fixture, linked into ``d``."""
+    d.mkdir(parents=True, exist_ok=True)
+    files = sorted(REAL_TALKING.glob("*.mp4")) + ([FIXTURE] if FIXTURE.exists() else [])
+    if not files:
+        sys.exit(f"no real fixtures at {REAL_TALKING}: pass --input DIR or --synthetic")
+    for f in files:
+        os.symlink(f, d / f.name)
+    return d
 
 
 def make_inputs(d: Path, long_s: float, sizes: str = "real") -> Path:
@@ -166,7 +195,12 @@ def make_inputs(d: Path, long_s: float, sizes: str = "real") -> Path:
     return d
 
 
+CURATE_CONFIG: list[str] = []  # --config FILE for the runs without their own (--curate-config)
+
+
 def curate_cmd(inp: Path, out: Path, *extra: str) -> list[str]:
+    if "--config" not in extra:
+        extra = (*extra, *CURATE_CONFIG)
     return [sys.executable, "-m", "lipforge.cli", "curate", "--input", str(inp), "--output", str(out), *extra]
 
 
@@ -199,10 +233,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input")
     ap.add_argument("--long-seconds", type=float, default=60.0)
-    ap.add_argument("--runs", default="all", help=f"comma list of {','.join(RUNS + FLAT)} (default: all but flat*)")
+    ap.add_argument("--runs", default=",".join(DEFAULT_RUNS),
+                    help=f"comma list of {','.join(RUNS + FLAT)}, or all (all but flat*)")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic talking heads instead of the real fixtures")
     ap.add_argument("--flat-seconds", type=float, default=600.0, help="length of the flatlong source")
     ap.add_argument("--sizes", choices=("real", "small"), default="real",
                     help="synthetic heads at 720p (real) or at 384/640 px (small, the earlier default)")
+    ap.add_argument("--curate-config", help="a --config YAML for the local/ray runs (e.g. stages.faces.backend: dlib)")
     ap.add_argument("--decode-child", type=int)
     a = ap.parse_args()
     if a.decode_child:
@@ -212,9 +249,14 @@ def main() -> None:
 
     apply_offline_env()
     env = dict(os.environ)
+    if a.curate_config:
+        CURATE_CONFIG[:] = ["--config", str(Path(a.curate_config).resolve())]
     runs = RUNS if a.runs == "all" else tuple(a.runs.split(","))
     tmp = Path(tempfile.mkdtemp(prefix="lipforge-bench-"))
-    inp = Path(a.input) if a.input else make_inputs(tmp / "in", a.long_seconds, a.sizes)
+    if a.input:
+        inp = Path(a.input)
+    else:
+        inp = make_inputs(tmp / "in", a.long_seconds, a.sizes) if a.synthetic else real_inputs(tmp / "in")
     files = [p for p in sorted(inp.iterdir())]
     print(f"input: {inp}: {len(files)} files, {sum(p.stat().st_size for p in files) / 1e6:.1f} MB; "
           f"machine: {os.cpu_count()} CPUs (shared with other jobs: figures are indicative)")
@@ -238,7 +280,8 @@ def main() -> None:
             cmds[name] = curate_cmd(tmp / name, tmp / f"{name}-out")
     for name in runs:
         print(f"running {name}: {' '.join(cmds[name][1:])}", flush=True)
-        r = run_tree(cmds[name], env)
+        out_dir = Path(cmds[name][cmds[name].index("--output") + 1]) if "--output" in cmds[name] else None
+        r = run_tree(cmds[name], env, out_dir)
         if name == "decode1":
             print("\n".join(ln for ln in r["stdout"].splitlines() if ln.startswith("  decode-only")), flush=True)
         if name.startswith("decode"):
@@ -298,13 +341,36 @@ def report(res: dict[str, dict]) -> None:
             work = sum(st["seconds"] for st in r["stages"])
             print(f"  {name:6s} stage work {work:7.1f} s, wall {r['wall_s']:6.1f} s, CPU {r['cpu_s']:6.1f} s: "
                   f"stage work / CPU-s = {work / max(r['cpu_s'], 1e-9):.2f}")
-    ref = res.get("local") or res.get("ray")
+    dec = d1["cpu_s"] / d1["video_s"] if d1 else None  # decode-only CPU-s per video-s
+    if dec:
+        print(f"decode-only (1 process): {dec:.4f} CPU-s per video-s")
+    for name, r in res.items():
+        if r.get("stages") and dec:
+            run = r["cpu_s"] / r["video_s"]
+            print(f"  {name:10s} whole run {run:.4f} CPU-s per video-s (driver and every worker) = "
+                  f"{run / dec:.2f}x decode-only's cost, {dec / run:.3f}x its throughput")
+    ref = res.get("local") or res.get("ray1") or res.get("ray")
     if ref and ref.get("stages"):
-        print("per stage (seconds of stage work per video-second that entered the stage):")
+        print("per stage (the stage's CPU-s per video-second of the run's input; x decode-only's; wall timer):")
         for s in ref["stages"]:
-            if s["video_seconds"]:
-                print(f"  {s['stage']:10s} {s['seconds'] / s['video_seconds']:.4f} s/video-s  "
-                      f"({s['items_in']} clips, {s['video_seconds']:.1f} video-s in, {s['kept_seconds']:.1f} kept)")
+            cpu = s.get("cpu_seconds", 0.0) / ref["video_s"]
+            x = f"{cpu / dec:6.2f}x" if dec else "-"
+            print(f"  {s['stage']:10s} {cpu:.4f} CPU-s/video-s {x}  wall {s['seconds'] / ref['video_s']:.4f} s/video-s  "
+                  f"({s['items_in']} clips, {s['video_seconds']:.1f} video-s in, {s['kept_seconds']:.1f} kept)")
+    print("phases (wall s): start-up = launch -> corpus.json; first = -> first source done; "
+          "sources = -> stats written; finalize = -> process end")
+    for name, r in res.items():
+        m = r.get("marks") or {}
+        if "corpus" in m and "stats" in m:
+            first = m.get("first_done", m["stats"])
+            print(f"  {name:10s} start-up {m['corpus']:5.1f}  first {first - m['corpus']:5.1f}  "
+                  f"sources {m['stats'] - first:6.1f}  finalize {r['wall_s'] - m['stats']:5.1f}  (wall {r['wall_s']:.1f})")
+    for dn in ("decode1", "decode2"):
+        if dn in res:
+            dw = res[dn]["video_s"] / res[dn]["wall_s"]
+            for name in ("local", "ray1", "ray2", "ray"):
+                if name in res:
+                    print(f"  wall throughput {name} / {dn}: {res[name]['video_s'] / res[name]['wall_s'] / dw:.3f}")
 
 
 if __name__ == "__main__":

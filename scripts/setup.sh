@@ -16,11 +16,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >&2
 fi
 
-# One OpenCV: ultralytics and face-alignment declare opencv-python (GUI build), pyiqa and lipforge
-# the headless one; both install the same cv2 package. Keep only the headless build.
+# One OpenCV: ultralytics and face-alignment declare opencv-python (GUI build), mediapipe
+# opencv-contrib-python, pyiqa and lipforge the headless one; all install the same cv2 package.
+# Keep only the headless build.
 one_opencv() {
-  if "$1/bin/pip" show -q opencv-python >/dev/null 2>&1; then
-    "$1/bin/pip" uninstall -q -y opencv-python >&2
+  local extra=()
+  for p in opencv-python opencv-contrib-python; do
+    if "$1/bin/pip" show -q "$p" >/dev/null 2>&1; then extra+=("$p"); fi
+  done
+  if [ ${#extra[@]} -gt 0 ]; then
+    "$1/bin/pip" uninstall -q -y "${extra[@]}" >&2
     "$1/bin/pip" install -q --no-deps --force-reinstall -c "$repo/constraints.txt" opencv-python-headless >&2
   fi
 }
@@ -46,4 +51,8 @@ else
     "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$repo" >&2
   fi
 fi
+# The default face detector's model files (BlazeFace, Apache-2.0): extracted from a pinned
+# mediapipe 0.10.x wheel that `pip download --no-deps` fetches from the registry, every file
+# checked against its sha256; kept outside the repository. Does nothing when they are in place.
+"$venv/bin/python" -m lipforge.pipeline.faces.blazeface_files "${LIPFORGE_BLAZEFACE_DIR:-$HOME/.cache/lipforge/models/blazeface}" >&2
 echo "$venv/bin/python"

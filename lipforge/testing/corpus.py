@@ -145,7 +145,7 @@ def stage_counts(out: Path) -> list[dict]:
     import json
 
     rows = json.loads((out / "summary.json").read_text())["stages"]
-    return [{k: v for k, v in r.items() if k not in ("seconds", "items_per_s")} for r in rows]
+    return [{k: v for k, v in r.items() if k not in ("seconds", "cpu_seconds", "items_per_s")} for r in rows]
 
 
 def last_fresh(tmp: Path) -> Path:

@@ -13,7 +13,9 @@ forehead-to-chin convention of :mod:`lipforge.pipeline.faces.boxes`.
   frames downscaled to ``imgsz``; never downloads (``YOLO_OFFLINE`` and sync off before
   ultralytics is imported) and never unpickles code (ultralytics' weights-only safe load).
 
-Model files are checked by :func:`lipforge.pipeline.models.require_model_file` when a stage is constructed.
+The default detector, BlazeFace seeding the same 68-point refine, lives in
+:mod:`lipforge.pipeline.faces.blazeface`. Model files are checked by
+:func:`lipforge.pipeline.models.require_model_file` when a stage is constructed.
 """
 from __future__ import annotations
 

@@ -78,13 +78,13 @@ def corpus_stage_stats(clip_rows: list[dict], stage_names: list[str], splits: se
 
 
 def corpus_rows(corpus: dict[str, StageStats], run: dict[str, StageStats], order) -> list[dict]:
-    """summary.json ``stages``: the corpus's counts per stage; ``seconds`` and ``items_per_s`` are
+    """summary.json ``stages``: the corpus's counts per stage; ``seconds``, ``cpu_seconds`` and ``items_per_s`` are
     this run's work on the stage (``work.stages`` has its counts; a fresh run: the same)."""
     out = []
     for name in sorted(set(corpus) | set(run), key=order):
         d = (corpus.get(name) or StageStats(name)).as_dict()
         r = run.get(name) or StageStats(name)
-        d.update(seconds=round(r.seconds, 4), items_per_s=round(r.items_per_s, 3))
+        d.update(seconds=round(r.seconds, 4), cpu_seconds=round(r.cpu_seconds, 4), items_per_s=round(r.items_per_s, 3))
         out.append(d)
     return out
 

@@ -95,7 +95,7 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
 
     split = part is not None and part.n > 1
     stats = stats if stats is not None else StageStats("segment")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     record = probe_input(src, cfg.probe)  # the file's verdict, then its range's (a range source)
     seg = Segmenter(cfg.segment)
     if record.status != STATUS_DROPPED:
@@ -120,14 +120,16 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
             stats.video_seconds += item.n_frames / item.fps
             stats.kept_seconds += item.n_frames / item.fps if item.kept else 0.0
             stats.seconds += time.perf_counter() - t0
+            stats.cpu_seconds += time.process_time() - c0
             yield [item]
             # The caller is done with this clip: let go of its frames before the next is decoded
             # (else each worker holds two clips at once, its peak memory rising with the source).
             del item
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
         record.n_frames, record.n_scenes = seg.n_frames, seg.n_scenes
         record.n_candidates = len(seg.candidate_ids)
     stats.seconds += time.perf_counter() - t0
+    stats.cpu_seconds += time.process_time() - c0
     cands = list(seg.candidate_ids) if record.status != STATUS_DROPPED else []
     if split:
         store.write_part(src.source_id, part.index, part.n, record, cands)

@@ -108,19 +108,24 @@ class StageStats:
     seconds: float = 0.0
     video_seconds: float = 0.0  # duration of the clips that came in
     kept_seconds: float = 0.0  # duration of the clips this stage let through
+    # CPU time of the process while the stage ran, its libraries' helper threads included (mediapipe
+    # infers on a thread of its own); ``seconds`` is wall time, which a busy machine stretches.
+    # The figure cost models are built from (a worker runs one stage at a time)
+    cpu_seconds: float = 0.0
 
     def __add__(self, other: "StageStats") -> "StageStats":
         if other.name != self.name:
             raise ValueError(f"cannot add stats of stage {other.name!r} to {self.name!r}")
         return StageStats(self.name, self.items_in + other.items_in, self.kept + other.kept,
                           self.dropped + other.dropped, self.seconds + other.seconds,
-                          self.video_seconds + other.video_seconds, self.kept_seconds + other.kept_seconds)
+                          self.video_seconds + other.video_seconds, self.kept_seconds + other.kept_seconds,
+                          self.cpu_seconds + other.cpu_seconds)
 
     def take(self) -> "StageStats":
         """Return the counts so far and reset them in place (for shipping deltas between workers)."""
         out = StageStats(self.name) + self
         self.items_in, self.kept, self.dropped = 0, 0, Counter()
-        self.seconds = self.video_seconds = self.kept_seconds = 0.0
+        self.seconds = self.video_seconds = self.kept_seconds = self.cpu_seconds = 0.0
         return out
 
     @property
@@ -129,7 +134,8 @@ class StageStats:
 
     def as_dict(self) -> dict[str, Any]:
         d = {"stage": self.name, "items_in": self.items_in, "kept": self.kept,
-             "seconds": round(self.seconds, 4), "items_per_s": round(self.items_per_s, 3),
+             "seconds": round(self.seconds, 4), "cpu_seconds": round(self.cpu_seconds, 4),
+             "items_per_s": round(self.items_per_s, 3),
              "video_seconds": round(self.video_seconds, 3), "kept_seconds": round(self.kept_seconds, 3),
              "hours_in": round(self.video_seconds / 3600, 6),
              "hours_out": round(self.kept_seconds / 3600, 6)}
@@ -140,7 +146,7 @@ class StageStats:
     def from_dict(cls, d: dict[str, Any]) -> "StageStats":
         dropped = Counter({k[len("dropped_"):]: v for k, v in d.items() if k.startswith("dropped_")})
         return cls(d["stage"], d["items_in"], d["kept"], dropped, d["seconds"], d.get("video_seconds", 0.0),
-                   d.get("kept_seconds", 0.0))
+                   d.get("kept_seconds", 0.0), d.get("cpu_seconds", 0.0))
 
 
 class Stage:
@@ -192,9 +198,9 @@ class Stage:
             self.setup()
             self._ready = True
         live = [it for it in items if it.kept]
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out_live = self.process(live) if live else []
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         lost = {it.parent_id for it in live} - {it.parent_id for it in out_live}
         if lost:
             # The runners persist a candidate from its returned clips; one that vanished would
@@ -207,6 +213,7 @@ class Stage:
         s = self.stats
         s.items_in += len(live)
         s.seconds += dt
+        s.cpu_seconds += dc
         s.video_seconds += sum(it.n_frames / it.fps for it in live)
         for it in out_live:
             if it.kept:

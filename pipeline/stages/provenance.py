@@ -90,7 +90,12 @@ def _speech(st) -> StageProvenance:
 def _faces(st) -> StageProvenance:
     c = st.config
     w = weights_id(getattr(st, "_weights", None) or c.weights) if c.backend == "ultralytics" else None
-    return StageProvenance("faces", RAN, "dlib_hog" if c.backend == "dlib" else "ultralytics",
+    if c.backend == "blazeface":  # both pinned model files (the short-range one is the fallback)
+        from lipforge.pipeline.faces.blazeface_files import SHA256
+
+        w = ";".join(weights_id(os.path.join(st._weights, name)) for name in SHA256)
+    measure = {"dlib": "dlib_hog", "blazeface": "blazeface+dlib68"}.get(c.backend, c.backend)
+    return StageProvenance("faces", RAN, measure,
                            f"face_max_px > {c.min_face_px}, piece >= {c.min_clip_s} s (gaps <= {c.max_gap} "
                            f"frames filled, box jump > {c.jump_threshold} splits)", w,
                            {"min_face_px": c.min_face_px, "min_clip_s": c.min_clip_s, "max_gap": c.max_gap,

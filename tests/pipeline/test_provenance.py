@@ -59,7 +59,9 @@ def test_rows_stamped_by_the_backends_that_run_here():
     (it,) = items
     m = it.measurements
     assert it.kept, (it.reason, m)
-    assert m["prov_faces_measure"] == "dlib_hog" and m["prov_faces_weights"] is None
+    assert m["prov_faces_measure"] == "blazeface+dlib68"
+    assert m["prov_faces_weights"] == ("face_detection_full_range_sparse.tflite@sha256:2c3728e6da56;"
+                                       "face_detection_short_range.tflite@sha256:bbff11cebd1e")
     assert m["prov_faces_rule"].startswith("face_max_px > 50.0")
     pred = frm.pose_predictor_model_location()
     assert m["prov_landmarks_weights"] == f"shape_predictor_68_face_landmarks.dat@sha256:{_sha12(pred)}"

@@ -49,7 +49,7 @@ def test_face_thresholds_rejudge_without_decoding(heads, tmp_path, monkeypatch):
     too_small = [r for r in got["clips"] if r["reason"] == "face_too_small"]
     assert len(too_small) == 2 and all(r["clip_id"].startswith("u") for r in too_small)
     # the stages after faces never saw them in a fresh run: their columns are null
-    assert all(r["landmark_backend"] is None and r["prov_landmarks_rule"] is None and r["face_backend"] == "dlib"
+    assert all(r["landmark_backend"] is None and r["prov_landmarks_rule"] is None and r["face_backend"] == "blazeface"
                for r in too_small)
 
     durations = sorted({r["duration_s"] for r in rows})

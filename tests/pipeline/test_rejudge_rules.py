@@ -22,7 +22,7 @@ def _stages(weights, faces=None, asd=None, sync=None) -> dict:
     from lipforge.pipeline.stages.faces import FaceDetectStage
     from lipforge.pipeline.stages.sync import SyncStage
 
-    return {"faces": FaceDetectStage(FaceDetectStage.Config(**{"min_face_px": 100.0, **(faces or {})})),
+    return {"faces": FaceDetectStage(FaceDetectStage.Config(**{"backend": "dlib", "min_face_px": 100.0, **(faces or {})})),
             "asd": ActiveSpeakerStage(ActiveSpeakerStage.Config(**{"weights": str(weights["light_asd"]), "threshold": 0.0,
                                                                    **(asd or {})})),
             "sync": SyncStage(SyncStage.Config(**{"backend": "syncnet", "syncnet_weights": str(weights["syncnet"]),

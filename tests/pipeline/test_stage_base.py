@@ -37,8 +37,10 @@ def test_stage_counts_reasons_and_hours_and_stats_add_up():
     # a dropped item passes a later call untouched and uncounted
     st([dropped])
     assert st.stats.items_in == 3
+    assert 0.0 < s.cpu_seconds  # the process's CPU time while the stage ran, beside the wall time
     total = s + StageStats.from_dict(s.as_dict())
     assert total.items_in == 6 and total.dropped["low_score"] == 2 and total.kept_seconds == pytest.approx(12.0)
+    assert total.cpu_seconds == pytest.approx(2 * s.cpu_seconds, abs=1e-3)
     with pytest.raises(ValueError, match="cannot add"):
         s + StageStats("other")
 

@@ -30,7 +30,7 @@ def item(dataset_box=None) -> ClipItem:
 def stage_with(box_px_seen, seen: list, **cfg) -> FaceDetectStage:
     """A stage whose detector stand-in reports one face at ``box_px_seen`` (source pixels,
     relative to the frames it is shown) and records the shape of those frames."""
-    st = FaceDetectStage(FaceDetectStage.Config(min_face_px=50, **cfg))
+    st = FaceDetectStage(FaceDetectStage.Config(backend="dlib", min_face_px=50, **cfg))
 
     def detect(frames, ws):
         seen.append(frames.shape)

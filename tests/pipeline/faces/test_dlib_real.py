@@ -117,7 +117,7 @@ def test_stages_on_the_real_fixture_video():
     item = ClipItem(clip_id=cid, source_id="talk", parent_id=cid, start_frame=0, end_frame=len(frames),
                     frames=frames, audio=np.zeros(len(frames) * 640, np.float32), work_scale=ws,
                     source_width=src.shape[2], source_height=src.shape[1])
-    (out,) = FaceDetectStage(FaceDetectStage.Config(min_clip_s=0.5))([item])
+    (out,) = FaceDetectStage(FaceDetectStage.Config(backend="dlib", min_clip_s=0.5))([item])
     assert out.kept, (out.reason, out.measurements)
     m = out.measurements
     assert m["face_detected_ratio"] == 1.0 and m["face_filled_frames"] == 0
@@ -145,7 +145,7 @@ def test_fixture_boxes_at_640_match_full_size_detection():
     frames = np.stack([cv2.resize(f, None, fx=ws, fy=ws, interpolation=cv2.INTER_AREA) for f in src])
     boxes = {}
     for side in (640, 1280):
-        st = FaceDetectStage(FaceDetectStage.Config(detect_max_side=side, detect_every=1))
+        st = FaceDetectStage(FaceDetectStage.Config(backend="dlib", detect_max_side=side, detect_every=1))
         st.setup()
         boxes[side] = st.detect(frames, ws)  # (T, 4) source px
     assert np.isfinite(boxes[640]).all() and np.isfinite(boxes[1280]).all()

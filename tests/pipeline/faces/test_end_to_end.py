@@ -46,7 +46,7 @@ def test_faces_landmarks_crop_end_to_end(head):
     assert out.frames_are_crop and out.frames.shape == (T, 320, 320, 3) and out.frames.dtype == np.uint8
     m = out.measurements
     assert m["face_detected_ratio"] > 0.9 and m["face_max_px"] > 228
-    assert m["landmark_backend"] == "dlib" and m["face_backend"] == "dlib"
+    assert m["landmark_backend"] == "dlib" and m["face_backend"] == "blazeface"
 
     # boxes and landmarks in source pixels agree with the synthetic face (dlib landmark extent)
     x0, y0, x1, y1 = head.face_box

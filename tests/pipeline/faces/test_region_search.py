@@ -83,7 +83,7 @@ def test_a_lost_face_falls_back_to_whole_frame_scans(head):
 def test_the_stage_passes_the_setting_and_checks_it():
     from lipforge.pipeline.stages.faces import FaceDetectStage
 
-    st = FaceDetectStage()
+    st = FaceDetectStage(FaceDetectStage.Config(backend="dlib"))
     st.setup()
     assert st.config.dlib_rescan_every == 12 and st.detector.rescan_every == 12
     with pytest.raises(ValueError, match="dlib_rescan_every"):

@@ -101,8 +101,9 @@ def make_item(n: int, start_frame: int = 50, work_scale: float = 0.5) -> ClipIte
 
 
 def run_stage(boxes: np.ndarray, item: ClipItem, **cfg) -> list[ClipItem]:
-    stage = FaceDetectStage(FaceDetectStage.Config(**cfg))
-    stage.detect = lambda frames, ws: boxes  # the detector is tested elsewhere
+    # the detector is tested elsewhere (dlib: constructing the stage needs no model file)
+    stage = FaceDetectStage(FaceDetectStage.Config(**{"backend": "dlib", **cfg}))
+    stage.detect = lambda frames, ws: boxes
     stage._ready = True
     return stage([item])
 
@@ -140,13 +141,13 @@ def test_stage_splits_into_children_with_ids_audio_and_reasons():
 def test_stage_maps_boxes_to_source_pixels():
     from lipforge.pipeline.faces.tracks import scatter_samples
 
-    stage = FaceDetectStage(FaceDetectStage.Config(detect_every=1))
+    stage = FaceDetectStage(FaceDetectStage.Config(backend="dlib", detect_every=1))
     stage.detector = lambda frames: np.tile([10.0, 20.0, 110.0, 140.0], (len(frames), 1))
     boxes = stage.detect(np.zeros((5, 8, 8, 3), np.uint8), work_scale=0.5)
     np.testing.assert_allclose(boxes, np.tile([20.0, 40.0, 220.0, 280.0], (5, 1)))
     s = scatter_samples([0, 2], np.ones((2, 4)), 3)
     assert np.isnan(s[1]).all() and (s[[0, 2]] == 1).all()
-    every2 = FaceDetectStage()  # the default detects every 2nd frame (and the last); NaN between
+    every2 = FaceDetectStage(FaceDetectStage.Config(backend="dlib"))  # the default detects every 2nd frame (and the last); NaN between
     every2.detector = stage.detector
     sparse = every2.detect(np.zeros((5, 8, 8, 3), np.uint8), work_scale=0.5)
     assert np.isfinite(sparse).all(1).tolist() == [True, False, True, False, True]

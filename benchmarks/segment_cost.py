@@ -1,0 +1,72 @@
+"""What ``segment`` costs beside a plain decode of the same files, in one process, and where.
+
+    python benchmarks/segment_cost.py [--input DIR] [--profile 25]
+
+For every video (default: ../shared/fixtures/real/talking plus the portrait fixture) measures
+the CPU seconds of decode-only (``curate_throughput.decode_file``: every frame to RGB at full
+size, audio to 16 kHz mono) and of :class:`~lipforge.pipeline.stages.segment.Segmenter` run to
+the end with the default :class:`~lipforge.pipeline.stages.config.SegmentConfig` (decode, working
+size, scene detection, clip stacks, audio), alternating the two per file so machine load
+falls on both alike. ``--profile N`` prints the N functions with the most own time inside
+``segment`` (cProfile, a second pass). Prints figures only.
+"""
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from blazeface_boxes import default_inputs  # noqa: E402
+from curate_throughput import decode_file  # noqa: E402
+
+
+def segment_file(path: Path) -> float:
+    from lipforge.manifests.schema import SourceRecord
+    from lipforge.pipeline.stages.config import SegmentConfig
+    from lipforge.pipeline.stages.segment import Segmenter
+
+    seg = Segmenter(SegmentConfig())
+    for _ in seg.run(str(path), SourceRecord(source_id="s", path=str(path))):
+        pass
+    return seg.n_frames / seg.cfg.fps
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--input", type=Path)
+    ap.add_argument("--profile", type=int, default=0)
+    a = ap.parse_args()
+    files = sorted(a.input.glob("*.mp4")) if a.input else default_inputs()
+    from lipforge.pipeline.run.threads import keep_freed_memory
+
+    keep_freed_memory()  # as the runners' workers do: clip stacks reuse the heap
+    tot = {"decode": 0.0, "segment": 0.0, "video_s": 0.0}
+    print(f"{'video':46s} {'video-s':>7s} {'decode CPU-s/vs':>15s} {'segment CPU-s/vs':>16s} {'ratio':>6s}")
+    for p in files:
+        c0 = time.process_time()
+        v = decode_file(str(p))
+        c1 = time.process_time()
+        segment_file(p)
+        c2 = time.process_time()
+        tot["decode"] += c1 - c0
+        tot["segment"] += c2 - c1
+        tot["video_s"] += v
+        print(f"{p.name:46s} {v:7.1f} {(c1 - c0) / v:15.4f} {(c2 - c1) / v:16.4f} {(c2 - c1) / (c1 - c0):6.2f}")
+    print(f"all {len(files)} files, {tot['video_s']:.1f} video-s: decode-only {tot['decode']:.1f} CPU-s, "
+          f"segment {tot['segment']:.1f} CPU-s, segment / decode-only = {tot['segment'] / tot['decode']:.2f}")
+    if a.profile:
+        prof = cProfile.Profile()
+        prof.enable()
+        for p in files:
+            segment_file(p)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("tottime").print_stats(a.profile)
+
+
+if __name__ == "__main__":
+    main()
