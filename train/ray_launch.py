@@ -1,21 +1,15 @@
 """``lipforge train --address local|auto|ray://HOST:10001 --num-workers N [--gpus-per-worker 1]``:
-the training loop of :mod:`lipforge.train.loop`, as DDP ranks placed by Ray; the only module of
-train/ that imports Ray.
-
-Each rank is a Ray actor that sets up ``torch.distributed`` as torchrun does (NCCL on GPUs, gloo
-on CPU) and calls :func:`lipforge.train.loop.train`: the loop, checkpoints and exact resume are the
-torchrun ones. The ranks are the bundles of one placement group (``TrainConfig.cluster``): they
-start together or Ray queues the run beside or behind curation's GPU pools and inference batches.
-
-A lost worker (SIGKILL, out of memory, a node gone, a peer's collective failing) ends the attempt:
-every rank starts again from the last committed checkpoint, as ``--resume`` does, at most
-``cluster.max_failures`` times. An error of the loop itself (a bad value, a used output directory,
-unreadable data) is not retried. The driver's first Ctrl-C / SIGTERM makes every rank checkpoint
-at the end of its step and exit (the loop's SIGTERM path); a second one kills them at once.
-
-Nothing listens beyond Ray's processes and what torchrun opens too (rank 0's store, gloo / NCCL
-peer sockets); ``--address local`` runs Ray in its single-node mode (as ``lipforge curate`` does)
-and binds the store and the peer sockets to 127.0.0.1.
+the training loop of :mod:`lipforge.train.loop` as DDP ranks placed by Ray (the only module of
+train/ that imports Ray). Each rank is a Ray actor that sets up ``torch.distributed`` as torchrun
+does (NCCL on GPUs, gloo on CPU) and calls :func:`lipforge.train.loop.train`; the ranks are the
+bundles of one placement group (``TrainConfig.cluster``), so Ray queues the run beside or behind
+curation's GPU pools and inference batches. A lost worker (SIGKILL, out of memory, a node gone, a
+peer's collective failing) ends the attempt and every rank starts again from the last committed
+checkpoint, as ``--resume`` does, at most ``cluster.max_failures`` times; an error of the loop
+itself is not retried. The driver's first Ctrl-C / SIGTERM makes every rank checkpoint at the end
+of its step and exit; a second kills them. Nothing listens beyond Ray's processes and what
+torchrun opens too; ``--address local`` runs Ray in its single-node mode and binds the store and
+the peer sockets to 127.0.0.1.
 
 >>> launch(TrainConfig.from_yaml("t.yaml"), address="local")  # doctest: +SKIP
 """
@@ -79,11 +73,9 @@ def check_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Non
 
 
 def run_from_cli(cfg: TrainConfig, args: argparse.Namespace, resume: bool | str) -> int:
-    if resume not in (False, True, "if-any"):
-        raise UserError(f"--resume {resume}: on Ray the ranks continue the last committed checkpoint "
-                        "(--resume or --resume if-any); a chosen checkpoint needs torchrun for now")
-    if getattr(args, "report_to", "tensorboard") != "tensorboard":
-        raise UserError(f"--report_to {args.report_to}: on Ray rank 0 writes TensorBoard only for now")
+    if resume not in (False, True, "if-any") or getattr(args, "report_to", "tensorboard") != "tensorboard":
+        raise UserError("on Ray the ranks continue the last committed checkpoint (--resume [if-any]) and rank 0 "
+                        "writes TensorBoard: --resume PATH and --report_to need torchrun for now")
     over = {k: v for k, v in (("num_workers", args.num_workers), ("gpus_per_worker", args.gpus_per_worker))
             if v is not None}
     if over:
