@@ -149,11 +149,20 @@ def _start_ray(cfg: BatchConfig) -> bool:
         # 127.0.0.1, nothing of a local batch is reachable from the network
         import ray._private.ray_constants as rc
 
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         rc.ENABLE_RAY_CLUSTER = False
     if cfg.ray_num_cpus and cfg.ray_address == "local":
         kw["num_cpus"] = cfg.ray_num_cpus
-    ray.init(**kw)
+    loopback, before = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    if cfg.ray_address == "local":
+        os.environ[loopback] = "0"  # read by the Ray processes this init starts; not left set in this process
+    try:
+        ray.init(**kw)
+    finally:
+        if cfg.ray_address == "local":
+            if before is None:
+                os.environ.pop(loopback, None)
+            else:
+                os.environ[loopback] = before
     return True
 
 

@@ -143,7 +143,7 @@ def _asd(st) -> StageProvenance:
 def _sync(st) -> StageProvenance:
     c = st.config
     if c.backend == "offline":
-        from lipforge.pipeline.stages.sync import gate_rates
+        from lipforge.pipeline.av.offline_sync import gate_rates
 
         why = ("no sync weights (sync.backend: offline): the weight-free lower-lip measure; offsets are "
                "recorded, never corrected")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from lipforge.pipeline.stages.inputs import audio_for_frames, check_model_loads, face_frames_and_landmarks, require_file
 from lipforge.pipeline.stages.base import ClipItem, Stage, StageConfig
+from lipforge.pipeline.av.offline_sync import GATE_MEASURED, gate_rates
 
 SYNCNET_HINT = ("SyncNet v2 weights are syncnet_v2.model from joonson/syncnet_python (download_model.sh); "
                 "copy it under your models_dir")
@@ -40,10 +41,6 @@ log = logging.getLogger(__name__)
 EXPERT_HINT = "train one on your corpus with `lipforge train-sync --corpus DIR --output expert.pt`"
 DEFAULT_MIN_CONF = {"syncnet": 3.0}  # LatentSync keeps SyncNet conf >= 3; expert: its calibrated threshold
 BACKENDS = ("offline", "syncnet", "expert")
-# The offline gate's operating point, measured by benchmarks/sync_fallback.py (27 real talking
-# videos, 6 s windows; README "Sync"): at conf < 0.2, own speech dropped / another person's caught.
-# On 4 s windows the same threshold drops 6 % of own speech to catch 22 %; on 2 s, 0 % / 1 %.
-GATE_MEASURED = {"conf": 0.2, "min_s": 6.0, "own_dropped": "4% of 54", "replaced_caught": "46% of 54"}
 
 
 class SyncStage(Stage):
@@ -234,10 +231,3 @@ class SyncStage(Stage):
         if self.config.offline_gate and dur is None:
             return UNKNOWN
         return self.rule(float(conf), int(offset), None if dur is None else float(dur))
-
-
-def gate_rates() -> str:
-    """The offline gate's measured rates, as printed and written into the rule."""
-    m = GATE_MEASURED
-    return (f"measured on {m['min_s']:g} s windows of 27 real videos at conf < {m['conf']:g}: own speech dropped "
-            f"{m['own_dropped']}, another person's speech caught {m['replaced_caught']}")

@@ -152,7 +152,7 @@ def test_shard_json_carries_no_provenance(small_run):
 
 
 def test_source_sync_offsets_are_per_source_medians_per_measure():
-    from lipforge.pipeline.stages.provenance import source_sync_offsets
+    from lipforge.pipeline.report.provenance import source_sync_offsets
 
     rows = [{"clip_id": f"a-{i:08d}-00", "source_id": "a", "sync_backend": "lowerlip", "sync_offset": o}
             for i, o in enumerate((1, 2, 9))]
