@@ -1,15 +1,10 @@
 """``lipforge train --address local|auto|ray://HOST:10001 --num-workers N [--gpus-per-worker 1]``:
-the training loop of :mod:`lipforge.train.loop` as DDP ranks placed by Ray (the only module of
-train/ that imports Ray). Each rank is a Ray actor that sets up ``torch.distributed`` as torchrun
-does (NCCL on GPUs, gloo on CPU) and calls :func:`lipforge.train.loop.train`; the ranks are the
-bundles of one placement group (``TrainConfig.cluster``), so Ray queues the run beside or behind
-curation's GPU pools and inference batches. A lost worker (SIGKILL, out of memory, a node gone, a
-peer's collective failing) ends the attempt and every rank starts again from the last committed
-checkpoint, as ``--resume`` does, at most ``cluster.max_failures`` times; an error of the loop
-itself is not retried. The driver's first Ctrl-C / SIGTERM makes every rank checkpoint at the end
-of its step and exit; a second kills them. Nothing listens beyond Ray's processes and what
-torchrun opens too; ``--address local`` runs Ray in its single-node mode and binds the store and
-the peer sockets to 127.0.0.1.
+the loop of :mod:`lipforge.train.loop` as DDP ranks placed by Ray (the one train/ module that
+imports Ray): each rank an actor that sets up ``torch.distributed`` as torchrun does (NCCL / gloo),
+all of them one placement group (``TrainConfig.cluster``) queued beside curation and inference. A
+lost worker restarts every rank from the last committed checkpoint (``cluster.max_failures``);
+loop errors are not retried. First Ctrl-C / SIGTERM: checkpoint and exit; a second kills. Local
+runs use Ray's single-node mode and bind the store and peer sockets to 127.0.0.1.
 
 >>> launch(TrainConfig.from_yaml("t.yaml"), address="local")  # doctest: +SKIP
 """
