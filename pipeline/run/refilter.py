@@ -64,7 +64,7 @@ def _republish(corpus: Path, output: Path, shard_rows: list[dict], cfg_path: Pat
     """Pack the selected samples into output/shards with the corpus's shard plan (bytes copied)."""
     from lipforge.pipeline.stages.config import RunConfig
     from lipforge.manifests.container import scan_tar
-    from lipforge.pipeline.store.shards import ShardPlan, ShardPublisher
+    from lipforge.pipeline.store.shards import DamagedSamples, ShardPlan, ShardPublisher
 
     want: dict[str, set[str]] = {}
     for r in shard_rows:
@@ -75,10 +75,52 @@ def _republish(corpus: Path, output: Path, shard_rows: list[dict], cfg_path: Pat
     refs.sort(key=lambda r: r.key)
     sc = RunConfig.load(cfg_path).shards
     pub = ShardPublisher(shards_dir(output), output / "work" / "published_shards.json",
-                         ShardPlan(sc.max_samples, sc.max_bytes, sc.boundaries))
-    recs = pub.publish(refs, {})
+                         ShardPlan(sc.max_samples, sc.max_bytes, sc.boundaries), intact=SourceCheck(corpus))
+    try:
+        recs = pub.publish(refs, {})
+    except DamagedSamples as e:
+        from lipforge.errors import UserError
+
+        r = e.refs[0]
+        raise UserError(f"refilter --republish: {len(e.refs)} samples in {corpus}'s shards do not hold the bytes "
+                        f"computed for them (e.g. {r.key} in {r.tar}); nothing damaged was copied. Run "
+                        f"`lipforge curate --output {corpus} --verify --repair`, then refilter again") from None
     pub.commit()
     return recs
+
+
+class SourceCheck:
+    """``intact(ref, sample)`` for a republish: a sample copied out of a corpus's published shards
+    holds the bytes computed for it (the digests its work store recorded,
+    :func:`~lipforge.pipeline.store.verify.recorded_digests`); a sample with no recorded digest
+    (a view's corpus without its work store, a corpus from before the digests) is checked through
+    its shard, whose bytes must hash to the digest in its name."""
+
+    def __init__(self, corpus: Path) -> None:
+        self.want: dict[str, str] = {}
+        self._shard_ok: dict[str, bool] = {}
+        if (corpus / "work").is_dir():
+            from lipforge.pipeline.store.catalog import Catalog
+            from lipforge.pipeline.store.verify import recorded_digests
+            from lipforge.pipeline.store.work import WorkStore
+
+            store = WorkStore(corpus)
+            self.want = recorded_digests(store, Catalog.load(store))
+
+    def __call__(self, ref, sample: dict) -> bool:
+        from lipforge.manifests.container import sample_digest
+
+        want = self.want.get(ref.key)
+        if want is not None:
+            return sample_digest(sample) == want
+        if ref.tar not in self._shard_ok:
+            import hashlib
+
+            named = Path(ref.tar).name[: -len(".tar")].rpartition("-")[2]
+            with open(ref.tar, "rb") as f:
+                got = hashlib.file_digest(f, "sha256").hexdigest()
+            self._shard_ok[ref.tar] = len(named) != 12 or got[:12] == named
+        return self._shard_ok[ref.tar]
 
 
 def refilter(corpus: str | Path, where: str, output: str | Path, republish: bool = False) -> dict:

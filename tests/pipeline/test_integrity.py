@@ -149,3 +149,23 @@ def test_damaged_candidate_of_a_missing_file_stops_with_one_line(media, tmp_path
     (tmp_path / "away.mp4").rename(b)
     assert curate(out, cfg=cfg) == 0
     assert published(out) == fresh(tmp_path, [a, b, media["c"]], cfg)
+
+
+def test_republished_view_never_copies_damaged_bytes(media, tmp_path):
+    """``refilter --republish`` copies published samples into a view's shards: each one is checked
+    against the digest recorded when it was computed, or (no work store beside the shards) through
+    its shard's own name; damage stops the view with one line naming the repair."""
+    import shutil
+
+    pytest.importorskip("duckdb", reason="refilter --where needs duckdb")
+    from lipforge.errors import UserError
+    from lipforge.pipeline.run.refilter import refilter
+
+    cfg = write_config(tmp_path / "run.yaml", max_samples=2, boundaries="fill")
+    out = tmp_path / "out"
+    assert curate(out, "--input", str(path_list(tmp_path / "lists", [media["a"], media["b"]])), cfg=cfg) == 0
+    refilter(out, "duration_s > 0", tmp_path / "clean", republish=True)  # intact: the copy goes through
+    key = flip_in_sample(sorted((out / "shards").glob("*.tar"))[0])
+    for corpus in (out, shutil.copytree(out, tmp_path / "no_work", ignore=shutil.ignore_patterns("work"))):
+        with pytest.raises(UserError, match=f"do not hold the bytes computed.*{key}.*--verify --repair"):
+            refilter(corpus, "duration_s > 0", tmp_path / f"view_{corpus.name}", republish=True)
