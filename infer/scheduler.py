@@ -31,10 +31,7 @@ from pathlib import Path
 
 import torch
 
-SAMPLERS = ("EDMEulerScheduler", "EDMDPMSolverMultistepScheduler")
-# short names the CLI and batch configs accept (k-diffusion's): euler as trained, dpmpp-2m second order
-SAMPLER_ALIASES = {"euler": "EDMEulerScheduler", "dpmpp-2m": "EDMDPMSolverMultistepScheduler"}
-SAMPLER_NAMES = SAMPLERS + tuple(SAMPLER_ALIASES)
+from lipforge.infer.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SAMPLERS  # noqa: F401 - re-exported
 
 
 @dataclass(frozen=True)
