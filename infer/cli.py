@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def _infer_parser() -> argparse.ArgumentParser:
-    from lipforge.infer.sampler_names import SAMPLER_NAMES
+    from lipforge.infer.scheduler_config import SAMPLER_NAMES
 
     p = argparse.ArgumentParser(prog="lipforge infer", description="Lip-sync videos to new audio.")
     p.add_argument("--video", help="source video (one job)")

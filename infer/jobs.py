@@ -44,7 +44,7 @@ class BatchConfig:
     max_face_gap: int | None = None  # frames without a face still filled in (None: faceprep.MAX_FACE_GAP)
     gpu_wait_s: float = 600.0  # joining a cluster: wait this long for GPU nodes to join
     max_prepared: int | None = None  # jobs prepared and not yet sampled (None: 2 per model actor)
-    sampler: str = "euler"  # a diffusers EDM scheduler (infer.sampler_names): euler | dpmpp-2m
+    sampler: str = "euler"  # a diffusers EDM scheduler (infer.scheduler_config): euler | dpmpp-2m
 
     def __post_init__(self) -> None:
         if self.runner not in ("ray", "local"):
@@ -57,7 +57,7 @@ class BatchConfig:
             raise ValueError(f"BatchConfig.max_face_gap must be >= 0 frames or None, got {self.max_face_gap}")
         if not self.gpu_wait_s >= 0:
             raise ValueError(f"BatchConfig.gpu_wait_s must be >= 0, got {self.gpu_wait_s}")
-        from lipforge.infer.sampler_names import SAMPLER_NAMES
+        from lipforge.infer.scheduler_config import SAMPLER_NAMES
 
         if self.sampler not in SAMPLER_NAMES:
             raise ValueError(f"BatchConfig.sampler must be one of {', '.join(SAMPLER_NAMES)}, got {self.sampler!r}")

@@ -26,33 +26,12 @@ torch.Size([5])
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
-from lipforge.infer.sampler_names import SAMPLER_ALIASES, SAMPLER_NAMES, SAMPLERS  # noqa: F401 - re-exported
-
-
-@dataclass(frozen=True)
-class EDMSchedulerConfig:
-    sigma_min: float = 0.002
-    sigma_max: float = 700.0  # SVD's value
-    sigma_data: float = 1.0  # SVD uses 1.0 with v-prediction; EDM's paper 0.5
-    rho: float = 7.0  # Karras schedule exponent
-    p_mean: float = 0.7  # training: ln(sigma) ~ N(p_mean, p_std^2) (SVD fine-tuning values)
-    p_std: float = 1.6
-    prediction_type: str = "v_prediction"  # v_prediction | edm
-
-    def __post_init__(self) -> None:
-        if not 0 < self.sigma_min < self.sigma_max:
-            raise ValueError(f"EDMSchedulerConfig: need 0 < sigma_min < sigma_max, got {self.sigma_min}, {self.sigma_max}")
-        if self.sigma_data <= 0:
-            raise ValueError(f"EDMSchedulerConfig.sigma_data must be > 0, got {self.sigma_data}")
-        if self.p_std <= 0:
-            raise ValueError(f"EDMSchedulerConfig.p_std must be > 0, got {self.p_std}")
-        if self.prediction_type not in ("v_prediction", "edm"):
-            raise ValueError(f"EDMSchedulerConfig.prediction_type must be v_prediction|edm, got {self.prediction_type!r}")
+from lipforge.infer.scheduler_config import SAMPLER_ALIASES, SAMPLER_NAMES, SAMPLERS, EDMSchedulerConfig  # noqa: F401 - re-exported
 
 
 def _bcast(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

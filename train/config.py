@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lipforge.infer.models import LipSyncModelConfig
-from lipforge.infer.scheduler import EDMSchedulerConfig
+from lipforge.infer.models.config import LipSyncModelConfig
+from lipforge.infer.scheduler_config import EDMSchedulerConfig
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,24 @@ Example (sampling one step, as the pipeline does)::
         F = model(sched.scale_model_input(x, c_noise), c_noise.expand(1), masked_lat, None, win, id_residuals=res)
         x = sched.step(F, c_noise, x).prev_sample
 """
-from lipforge.infer.models.audio import audio_windows, load_whisper_encoder, save_whisper_encoder
 from lipforge.infer.models.config import LipSyncModelConfig
-from lipforge.infer.models.id_guider import IDGuider
-from lipforge.infer.models.lipsync import AudioProjection, LipSyncModel
-from lipforge.infer.models.unet import LipSyncUNet, widen_conv_in
+
+
+def __getattr__(name: str):
+    """The torch classes load on first use: a config (``LipSyncModelConfig``, read by
+    ``lipforge train --config``'s checks) imports no torch or diffusers."""
+    if name in ("audio_windows", "load_whisper_encoder", "save_whisper_encoder"):
+        from lipforge.infer.models import audio as mod
+    elif name == "IDGuider":
+        from lipforge.infer.models import id_guider as mod
+    elif name in ("AudioProjection", "LipSyncModel"):
+        from lipforge.infer.models import lipsync as mod
+    elif name in ("LipSyncUNet", "widen_conv_in"):
+        from lipforge.infer.models import unet as mod
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(mod, name)
+
 
 __all__ = [
     "AudioProjection",

@@ -111,7 +111,7 @@ def test_bad_samples_are_skipped_counted_and_stop_the_run_past_the_fraction(shar
         train(strict)
 
 
-def test_cli_user_errors_are_one_line_exit_2(shards, tmp_path):
+def test_cli_user_errors_are_one_line_exit_2(shards, tmp_path, capsys):
     cfg = _cfg(tmp_path / "run", shards)
     y = tmp_path / "train.yaml"
     cfg.to_yaml(y)
@@ -130,9 +130,17 @@ def test_cli_user_errors_are_one_line_exit_2(shards, tmp_path):
              (["--config", str(bad_shard)], "empty.tar"),
              (["--config", str(y), "--set", "optim.lr=fast"], "OptimConfig.lr must be float"),
              (["--config", str(y), "--resume", str(tmp_path / "run" / "nope")], "not a committed checkpoint")]
-    for args, needle in cases:
-        r = subprocess.run([sys.executable, "-m", "lipforge.cli", "train", *args], capture_output=True, text=True,
-                           timeout=300)
-        assert r.returncode == 2, (args, r.stderr[-2000:])
-        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("lipforge train:")]
-        assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr[-2000:]
+    args, needle = cases[0]  # one as a user runs it: a process, exit status 2, one line on stderr
+    r = subprocess.run([sys.executable, "-m", "lipforge.cli", "train", *args], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 2, (args, r.stderr[-2000:])
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("lipforge train:")]
+    assert len(lines) == 1 and needle in lines[0] and "Traceback" not in r.stderr, r.stderr[-2000:]
+    from lipforge.cli import main
+
+    for args, needle in cases[1:]:  # the rest through the same dispatcher, in this process (no import cost each)
+        capsys.readouterr()
+        assert main(["train", *args]) == 2, args
+        err = capsys.readouterr().err
+        lines = [ln for ln in err.splitlines() if ln.startswith("lipforge train:")]
+        assert len(lines) == 1 and needle in lines[0] and "Traceback" not in err, err[-2000:]
