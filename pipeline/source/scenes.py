@@ -6,9 +6,9 @@ time. The flash filter runs in SUPPRESS mode: a cut is reported on the frame whe
 (MERGE mode may report it many frames later), which lets the segmenter close a scene at once
 and keep its frame buffer bounded.
 
-Frames are shrunk to at most ``DETECT_MAX_SIDE`` pixels for detection: the content and
-histogram scores are means over pixels, so a hard cut scores the same, at a fraction of the
-cost.
+Frames are shrunk to at most ``DETECT_MAX_SIDE`` pixels for detection (:func:`shrink`): the
+content and histogram scores are means over pixels, so a hard cut scores the same, at a fraction
+of the cost.
 
 Pure (no config or stage imports): curation's segmenter and inference's shot splitter both use
 it, so a cut is a cut in both.
@@ -61,10 +61,7 @@ class SceneCuts:
 
         if self._detector is None:
             self._detector = self._make()
-        h, w = rgb.shape[:2]
-        s = DETECT_MAX_SIDE / max(h, w)
-        small = cv2.resize(rgb, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
-            if s < 1 else rgb
+        small = shrink(rgb)
         if self.kind == "histogram":
             small = cv2.cvtColor(small, cv2.COLOR_RGB2BGR)  # PySceneDetect works on BGR (OpenCV order)
         cuts = self._detector.process_frame(FrameTimecode(index, self._fps), small)
@@ -72,6 +69,24 @@ class SceneCuts:
         if hit:
             self.n_cuts += 1
         return hit
+
+
+def shrink(rgb: np.ndarray, max_side: int = DETECT_MAX_SIDE) -> np.ndarray:
+    """``rgb`` fitted into ``max_side`` for detection: exact 2x box averages (OpenCV's vectorized
+    ``INTER_AREA`` halving) while the frame is at least twice the target, then one bilinear step
+    for the rest (a factor under 2). A single ``INTER_AREA`` to the target takes OpenCV's generic
+    path at other factors: 0.9-1.2 ms per 1280x720 or 480x480 frame against 0.15-0.35 ms."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    if max(h, w) <= max_side:
+        return rgb
+    s = max_side / max(h, w)
+    tw, th = max(1, round(w * s)), max(1, round(h * s))
+    while w >= 2 * tw and h >= 2 * th and w > 1 and h > 1:
+        w, h = w // 2, h // 2
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+    return rgb if (w, h) == (tw, th) else cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_LINEAR)
 
 
 def _rgb_content_detector(base):
