@@ -24,6 +24,8 @@ whole file (:mod:`~lipforge.pipeline.source.ranges`).
 from __future__ import annotations
 
 import math
+import sys
+import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -56,31 +58,50 @@ def split_remainder(n: int, min_f: int, max_f: int) -> list[int]:
     return [max_f] * full + ([tail] if tail else [])
 
 
+POOL_BLOCKS = 3  # blocks a process keeps for reuse (a worker's peak: the clip it holds plus two buffering)
+_pool: list[np.ndarray] = []
+_pool_lock = threading.Lock()
+
+
+def frame_block(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialized uint8 block of ``shape``: one this process allocated before and nothing
+    holds any more (no item, no view: only the pool references it), else a new one. A reused block
+    is already in memory; a new one is faulted in page by page as frames are written (on a
+    2-core VM the kernel zeroing fresh huge pages cost a third of the copy's CPU in a spine run)."""
+    with _pool_lock:
+        for i in range(len(_pool)):
+            if sys.getrefcount(_pool[i]) == 2 and _pool[i].shape == shape:  # the list's ref + the argument's
+                return _pool[i]
+        for i in reversed(range(len(_pool))):  # free blocks of another size are let go
+            if sys.getrefcount(_pool[i]) == 2:
+                del _pool[i]
+        block = np.empty(shape, np.uint8)
+        if len(_pool) < POOL_BLOCKS:
+            _pool.append(block)
+        return block
+
+
 class FrameBlocks:
     """The buffered frames, written into blocks of ``cap`` (``max_f``) frames as they are decoded, so
     a piece is cut without copying: a full-length piece (``max_f`` frames from the buffer's start)
     is a whole block, a shorter one that fills at least half its block is a view of it. Other
-    pieces (the second of a split scene remainder, short ones) are copied out, and a block none of
-    them keeps is reused. Each frame is written once, while still in cache, from the decoder's
-    buffer, which is freed at once (a deque of decoded frames then one copy per piece held the
-    clip twice at the cut: 2.2 GB at the peak for 10 s clips of 1280x720 against 1.5 GB).
-    An item's frames may thus be a view of a block up to twice its length, never shared with
-    another item (a piece's frames are its own)."""
+    pieces (the second of a split scene remainder, short ones) are copied out. Each frame is
+    written once, while still in cache, from the decoder's buffer, which is freed at once (a deque
+    of decoded frames then one copy per piece held the clip twice at the cut: 2.2 GB at the peak
+    for 10 s clips of 1280x720 against 1.4 GB). An item's frames may thus be a view of a block up
+    to twice its length, never shared with another item (a piece's frames are its own); a block
+    returns to :func:`frame_block`'s pool when its item is gone."""
 
     def __init__(self, cap: int) -> None:
         self.cap = max(1, cap)
         self.blocks: list[np.ndarray] = []
         self.off = 0  # index of the first buffered frame in blocks[0]
         self.n = 0  # frames buffered
-        self._spare: np.ndarray | None = None  # a block no piece holds, for the next allocation
-        self._given: set[int] = set()  # ids of blocks a piece holds (a whole block or a view)
 
     def append(self, rgb: np.ndarray) -> None:
         b, k = divmod(self.off + self.n, self.cap)
         if b == len(self.blocks):
-            shape = (self.cap,) + rgb.shape
-            spare, self._spare = self._spare, None
-            self.blocks.append(spare if spare is not None and spare.shape == shape else np.empty(shape, np.uint8))
+            self.blocks.append(frame_block((self.cap,) + rgb.shape))
         self.blocks[b][k] = rgb
         self.n += 1
 
@@ -91,7 +112,6 @@ class FrameBlocks:
         out = None
         if keep and self.off == 0 and 2 * length >= self.cap:
             out = self.blocks[0] if length == self.cap else self.blocks[0][:length]
-            self._given.add(id(self.blocks[0]))
         elif keep:
             out = np.empty((length,) + self.blocks[0].shape[1:], np.uint8)
             pos = 0
@@ -102,15 +122,9 @@ class FrameBlocks:
                 pos += m
         self.off, self.n = self.off + length, self.n - length
         while self.blocks and (self.off >= self.cap or self.n == 0):
-            self._drop(self.blocks.pop(0))
+            del self.blocks[0]
             self.off = max(0, self.off - self.cap) if self.n else 0
         return out
-
-    def _drop(self, block: np.ndarray) -> None:
-        if id(block) in self._given:
-            self._given.discard(id(block))
-        else:
-            self._spare = block
 
 
 class Segmenter:

@@ -42,19 +42,34 @@ def test_pieces_hold_the_frames_in_order_and_never_share_memory(script):
         np.testing.assert_array_equal(got, np.stack([_frame(k) for k in want]))
 
 
-def test_a_full_piece_is_a_whole_block_and_an_unheld_block_is_reused():
+def test_a_full_piece_is_a_whole_block_and_a_block_no_one_holds_is_reused():
+    from lipforge.pipeline.stages import segment
+
+    segment._pool.clear()
     buf = FrameBlocks(10)
     for k in range(25):
         buf.append(_frame(k))
     first = buf.take(10)
     assert first.base is None and first.shape[0] == 10  # the block itself, not a copy of it
-    buf.take(10, keep=False)  # skipped: its block is held by no piece
-    spare = buf._spare
-    assert spare is not None
-    buf.take(5)
-    for k in range(3):
-        buf.append(_frame(k))
-    assert buf.blocks[0] is spare
+    held = id(first)
+    buf.take(10, keep=False)  # skipped: its block is held by nothing now
+    rest = buf.take(5)  # a view of the third block
+    assert rest.base is not None
+    skipped = id(segment._pool[1])
+    for k in range(12):  # two blocks: the skipped one again, and a new one (the others are held)
+        buf.append(_frame(100 + k))
+    assert [id(b) for b in buf.blocks][0] == skipped and held not in {id(b) for b in buf.blocks}
+    assert all(b is not rest.base for b in buf.blocks) and len(segment._pool) == segment.POOL_BLOCKS
+    np.testing.assert_array_equal(first, np.stack([_frame(k) for k in range(10)]))
+    np.testing.assert_array_equal(rest, np.stack([_frame(k) for k in range(20, 25)]))
+    del first, rest  # the first block is free again
+    buf.take(10, keep=False)
+    buf.take(2, keep=False)
+    buf.append(_frame(0))
+    assert id(buf.blocks[0]) == held
+    buf.take(1)
+    buf.append(np.zeros((8, 6, 3), np.uint8))  # another frame size: free blocks of the old one go
+    assert [b.shape for b in segment._pool] == [(10, 8, 6, 3)]
 
 
 def test_shrink_halves_exactly_then_one_bilinear_step():
