@@ -58,7 +58,7 @@ def test_a_full_piece_is_a_whole_block_and_a_block_no_one_holds_is_reused():
     skipped = id(segment._pool[1])
     for k in range(12):  # two blocks: the skipped one again, and a new one (the others are held)
         buf.append(_frame(100 + k))
-    assert [id(b) for b in buf.blocks][0] == skipped and held not in {id(b) for b in buf.blocks}
+    assert id(buf.blocks[0]) == skipped and held not in {id(b) for b in buf.blocks}
     assert all(b is not rest.base for b in buf.blocks) and len(segment._pool) == segment.POOL_BLOCKS
     np.testing.assert_array_equal(first, np.stack([_frame(k) for k in range(10)]))
     np.testing.assert_array_equal(rest, np.stack([_frame(k) for k in range(20, 25)]))
