@@ -106,8 +106,11 @@ def encode_video(frames: np.ndarray, fps: int = 25, crf: int = 18, audio: np.nda
                 a = np.repeat(a[:, :1], audio_channels, axis=1)
             ast = out.add_stream(audio_codec, rate=sample_rate)
             ast.layout = "mono" if audio_channels == 1 else "stereo"
+        wrap = frames.strides[2:] == (3, 1)  # rows contiguous: the frame wraps the array (no copy)
         for i in range(t):
-            vf = av.VideoFrame.from_ndarray(frames[i], format="rgb24")
+            # the encoder converts to yuv420p first, so it never holds the wrapped memory
+            vf = av.VideoFrame.from_numpy_buffer(frames[i], format="rgb24") if wrap else \
+                av.VideoFrame.from_ndarray(frames[i], format="rgb24")
             vf.pts = i
             vf.time_base = Fraction(1, fps)
             for p in vs.encode(vf):

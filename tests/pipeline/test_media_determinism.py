@@ -78,3 +78,13 @@ def test_encode_video_bytes_do_not_depend_on_heap_contents(size, seed, keyint):
         for p in held:
             libc.free(p)
     assert digests == {hashlib.sha1(ref).hexdigest()}, f"{len(digests)} distinct encodings of the same frames"
+
+
+def test_encode_video_bytes_do_not_depend_on_the_frames_memory_layout():
+    """Frames with contiguous rows are wrapped without a copy, others copied: same bytes, also
+    for a crop (rows with a stride) and an odd size (padded)."""
+    frames = moving_face_frames(96, n=12)
+    flipped = np.ascontiguousarray(frames[:, :, ::-1])
+    assert encode_video(frames[:, :, ::-1], keyint=16) == encode_video(flipped, keyint=16)  # copied vs wrapped
+    crop = frames[:, 5:70, 9:80]
+    assert encode_video(crop) == encode_video(np.ascontiguousarray(crop))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 
 def _frames() -> list[np.ndarray]:
@@ -19,25 +20,30 @@ def _frames() -> list[np.ndarray]:
     return out
 
 
-def test_rgb_content_detector_scores_and_cuts_like_the_stock_one():
+@pytest.mark.parametrize("threshold", [27.0, 1.0])
+def test_content_cuts_score_and_cut_like_the_stock_detector(threshold):
     import cv2
     from scenedetect.common import FrameTimecode
     from scenedetect.detector import FlashFilter
     from scenedetect.detectors import ContentDetector
 
-    from lipforge.pipeline.source.scenes import SceneCuts, _rgb_content_detector
+    from lipforge.pipeline.source.scenes import CONTENT_WEIGHTS, ContentCuts, SceneCuts
 
-    kw = dict(threshold=27.0, min_scene_len=15, filter_mode=FlashFilter.Mode.SUPPRESS)
-    stock, ours = ContentDetector(**kw), _rgb_content_detector(ContentDetector)(**kw)
+    assert CONTENT_WEIGHTS == tuple(ContentDetector.DEFAULT_COMPONENT_WEIGHTS)
+    stock = ContentDetector(threshold=threshold, min_scene_len=15, filter_mode=FlashFilter.Mode.SUPPRESS)
+    ours = ContentCuts(threshold, 15)
     cuts_stock, cuts_ours, scores = [], [], []
-    for i, rgb in enumerate(_frames()):
-        tc = FrameTimecode(i, 25.0)
-        cuts_stock += [int(c.frame_num) for c in stock.process_frame(tc, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))]
-        cuts_ours += [int(c.frame_num) for c in ours.process_frame(tc, rgb)]
-        assert ours._frame_score == stock._frame_score, i  # bit for bit
-        scores.append(ours._frame_score)
-    assert cuts_ours == cuts_stock == [20, 45]
-    assert max(scores) > 27.0
-    # the segmenter's entry point finds the same cut
-    sc = SceneCuts("content")
-    assert [i for i, f in enumerate(_frames()) if sc.feed(i, f)] == [20, 45]
+    for i, rgb in enumerate(_frames(), start=3):  # a range source's frames start past 0
+        cuts_stock += [int(c.frame_num) for c in stock.process_frame(FrameTimecode(i, 25.0),
+                                                                     cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))]
+        cuts_ours += [i] if ours.feed(i, rgb) else []
+        assert ours.score == stock._frame_score, i  # bit for bit
+        scores.append(ours.score)
+    assert cuts_ours == cuts_stock
+    if threshold == 27.0:
+        assert cuts_ours == [23, 48] and max(scores) > 27.0
+        # the segmenter's entry point finds the same cuts
+        sc = SceneCuts("content")
+        assert [i for i, f in enumerate(_frames()) if sc.feed(i, f)] == [20, 45]
+    else:  # every frame above it: the flash filter suppresses cuts closer than 15 frames
+        assert cuts_ours == [18, 38, 53, 68] and all(b - a >= 15 for a, b in zip(cuts_ours, cuts_ours[1:]))
