@@ -78,9 +78,13 @@ class BlazeFaceDetector:
     name = "blazeface"
     ROI_MARGIN = 0.4  # region search: the last box grown by this share of its height per side
     ROI_SIDE = 256  # the region is downscaled to at most this side (the short-range model sees 128)
+    # tracking: the refined box seeded from the last one is kept only while, against that seed,
+    # its IoU is at least TRACK_MIN_IOU and its height within a factor TRACK_MAX_SCALE
+    TRACK_MIN_IOU = 0.7
+    TRACK_MAX_SCALE = 1.2
 
     def __init__(self, model_dir: str | Path, max_side: int = 640, min_confidence: float = 0.5,
-                 refine: bool = True, fallback: bool = True, rescan_every: int = 0) -> None:
+                 refine: bool = True, fallback: bool = True, rescan_every: int = 0, track_every: int = 1) -> None:
         files = require_files(model_dir)
         try:
             from mediapipe.tasks.python import BaseOptions, vision
@@ -103,6 +107,8 @@ class BlazeFaceDetector:
             self._full.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
         self._landmarker = None
         self.rescan_every = int(rescan_every)
+        self.track_every = int(track_every)
+        self.n_track = self.n_track_lost = 0  # tracked frames, and those that fell back to detection
         self.n_fallback = 0  # whole frames the short-range model was asked about
         self.n_full = self.n_roi = 0  # whole-frame and region searches so far
         _LIVE.add(self)
@@ -152,24 +158,47 @@ class BlazeFaceDetector:
         self.n_roi += 1
         return None if box is None else box + np.array([x0, y0, x0, y0], np.float64)
 
+    def _track(self, frame: np.ndarray, prev: np.ndarray) -> np.ndarray | None:
+        """The refine seeded from the previous frame's box (no detection), or None where it
+        degrades: its box moved or changed size against the seed by more than the limits."""
+        from lipforge.pipeline.faces.boxes import box_height, iou
+        from lipforge.pipeline.faces.detectors import refine_boxes
+
+        self.n_track += 1
+        box = refine_boxes(frame[None], prev[None], self._landmarker)[0]
+        ratio = box_height(box) / max(float(box_height(prev)), 1e-6)
+        if not (iou(box, prev) >= self.TRACK_MIN_IOU and 1 / self.TRACK_MAX_SCALE <= ratio <= self.TRACK_MAX_SCALE):
+            self.n_track_lost += 1
+            return None
+        return box
+
     def __call__(self, frames) -> np.ndarray:
-        """``frames`` in time order (one clip): the whole frame is searched on the first one, on
-        every ``rescan_every``-th after a whole-frame search and wherever the region search
-        finds nothing; in between only the region around the last face (as dlib's detector does)."""
+        """``frames`` in time order (one clip). With ``track_every`` > 1 (and the refine) the
+        detector runs on the first frame, on every ``track_every``-th frame after a detection and
+        wherever the tracked box degrades; in between the refine, seeded from the previous box,
+        follows the face. Otherwise the whole frame is searched on the first one, on every
+        ``rescan_every``-th after a whole-frame search and wherever the region search finds
+        nothing; in between only the region around the last face (as dlib's detector does)."""
         from lipforge.pipeline.faces.detectors import refine_boxes
 
         out = np.full((len(frames), 4), np.nan)
         prev, since_full = None, 0
+        tracking = self.track_every > 1 and self._landmarker is not None
         for i, frame in enumerate(frames):
-            box = None
-            if self.rescan_every and self._short is not None and prev is not None and since_full < self.rescan_every - 1:
+            frame = np.ascontiguousarray(frame)
+            box, refined = None, False
+            if tracking and prev is not None and since_full < self.track_every - 1:
+                box = self._track(frame, prev)
+                since_full += 1
+                refined = box is not None
+            elif self.rescan_every and self._short is not None and prev is not None and since_full < self.rescan_every - 1:
                 box = self._region(frame, prev)
                 since_full += 1
             if box is None:
                 box, since_full = self.detect_one(frame), 0
                 self.n_full += 1
-            if box is not None and self._landmarker is not None:
-                box = refine_boxes(np.ascontiguousarray(frame)[None], box[None], self._landmarker)[0]
+            if box is not None and self._landmarker is not None and not refined:
+                box = refine_boxes(frame[None], box[None], self._landmarker)[0]
             if box is not None:
                 out[i] = box
             prev = box
