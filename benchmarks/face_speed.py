@@ -11,7 +11,8 @@ pipeline hands them over; segment's own cost is not counted, and every candidate
 faces stage, also ones ``speech`` would drop, so the figure is an upper bound of the stage's
 share). Both are per video-second of input, side by side, in one process, alternated per file
 so machine load falls on both alike. ``--set KEY=VALUE`` (repeatable) changes a
-``FaceDetectConfig`` field. ``--boxes`` also runs the HOG-seeded default
+``FaceDetectConfig`` field; ``--base KEY=VALUE`` (repeatable) times a second stage with those
+fields on the same clips (before / after in one run). ``--boxes`` also runs the HOG-seeded default
 (``backend=dlib``, every frame scanned whole) on the same clips and prints per video the IoU of
 the two stages' boxes over frames where both have one (the default's box quality) and whether
 their pieces and verdicts are the same (frames where the two boxes hardly overlap, a two-face
@@ -94,6 +95,11 @@ def faces_file(stage, ref, path: Path, cache: Path | None) -> tuple[float, np.nd
     return cpu, cat(boxes), verdicts, rb_all, rverdicts
 
 
+def counts(det) -> tuple[int, int, int]:
+    """Detections, tracked frames and tracks lost so far (BlazeFace's counters; 0 elsewhere)."""
+    return tuple(int(getattr(det, k, 0)) for k in ("n_full", "n_track", "n_track_lost"))
+
+
 def parse_sets(pairs: list[str]) -> dict:
     out = {}
     for p in pairs:
@@ -109,6 +115,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", type=Path)
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--base", action="append", default=None, metavar="KEY=VALUE",
+                    help="also time a second stage with these fields (before/after in one run)")
     ap.add_argument("--boxes", action="store_true")
     ap.add_argument("--ref-cache", type=Path, help="keep the HOG-seeded stage's boxes here (per video) for later runs")
     ap.add_argument("--profile", type=int, default=0)
@@ -128,26 +136,34 @@ def main() -> None:
     cfg = FaceDetectConfig(**parse_sets(a.set))
     stage = FaceDetectStage(cfg)
     stage.setup()
+    base = None
+    if a.base is not None:
+        base = FaceDetectStage(FaceDetectConfig(**parse_sets(a.base)))
+        base.setup()
     ref = None
     if a.boxes:
         ref = FaceDetectStage(FaceDetectConfig(backend="dlib", dlib_rescan_every=0))
         ref.setup()
     print(f"faces: {', '.join(f'{k}={v}' for k, v in parse_sets(a.set).items()) or 'default config'} "
           f"(backend {cfg.backend}, detect_every {cfg.detect_every}); 1 thread")
-    tot = {"decode": 0.0, "faces": 0.0, "video_s": 0.0}
+    tot = {"decode": 0.0, "faces": 0.0, "video_s": 0.0, "base": 0.0}
     ious, verdict_diffs, n_other = [], 0, 0
-    print(f"{'video':46s} {'video-s':>7s} {'decode CPU-s/vs':>15s} {'faces CPU-s/vs':>14s} {'ratio':>6s}"
+    print(f"{'video':46s} {'video-s':>7s} {'decode CPU-s/vs':>15s} {'faces CPU-s/vs':>14s} {'ratio':>6s} {'det/track/lost':>15s}"
           + (f" {'IoU mean':>8s} {'IoU min':>7s} {'frames':>6s} {'other':>5s} {'verdicts':>8s}" if ref else ""))
     for p in files:
         c0 = time.process_time()
         v = decode_file(str(p))
         c1 = time.process_time()
+        n0 = counts(stage.detector)
         fac, boxes, verdicts, rb, rv = faces_file(stage, ref, p, a.ref_cache)
+        n = [b - a for a, b in zip(n0, counts(stage.detector))]
+        if base is not None:
+            tot["base"] += faces_file(base, None, p, None)[0]
         dec = c1 - c0
         tot["decode"] += dec
         tot["faces"] += fac
         tot["video_s"] += v
-        line = f"{p.name:46s} {v:7.1f} {dec / v:15.4f} {fac / v:14.4f} {fac / dec:6.2f}"
+        line = f"{p.name:46s} {v:7.1f} {dec / v:15.4f} {fac / v:14.4f} {fac / dec:6.2f} {'/'.join(map(str, n)):>15s}"
         if rb is not None:
             both = np.isfinite(boxes).all(1) & np.isfinite(rb).all(1)
             vv = iou(boxes[both], rb[both])
@@ -164,6 +180,9 @@ def main() -> None:
     print(f"all {len(files)} files, {tot['video_s']:.1f} video-s: decode-only {tot['decode']:.1f} CPU-s "
           f"({tot['decode'] / tot['video_s']:.4f} per video-s), faces {tot['faces']:.1f} CPU-s "
           f"({tot['faces'] / tot['video_s']:.4f} per video-s), faces / decode-only = {tot['faces'] / tot['decode']:.2f}")
+    if base is not None:
+        print(f"base ({', '.join(a.base)}): faces {tot['base']:.1f} CPU-s ({tot['base'] / tot['video_s']:.4f} per video-s), "
+              f"base / decode-only = {tot['base'] / tot['decode']:.2f}; this config / base = {tot['faces'] / tot['base']:.2f}")
     if ref is not None and ious:
         print(f"box IoU against the HOG-seeded stage (every frame scanned whole): mean of per-video means "
               f"{np.mean(ious):.3f}, lowest video {np.min(ious):.3f} (frames where the two picked different faces as the "

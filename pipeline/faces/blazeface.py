@@ -194,25 +194,29 @@ class BlazeFaceDetector:
     def __call__(self, frames) -> np.ndarray:
         """``frames`` in time order (one clip). With ``track_every`` > 1 (and the refine) the
         detector runs on the first frame, on every ``track_every``-th frame after a detection and
-        wherever the tracked box degrades; in between the refine, seeded from the previous box,
-        follows the face. Otherwise the whole frame is searched on the first one, on every
+        wherever the tracked box degrades (then on the next ``track_every`` frames too); in
+        between the refine, seeded from the previous box, follows the face. Otherwise the whole frame is searched on the first one, on every
         ``rescan_every``-th after a whole-frame search and wherever the region search finds
         nothing; in between only the region around the last face (as dlib's detector does)."""
         from lipforge.pipeline.faces.detectors import refine_boxes
 
         out = np.full((len(frames), 4), np.nan)
-        prev, prev_frame, since_full = None, None, 0
+        prev, prev_frame, since_full, hold = None, None, 0, 0
         tracking = self.track_every > 1 and self._landmarker is not None
         for i, frame in enumerate(frames):
             frame = np.ascontiguousarray(frame)
             box, refined = None, False
-            if tracking and prev is not None and since_full < self.track_every - 1:
+            if tracking and prev is not None and since_full < self.track_every - 1 and not hold:
                 box = self._track(frame, prev, prev_frame)
                 since_full += 1
                 refined = box is not None
+                if not refined:  # lost: the detector runs on the next track_every frames too (where
+                    hold = self.track_every  # the refine cannot follow, a try costs a refine more)
             elif self.rescan_every and self._short is not None and prev is not None and since_full < self.rescan_every - 1:
                 box = self._region(frame, prev)
                 since_full += 1
+            elif hold:
+                hold -= 1
             if box is None:
                 box, since_full = self.detect_one(frame), 0
                 self.n_full += 1

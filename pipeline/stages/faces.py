@@ -46,7 +46,7 @@ class FaceDetectConfig(StageConfig):
     # blazeface: the detector runs on every k-th detection (the first of each clip, and wherever
     # the tracked box degrades); between, the 68-point refine seeded from the previous box tracks
     # the face (1: the detector on every detection)
-    blazeface_track_every: int = 4
+    blazeface_track_every: int = 8
     dlib_upsample: int = 0  # HOG pyramid upsampling (1 finds faces half as large, 4x slower)
     # blazeface and dlib: the box the 68 landmarks define, the detector's box only seeding them
     # (the convention itself; HOG's own box steps with the detection size)
@@ -61,9 +61,10 @@ class FaceDetectConfig(StageConfig):
     predict_batch: int = 16  # frames per ultralytics predict call
     # (dx0/w, dy0/h, dx1/w, dy1/h); None: backend's own; with dlib_refine only the landmarks' seed
     calibration: tuple[float, ...] | None = None
-    # detect on every k-th frame (and the last), interpolate between: 2 halves the CPU's largest
-    # per-frame cost (README "Per-frame cost on the CPU"); the GPU config detects every frame
-    detect_every: int = 2
+    # detect on every k-th frame (and the last), interpolate between: 3 cuts the CPU's largest
+    # per-frame cost to a third (README "Per-frame cost on the CPU"); the GPU config detects
+    # every frame
+    detect_every: int = 3
     max_gap: int = 8  # frames without a face that are filled; a longer gap splits
     jump_threshold: float = 0.35  # box_jump (edge move / box height) that splits the clip
     min_face_px: float = 228.0  # drop face_too_small unless the face box height ever exceeds this
