@@ -67,13 +67,15 @@ def _quiet_fd2():
 
 
 def _thumb(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The gray 16x16 thumbnail of ``box`` (clipped to the frame) in ``frame``, float32."""
+    """The gray 16x16 thumbnail of ``box`` (clipped to the frame) in ``frame``, float32: every
+    step-th pixel of the box (at least 64 per side) averaged down, never a copy of the box."""
     import cv2
 
     h, w = frame.shape[:2]
     x0, y0 = min(max(0, int(box[0])), w - 1), min(max(0, int(box[1])), h - 1)
     x1, y1 = max(min(w, int(np.ceil(box[2]))), x0 + 1), max(min(h, int(np.ceil(box[3]))), y0 + 1)
-    small = cv2.resize(np.ascontiguousarray(frame[y0:y1, x0:x1]), (16, 16), interpolation=cv2.INTER_AREA)
+    step = max(1, min(x1 - x0, y1 - y0) // 64)
+    small = cv2.resize(np.ascontiguousarray(frame[y0:y1:step, x0:x1:step]), (16, 16), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
 
@@ -174,40 +176,44 @@ class BlazeFaceDetector:
         self.n_roi += 1
         return None if box is None else box + np.array([x0, y0, x0, y0], np.float64)
 
-    def _track(self, frame: np.ndarray, prev: np.ndarray, prev_frame: np.ndarray) -> np.ndarray | None:
+    def _track(self, frame: np.ndarray, prev: np.ndarray, prev_frame: np.ndarray,
+               prev_thumb: np.ndarray | None) -> tuple[np.ndarray | None, np.ndarray]:
         """The refine seeded from the previous frame's box (no detection), or None where it
         degrades: the refined box moved or changed size against the seed by more than the
-        limits, or the picture inside it is not the face the last box held (a cut, the face gone)."""
+        limits, or the picture inside it is not the face the last box held (a cut, the face gone).
+        Also returns the box's thumbnail (``prev_thumb``: the last box's, None: made here)."""
         from lipforge.pipeline.faces.boxes import box_height, iou
         from lipforge.pipeline.faces.detectors import refine_boxes
 
         self.n_track += 1
         box = refine_boxes(frame[None], prev[None], self._landmarker)[0]
         ratio = box_height(box) / max(float(box_height(prev)), 1e-6)
-        change = np.abs(_thumb(frame, box) - _thumb(prev_frame, prev)).mean()
+        thumb = _thumb(frame, box)
+        change = np.abs(thumb - (_thumb(prev_frame, prev) if prev_thumb is None else prev_thumb)).mean()
         if not (iou(box, prev) >= self.TRACK_MIN_IOU and 1 / self.TRACK_MAX_SCALE <= ratio <= self.TRACK_MAX_SCALE
                 and change <= self.TRACK_MAX_CHANGE):
             self.n_track_lost += 1
-            return None
-        return box
+            return None, thumb
+        return box, thumb
 
     def __call__(self, frames) -> np.ndarray:
         """``frames`` in time order (one clip). With ``track_every`` > 1 (and the refine) the
         detector runs on the first frame, on every ``track_every``-th frame after a detection and
         wherever the tracked box degrades (then on the next ``track_every`` frames too); in
-        between the refine, seeded from the previous box, follows the face. Otherwise the whole frame is searched on the first one, on every
-        ``rescan_every``-th after a whole-frame search and wherever the region search finds
-        nothing; in between only the region around the last face (as dlib's detector does)."""
+        between the refine, seeded from the previous box, follows the face. Otherwise the whole
+        frame is searched on the first one, on every ``rescan_every``-th after a whole-frame
+        search and wherever the region search finds nothing; in between only the region around
+        the last face (as dlib's detector does)."""
         from lipforge.pipeline.faces.detectors import refine_boxes
 
         out = np.full((len(frames), 4), np.nan)
-        prev, prev_frame, since_full, hold = None, None, 0, 0
+        prev, prev_frame, prev_thumb, since_full, hold = None, None, None, 0, 0
         tracking = self.track_every > 1 and self._landmarker is not None
         for i, frame in enumerate(frames):
             frame = np.ascontiguousarray(frame)
             box, refined = None, False
             if tracking and prev is not None and since_full < self.track_every - 1 and not hold:
-                box = self._track(frame, prev, prev_frame)
+                box, thumb = self._track(frame, prev, prev_frame, prev_thumb)
                 since_full += 1
                 refined = box is not None
                 if not refined:  # lost: the detector runs on the next track_every frames too (where
@@ -225,6 +231,7 @@ class BlazeFaceDetector:
             if box is not None:
                 out[i] = box
             prev, prev_frame = box, frame
+            prev_thumb = thumb if refined else None  # a tracked box's thumbnail serves the next frame
         return out
 
     def close(self) -> None:
