@@ -100,6 +100,7 @@ class BlazeFaceDetector:
     # (median; 12.8 at the 99th percentile), a face against the refined box on another video's
     # frame or a blank one by 20-43 (5th percentile 23.5); above it the detector runs again
     TRACK_MAX_CHANGE = 16.0
+    TRACK_HOLD = 2  # after a lost track, frames detected before tracking is tried again
 
     def __init__(self, model_dir: str | Path, max_side: int = 640, min_confidence: float = 0.5,
                  refine: bool = True, fallback: bool = True, rescan_every: int = 0, track_every: int = 1) -> None:
@@ -199,7 +200,7 @@ class BlazeFaceDetector:
     def __call__(self, frames) -> np.ndarray:
         """``frames`` in time order (one clip). With ``track_every`` > 1 (and the refine) the
         detector runs on the first frame, on every ``track_every``-th frame after a detection and
-        wherever the tracked box degrades (then on the next ``track_every`` frames too); in
+        wherever the tracked box degrades (then on the next ``TRACK_HOLD`` frames too); in
         between the refine, seeded from the previous box, follows the face. Otherwise the whole
         frame is searched on the first one, on every ``rescan_every``-th after a whole-frame
         search and wherever the region search finds nothing; in between only the region around
@@ -216,8 +217,8 @@ class BlazeFaceDetector:
                 box, thumb = self._track(frame, prev, prev_frame, prev_thumb)
                 since_full += 1
                 refined = box is not None
-                if not refined:  # lost: the detector runs on the next track_every frames too (where
-                    hold = self.track_every  # the refine cannot follow, a try costs a refine more)
+                if not refined:  # lost: the detector runs on the next TRACK_HOLD frames too (where
+                    hold = self.TRACK_HOLD  # the refine cannot follow, a try costs a refine more)
             elif self.rescan_every and self._short is not None and prev is not None and since_full < self.rescan_every - 1:
                 box = self._region(frame, prev)
                 since_full += 1
