@@ -9,6 +9,11 @@ dlib's 68-point shape predictor and the box is the one the landmarks define
 (:func:`~lipforge.pipeline.faces.detectors.refine_boxes`): the same convention, and the same
 box quality, as the HOG-seeded detector.
 
+Within a clip the detector need not run on every frame it is given (``track_every``, the faces
+stage's ``blazeface_track_every``): between detections the refine, seeded from the previous
+box, follows the face, and the detector runs again at once where that box degrades
+(:meth:`BlazeFaceDetector._track`).
+
 The model files come from set-up (:mod:`~lipforge.pipeline.faces.blazeface_files`); the
 runtime is mediapipe's Tasks ``FaceDetector`` (CPU, XNNPACK, one thread per detector).
 
