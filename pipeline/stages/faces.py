@@ -43,6 +43,10 @@ class FaceDetectConfig(StageConfig):
     # between, the short-range model on the region around the last face: 1.3-2.4x less detection
     # CPU, but boxes differ more from whole-frame ones on close-up crops (IoU 0.87 on one), so off
     blazeface_rescan_every: int = 0
+    # blazeface: the detector runs on every k-th detection (the first of each clip, and wherever
+    # the tracked box degrades); between, the 68-point refine seeded from the previous box tracks
+    # the face (1: the detector on every detection)
+    blazeface_track_every: int = 8
     dlib_upsample: int = 0  # HOG pyramid upsampling (1 finds faces half as large, 4x slower)
     # blazeface and dlib: the box the 68 landmarks define, the detector's box only seeding them
     # (the convention itself; HOG's own box steps with the detection size)
@@ -57,9 +61,10 @@ class FaceDetectConfig(StageConfig):
     predict_batch: int = 16  # frames per ultralytics predict call
     # (dx0/w, dy0/h, dx1/w, dy1/h); None: backend's own; with dlib_refine only the landmarks' seed
     calibration: tuple[float, ...] | None = None
-    # detect on every k-th frame (and the last), interpolate between: 2 halves the CPU's largest
-    # per-frame cost (README "Per-frame cost on the CPU"); the GPU config detects every frame
-    detect_every: int = 2
+    # detect on every k-th frame (and the last), interpolate between: 3 cuts the CPU's largest
+    # per-frame cost to a third (README "Per-frame cost on the CPU"); the GPU config detects
+    # every frame
+    detect_every: int = 3
     max_gap: int = 8  # frames without a face that are filled; a longer gap splits
     jump_threshold: float = 0.35  # box_jump (edge move / box height) that splits the clip
     min_face_px: float = 228.0  # drop face_too_small unless the face box height ever exceeds this
@@ -82,6 +87,8 @@ class FaceDetectConfig(StageConfig):
             raise ValueError(f"FaceDetectConfig.detect_max_side must be >= 32, got {self.detect_max_side}")
         if not 0 <= self.blazeface_rescan_every <= 1000:
             raise ValueError(f"FaceDetectConfig.blazeface_rescan_every must be in [0, 1000], got {self.blazeface_rescan_every}")
+        if not 1 <= self.blazeface_track_every <= 1000:
+            raise ValueError(f"FaceDetectConfig.blazeface_track_every must be in [1, 1000], got {self.blazeface_track_every}")
         if not 0 <= self.dlib_rescan_every <= 1000:
             raise ValueError(f"FaceDetectConfig.dlib_rescan_every must be in [0, 1000], got {self.dlib_rescan_every}")
         if self.dlib_upsample not in (0, 1, 2):
@@ -182,7 +189,8 @@ class FaceDetectStage(Stage):
             from lipforge.pipeline.faces.blazeface import BlazeFaceDetector
 
             self.detector = BlazeFaceDetector(self._weights, c.detect_max_side, c.blazeface_min_confidence,
-                                              refine=c.dlib_refine, rescan_every=c.blazeface_rescan_every)
+                                              refine=c.dlib_refine, rescan_every=c.blazeface_rescan_every,
+                                              track_every=c.blazeface_track_every)
         elif c.backend == "dlib":
             self.detector = DlibHogDetector(c.detect_max_side, c.dlib_upsample, refine=c.dlib_refine,
                                             rescan_every=c.dlib_rescan_every)

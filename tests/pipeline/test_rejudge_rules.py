@@ -48,7 +48,8 @@ def _row(cid: str, parent: str, start: int, end: int, **kw) -> dict:
     ("asd", "window_s", (1, 2), "measurement"), ("asd", "scale", "prob", "measurement"),
     ("faces", "min_face_px", 200.0, "threshold"), ("faces", "min_clip_s", 3.0, "threshold"),
     ("faces", "dataset_box_min_overlap", 0.9, "threshold"), ("faces", "max_gap", 2, "measurement"),
-    ("faces", "jump_threshold", 0.5, "measurement"), ("faces", "detect_every", 3, "measurement"),
+    ("faces", "jump_threshold", 0.5, "measurement"), ("faces", "detect_every", 2, "measurement"),
+    ("faces", "blazeface_track_every", 1, "measurement"),
     ("faces", "dataset_box_seed", True, "measurement")])
 def test_thresholds_and_measurements_are_told_apart(weights, stage, field, value, kind):
     """A threshold changes only the thresholds entry; anything else changes the fingerprint."""

@@ -131,7 +131,7 @@ def test_faces_stage_on_the_real_fixture_video_with_the_default_detector():
     ref.setup()
     hog = ref.detect(frames, fs.work_scale)
     got = out.arrays["face_boxes.npy"].astype(np.float64)
-    v = iou(got[::2], hog[::2])  # the frames the default detect_every=2 detected on
+    v = iou(got[::3], hog[::3])  # the frames the default detect_every=3 detected on (or tracked)
     assert np.isfinite(v).all() and v.mean() >= 0.95, v.round(3)
 
 
@@ -150,3 +150,27 @@ def test_region_search_between_whole_frame_searches_keeps_the_box():
     assert np.isfinite(v).all() and v.mean() > 0.95, v.round(3)
     with pytest.raises(ValueError, match="blazeface_rescan_every"):
         FaceDetectStage.Config(blazeface_rescan_every=-1)
+
+
+def test_tracking_between_detections_keeps_the_box_and_detects_again_at_a_cut():
+    from lipforge.pipeline.faces.blazeface import BlazeFaceDetector
+    from lipforge.pipeline.source.normalize import FrameStream
+
+    models = _models()
+    fs = FrameStream(str(_real("talking_en_1080x1920_25fps.mp4")), 25, 1280)
+    frames = np.stack([rgb for _, rgb in fs.select(set(range(0, 48, 2)))])  # (24, 1280, 720, 3)
+    whole = BlazeFaceDetector(models)(frames)
+    det = BlazeFaceDetector(models, track_every=8)
+    tracked = det(frames)
+    assert (det.n_full, det.n_track, det.n_track_lost) == (3, 21, 0)  # frames 0, 8 and 16 detected
+    v = iou(whole, tracked)
+    assert np.isfinite(v).all() and v.mean() > 0.95, v.round(3)
+    # a cut to a picture without a face between two detections: the tracked box is not carried on
+    cut = frames.copy()
+    cut[5:] = 90
+    det = BlazeFaceDetector(models, track_every=8)
+    boxes = det(cut)
+    assert np.isfinite(boxes[:5]).all() and np.isnan(boxes[5:]).all()
+    assert det.n_track_lost >= 1 and det.n_full > 3
+    with pytest.raises(ValueError, match="blazeface_track_every"):
+        FaceDetectStage.Config(blazeface_track_every=0)
