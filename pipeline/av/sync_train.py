@@ -125,7 +125,8 @@ def split_sources(clips: list[Clip], val_frac: float, seed: int,
     return sorted(srcs[k:]), sorted(srcs[:k])
 
 
-def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift: int, vshift: int):
+def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift: int, vshift: int,
+                 norm: str = "none"):
     """n pairs: half in sync, a quarter shifted, a quarter another source's audio (shifted when
     only one source is there). -> (video (n, 15, h, w), audio (n, 1, nfilt, 20), labels (n,))."""
     v, a, y = [], [], []
@@ -144,8 +145,8 @@ def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift:
         elif kind == 2:
             src = others[int(rng.integers(len(others)))]
             j = int(rng.integers(len(src.lower) - WINDOW + 1))
-        v.append(video_windows(c.lower, np.array([i]))[0])
-        a.append(audio_windows(src.mel, np.array([j]))[0])
+        v.append(video_windows(c.lower, np.array([i]), norm)[0])
+        a.append(audio_windows(src.mel, np.array([j]), norm)[0])
         y.append(1.0 if kind == 0 else 0.0)
     return torch.stack(v), torch.stack(a), torch.tensor(y)
 
@@ -178,7 +179,7 @@ def validate(net: SyncExpert, clips: list[Clip], cfg: TrainSyncConfig, device: s
     threshold (own audio vs another source's) with the best balanced accuracy."""
     net.eval()
     rng = np.random.default_rng(12345)  # the same pairs at every validation
-    v, a, y = sample_batch(clips, rng, n, cfg.min_shift, cfg.vshift)
+    v, a, y = sample_batch(clips, rng, n, cfg.min_shift, cfg.vshift, cfg.arch.norm)
     logits = torch.cat([net(v[s:s + 128].to(device), a[s:s + 128].to(device)).cpu() for s in range(0, n, 128)]).numpy()
     yy = y.numpy()
     own, other, offs = [], [], []
@@ -259,7 +260,7 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
     net.train()
     t0 = time.time()
     while step < cfg.steps:
-        v, a, y = sample_batch(tr, rng, cfg.batch_size, cfg.min_shift, cfg.vshift)
+        v, a, y = sample_batch(tr, rng, cfg.batch_size, cfg.min_shift, cfg.vshift, cfg.arch.norm)
         loss = pair_loss(net, v.to(device), a.to(device), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
