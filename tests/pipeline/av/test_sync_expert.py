@@ -117,3 +117,51 @@ def test_cli_train_sync(tmp_path, corpus, capsys):
 
     m = read_expert_meta(tmp_path / "o" / "expert.pt")
     assert m["train_clips"] == 5 and m["val_clips"] == 1 and m["steps"] == 3
+
+
+def test_window_norm_cancels_a_face_look_and_a_voice_level():
+    from lipforge.pipeline.av.sync_expert import audio_windows, video_windows
+
+    rng = np.random.default_rng(0)
+    lower = rng.integers(40, 200, (12, 8, 16, 3)).astype(np.uint8)
+    brighter = lower + np.uint8(30)  # another "face": the same motion on a different look
+    st = np.array([0, 3, 7])
+    a, b = video_windows(lower, st, "window"), video_windows(brighter, st, "window")
+    assert torch.allclose(a, b, atol=1e-5) and a.abs().max() > 0.1
+    assert not torch.allclose(video_windows(lower, st), video_windows(brighter, st))
+    mel = rng.normal(size=(48, 26)).astype(np.float32)
+    louder = mel + rng.normal(size=(1, 26)).astype(np.float32)  # a per-band level offset
+    assert torch.allclose(audio_windows(mel, st, "window"), audio_windows(louder, st, "window"), atol=1e-5)
+    assert torch.allclose(audio_windows(mel, st, "window").mean(dim=3), torch.zeros(3, 1, 26), atol=1e-5)
+
+
+def test_a_file_from_before_norm_loads_with_its_inputs(tmp_path):
+    from lipforge.pipeline.av.sync_expert import ExpertArch, SyncExpert, load_expert, save_expert
+
+    meta = {"corpus": "c", "where": None, "steps": 0, "val_acc": 0.5, "val_auc": 0.5, "threshold": 0.0}
+    p = save_expert(SyncExpert(ExpertArch(size=16, width=4, dim=4)), tmp_path / "new.pt", meta)
+    assert load_expert(p).arch.norm == "window"
+    obj = torch.load(p, weights_only=True)
+    del obj["arch"]["norm"]  # what the first version wrote
+    torch.save(obj, tmp_path / "old.pt")
+    assert load_expert(tmp_path / "old.pt").arch.norm == "none"
+    with pytest.raises(ValueError, match="norm"):
+        ExpertArch(norm="clip")
+
+
+def test_synthetic_speaker_from_a_real_video_talks_in_sync(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from lipforge.testing.synth_speakers import faces_from_videos, talking_crops
+
+    vid = Path(__file__).resolve().parents[4] / "shared/fixtures/real/talking/PCAVS_00015.mp4"
+    if not vid.is_file() or shutil.which("espeak-ng") is None:
+        pytest.skip("needs the real talking fixtures and espeak-ng")
+    (face,) = faces_from_videos([vid], tmp_path)
+    assert Path(face).parent == tmp_path
+    crops, speech = talking_crops(face, seconds=3.0, seed=1)
+    assert crops.shape == (75, 96, 96, 3) and crops.dtype == np.uint8 and speech.shape == (75 * 640,)
+    mouth = crops[:, 48:, 24:72].astype(np.float32).mean(axis=(1, 2, 3))  # darkens as it opens
+    rms = np.sqrt((speech.reshape(75, 640) ** 2).mean(axis=1))
+    assert np.corrcoef(mouth, rms)[0, 1] < -0.5
