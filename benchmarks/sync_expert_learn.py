@@ -20,6 +20,7 @@ Usage: python benchmarks/sync_expert_learn.py [synthetic|real] [--steps N] [--fa
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 import tempfile
 import time
@@ -144,6 +145,8 @@ def main(argv=None) -> int:
     p.add_argument("--norm", choices=["window", "none"], default="window", help="the expert's input normalization")
     p.add_argument("--cache", default="/tmp/lipforge-syncbench")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--init", default=None, help="start from this expert file (e.g. one --save wrote)")
+    p.add_argument("--save", default=None, help="copy the trained expert.pt here")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     t0, c0 = time.time(), time.process_time()
@@ -167,13 +170,15 @@ def main(argv=None) -> int:
             val = ()
         print(f"{len(clips)} clips, {sum(len(c.lower) for c in clips) / 25:.0f} s, prepared in "
               f"{time.process_time() - c0:.0f} s CPU")
-        cfg = TrainSyncConfig(corpus=f"<{a.which}>", steps=a.steps, batch_size=32, lr=1e-3, val_sources=val,
+        cfg = TrainSyncConfig(corpus=f"<{a.which}>", steps=a.steps, batch_size=32, lr=1e-3, val_sources=val, init=a.init,
                               arch=ExpertArch(size=48, width=16, dim=64, norm=a.norm))
         c1 = time.process_time()
         meta = train_sync(cfg, Path(d) / "e", log_every=max(1, a.steps // 6), ckpt_every=a.steps, clips=clips)
         net = load_expert(Path(d) / "e" / "expert.pt")
+        if a.save:
+            shutil.copyfile(Path(d) / "e" / "expert.pt", a.save)
     held = [c for c in clips if c.source_id in meta["val_sources"]]
-    print(f"{a.which} ({a.faces if a.which == 'synthetic' else 'fixtures'}, norm {a.norm}): {a.steps} steps, "
+    print(f"{a.which} ({a.faces if a.which == 'synthetic' else 'fixtures'}, norm {a.norm}, init {a.init}): {a.steps} steps, "
           f"{time.process_time() - c1:.0f} s CPU (training + validation, {a.threads} thread(s)); held-out sources "
           f"{meta['val_sources']}: pair accuracy {meta['val_acc']:.3f}, AUC {meta['val_auc']:.3f}")
     check(net, held)

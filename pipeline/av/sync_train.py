@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from lipforge.pipeline.av.sync_expert import (WINDOW, ExpertArch, SyncExpert, audio_features, audio_windows,
-                                             expert_sync, lower_half, save_expert, video_windows)
+                                             expert_sync, load_expert, lower_half, save_expert,
+                                             video_windows)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class TrainSyncConfig:
     seed: int = 0
     max_clips: int | None = None  # read at most this many clips (id order), for quick tries
     val_sources: tuple[str, ...] = ()  # these sources validate (default: a seeded val_frac of them)
+    init: str | None = None  # start from this expert file's weights (same arch), e.g. one trained on synthetic heads
     arch: ExpertArch = field(default_factory=ExpertArch)
 
     def __post_init__(self) -> None:
@@ -247,6 +249,11 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
     step, log = 0, []
+    if cfg.init and not resume:
+        start = load_expert(cfg.init)
+        if start.arch != cfg.arch:
+            raise ValueError(f"--init {cfg.init}: its arch {start.arch} differs from this run's {cfg.arch}")
+        net.load_state_dict(start.state_dict())
     if resume:
         st = _load_ckpt(out)
         if st["config"] != json.loads(json.dumps(cfg.identity())):
@@ -275,7 +282,7 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
                              "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
                              "config": json.loads(json.dumps(cfg.identity())), "log": json.dumps(log)})
     val = validate(net, va, cfg, device)
-    meta = {"corpus": str(Path(cfg.corpus).resolve()), "where": cfg.where, "steps": step, **val,
+    meta = {"corpus": str(Path(cfg.corpus).resolve()), "where": cfg.where, "steps": step, "init": cfg.init, **val,
             "train_sources": len(train_src), "val_sources": val_src, "train_clips": len(tr), "val_clips": len(va),
             "clip_ids_sha256": hashlib.sha256("\n".join(c.clip_id for c in clips).encode()).hexdigest()[:16]}
     save_expert(net, out / "expert.pt", meta)
@@ -307,10 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    p.add_argument("--init", default=None, help="start from this expert.pt's weights (same --size)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = TrainSyncConfig(corpus=a.corpus, where=a.where, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
                           val_frac=a.val_frac, seed=a.seed, vshift=a.vshift, min_shift=a.min_shift,
-                          max_clips=a.max_clips, val_sources=tuple(x for x in a.val_sources.split(",") if x), arch=ExpertArch(size=a.size))
+                          max_clips=a.max_clips, val_sources=tuple(x for x in a.val_sources.split(",") if x),
+                          init=a.init, arch=ExpertArch(size=a.size))
     train_sync(cfg, a.output, a.device, a.resume)
     return 0

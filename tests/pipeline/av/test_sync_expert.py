@@ -165,3 +165,23 @@ def test_synthetic_speaker_from_a_real_video_talks_in_sync(tmp_path):
     mouth = crops[:, 48:, 24:72].astype(np.float32).mean(axis=(1, 2, 3))  # darkens as it opens
     rms = np.sqrt((speech.reshape(75, 640) ** 2).mean(axis=1))
     assert np.corrcoef(mouth, rms)[0, 1] < -0.5
+
+
+def test_init_starts_from_an_expert_file(tmp_path, corpus):
+    from lipforge.pipeline.av.sync_expert import ExpertArch
+    from lipforge.pipeline.av.sync_train import load_clips, train_sync
+
+    torch.set_num_threads(1)
+    clips = load_clips(_cfg(corpus))
+    train_sync(_cfg(corpus, steps=5), tmp_path / "a", log_every=1000, clips=clips)
+    src = tmp_path / "a" / "expert.pt"
+    meta = train_sync(_cfg(corpus, steps=1, lr=1e-12, init=str(src)), tmp_path / "b", log_every=1000, clips=clips)
+    assert meta["init"] == str(src)
+    a = torch.load(src, weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "expert.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    fresh = train_sync(_cfg(corpus, steps=1, lr=1e-12), tmp_path / "c", log_every=1000, clips=clips)
+    c = torch.load(tmp_path / "c" / "expert.pt", weights_only=True)["state_dict"]
+    assert fresh["init"] is None and not all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)
+    with pytest.raises(ValueError, match="differs from this run"):
+        train_sync(_cfg(corpus, init=str(src), arch=ExpertArch(size=32, width=8, dim=8)), tmp_path / "d", clips=clips)
