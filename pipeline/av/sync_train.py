@@ -10,7 +10,8 @@ pairs (as StableSyncNet / CLIP-style training), see :func:`pair_loss`. On CPU or
 previous one kept as ``checkpoint.prev.pt``) lets ``--resume`` continue exactly; ``OUT/expert.pt``
 is what ``sync.backend: expert`` loads (``sync.expert_weights``), with the validation accuracy /
 AUC of held-out sources and the confidence threshold calibrated on them; ``OUT/train_sync.json``
-logs the run.
+logs the run. ``--init FILE`` starts from another expert's weights (same arch), e.g. one trained
+on synthetic heads (``benchmarks/sync_expert_learn.py synthetic --save``).
 
     lipforge train-sync --corpus corpus/ --where "speech_ratio >= 0.8" --output sync_expert/ --steps 3000
 """
