@@ -149,7 +149,7 @@ def main(argv=None) -> int:
     p.add_argument("--save", default=None, help="copy the trained expert.pt here")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    t0, c0 = time.time(), time.process_time()
+    c0 = time.process_time()
     with tempfile.TemporaryDirectory() as d:
         extra = []
         if a.which == "synthetic":
