@@ -10,7 +10,8 @@ pairs (as StableSyncNet / CLIP-style training), see :func:`pair_loss`. On CPU or
 previous one kept as ``checkpoint.prev.pt``) lets ``--resume`` continue exactly; ``OUT/expert.pt``
 is what ``sync.backend: expert`` loads (``sync.expert_weights``), with the validation accuracy /
 AUC of held-out sources and the confidence threshold calibrated on them; ``OUT/train_sync.json``
-logs the run.
+logs the run. ``--init FILE`` starts from another expert's weights (same arch), e.g. one trained
+on synthetic heads (``benchmarks/sync_expert_learn.py synthetic --save``).
 
     lipforge train-sync --corpus corpus/ --where "speech_ratio >= 0.8" --output sync_expert/ --steps 3000
 """
@@ -29,7 +30,8 @@ import numpy as np
 import torch
 
 from lipforge.pipeline.av.sync_expert import (WINDOW, ExpertArch, SyncExpert, audio_features, audio_windows,
-                                             expert_sync, lower_half, save_expert, video_windows)
+                                             expert_sync, load_expert, lower_half, save_expert,
+                                             video_windows)
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class TrainSyncConfig:
     seed: int = 0
     max_clips: int | None = None  # read at most this many clips (id order), for quick tries
     val_sources: tuple[str, ...] = ()  # these sources validate (default: a seeded val_frac of them)
+    init: str | None = None  # start from this expert file's weights (same arch), e.g. one trained on synthetic heads
     arch: ExpertArch = field(default_factory=ExpertArch)
 
     def __post_init__(self) -> None:
@@ -125,7 +128,8 @@ def split_sources(clips: list[Clip], val_frac: float, seed: int,
     return sorted(srcs[k:]), sorted(srcs[:k])
 
 
-def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift: int, vshift: int):
+def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift: int, vshift: int,
+                 norm: str = "none"):
     """n pairs: half in sync, a quarter shifted, a quarter another source's audio (shifted when
     only one source is there). -> (video (n, 15, h, w), audio (n, 1, nfilt, 20), labels (n,))."""
     v, a, y = [], [], []
@@ -144,8 +148,8 @@ def sample_batch(clips: list[Clip], rng: np.random.Generator, n: int, min_shift:
         elif kind == 2:
             src = others[int(rng.integers(len(others)))]
             j = int(rng.integers(len(src.lower) - WINDOW + 1))
-        v.append(video_windows(c.lower, np.array([i]))[0])
-        a.append(audio_windows(src.mel, np.array([j]))[0])
+        v.append(video_windows(c.lower, np.array([i]), norm)[0])
+        a.append(audio_windows(src.mel, np.array([j]), norm)[0])
         y.append(1.0 if kind == 0 else 0.0)
     return torch.stack(v), torch.stack(a), torch.tensor(y)
 
@@ -178,7 +182,7 @@ def validate(net: SyncExpert, clips: list[Clip], cfg: TrainSyncConfig, device: s
     threshold (own audio vs another source's) with the best balanced accuracy."""
     net.eval()
     rng = np.random.default_rng(12345)  # the same pairs at every validation
-    v, a, y = sample_batch(clips, rng, n, cfg.min_shift, cfg.vshift)
+    v, a, y = sample_batch(clips, rng, n, cfg.min_shift, cfg.vshift, cfg.arch.norm)
     logits = torch.cat([net(v[s:s + 128].to(device), a[s:s + 128].to(device)).cpu() for s in range(0, n, 128)]).numpy()
     yy = y.numpy()
     own, other, offs = [], [], []
@@ -246,6 +250,11 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
     step, log = 0, []
+    if cfg.init and not resume:
+        start = load_expert(cfg.init)
+        if start.arch != cfg.arch:
+            raise ValueError(f"--init {cfg.init}: its arch {start.arch} differs from this run's {cfg.arch}")
+        net.load_state_dict(start.state_dict())
     if resume:
         st = _load_ckpt(out)
         if st["config"] != json.loads(json.dumps(cfg.identity())):
@@ -259,7 +268,7 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
     net.train()
     t0 = time.time()
     while step < cfg.steps:
-        v, a, y = sample_batch(tr, rng, cfg.batch_size, cfg.min_shift, cfg.vshift)
+        v, a, y = sample_batch(tr, rng, cfg.batch_size, cfg.min_shift, cfg.vshift, cfg.arch.norm)
         loss = pair_loss(net, v.to(device), a.to(device), y.to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -274,7 +283,7 @@ def train_sync(cfg: TrainSyncConfig, output: str | Path, device: str = "cpu", re
                              "numpy_rng": json.dumps(rng.bit_generator.state), "torch_rng": torch.get_rng_state(),
                              "config": json.loads(json.dumps(cfg.identity())), "log": json.dumps(log)})
     val = validate(net, va, cfg, device)
-    meta = {"corpus": str(Path(cfg.corpus).resolve()), "where": cfg.where, "steps": step, **val,
+    meta = {"corpus": str(Path(cfg.corpus).resolve()), "where": cfg.where, "steps": step, "init": cfg.init, **val,
             "train_sources": len(train_src), "val_sources": val_src, "train_clips": len(tr), "val_clips": len(va),
             "clip_ids_sha256": hashlib.sha256("\n".join(c.clip_id for c in clips).encode()).hexdigest()[:16]}
     save_expert(net, out / "expert.pt", meta)
@@ -306,10 +315,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--resume", action="store_true", help="continue from OUTPUT/checkpoint.pt")
+    p.add_argument("--init", default=None, help="start from this expert.pt's weights (same --size)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     cfg = TrainSyncConfig(corpus=a.corpus, where=a.where, steps=a.steps, batch_size=a.batch_size, lr=a.lr,
                           val_frac=a.val_frac, seed=a.seed, vshift=a.vshift, min_shift=a.min_shift,
-                          max_clips=a.max_clips, val_sources=tuple(x for x in a.val_sources.split(",") if x), arch=ExpertArch(size=a.size))
+                          max_clips=a.max_clips, val_sources=tuple(x for x in a.val_sources.split(",") if x),
+                          init=a.init, arch=ExpertArch(size=a.size))
     train_sync(cfg, a.output, a.device, a.resume)
     return 0

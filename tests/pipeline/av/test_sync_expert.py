@@ -117,3 +117,71 @@ def test_cli_train_sync(tmp_path, corpus, capsys):
 
     m = read_expert_meta(tmp_path / "o" / "expert.pt")
     assert m["train_clips"] == 5 and m["val_clips"] == 1 and m["steps"] == 3
+
+
+def test_window_norm_cancels_a_face_look_and_a_voice_level():
+    from lipforge.pipeline.av.sync_expert import audio_windows, video_windows
+
+    rng = np.random.default_rng(0)
+    lower = rng.integers(40, 200, (12, 8, 16, 3)).astype(np.uint8)
+    brighter = lower + np.uint8(30)  # another "face": the same motion on a different look
+    st = np.array([0, 3, 7])
+    a, b = video_windows(lower, st, "window"), video_windows(brighter, st, "window")
+    assert torch.allclose(a, b, atol=1e-5) and a.abs().max() > 0.1
+    assert not torch.allclose(video_windows(lower, st), video_windows(brighter, st))
+    mel = rng.normal(size=(48, 26)).astype(np.float32)
+    louder = mel + rng.normal(size=(1, 26)).astype(np.float32)  # a per-band level offset
+    assert torch.allclose(audio_windows(mel, st, "window"), audio_windows(louder, st, "window"), atol=1e-5)
+    assert torch.allclose(audio_windows(mel, st, "window").mean(dim=3), torch.zeros(3, 1, 26), atol=1e-5)
+
+
+def test_a_file_from_before_norm_loads_with_its_inputs(tmp_path):
+    from lipforge.pipeline.av.sync_expert import ExpertArch, SyncExpert, load_expert, save_expert
+
+    meta = {"corpus": "c", "where": None, "steps": 0, "val_acc": 0.5, "val_auc": 0.5, "threshold": 0.0}
+    p = save_expert(SyncExpert(ExpertArch(size=16, width=4, dim=4)), tmp_path / "new.pt", meta)
+    assert load_expert(p).arch.norm == "window"
+    obj = torch.load(p, weights_only=True)
+    del obj["arch"]["norm"]  # what the first version wrote
+    torch.save(obj, tmp_path / "old.pt")
+    assert load_expert(tmp_path / "old.pt").arch.norm == "none"
+    with pytest.raises(ValueError, match="norm"):
+        ExpertArch(norm="clip")
+
+
+def test_synthetic_speaker_from_a_real_video_talks_in_sync(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from lipforge.testing.synth_speakers import faces_from_videos, talking_crops
+
+    vid = Path(__file__).resolve().parents[4] / "shared/fixtures/real/talking/PCAVS_00015.mp4"
+    if not vid.is_file() or shutil.which("espeak-ng") is None:
+        pytest.skip("needs the real talking fixtures and espeak-ng")
+    (face,) = faces_from_videos([vid], tmp_path)
+    assert Path(face).parent == tmp_path
+    crops, speech = talking_crops(face, seconds=3.0, seed=1)
+    assert crops.shape == (75, 96, 96, 3) and crops.dtype == np.uint8 and speech.shape == (75 * 640,)
+    mouth = crops[:, 48:, 24:72].astype(np.float32).mean(axis=(1, 2, 3))  # darkens as it opens
+    rms = np.sqrt((speech.reshape(75, 640) ** 2).mean(axis=1))
+    assert np.corrcoef(mouth, rms)[0, 1] < -0.5
+
+
+def test_init_starts_from_an_expert_file(tmp_path, corpus):
+    from lipforge.pipeline.av.sync_expert import ExpertArch
+    from lipforge.pipeline.av.sync_train import load_clips, train_sync
+
+    torch.set_num_threads(1)
+    clips = load_clips(_cfg(corpus))
+    train_sync(_cfg(corpus, steps=5), tmp_path / "a", log_every=1000, clips=clips)
+    src = tmp_path / "a" / "expert.pt"
+    meta = train_sync(_cfg(corpus, steps=1, lr=1e-12, init=str(src)), tmp_path / "b", log_every=1000, clips=clips)
+    assert meta["init"] == str(src)
+    a = torch.load(src, weights_only=True)["state_dict"]
+    b = torch.load(tmp_path / "b" / "expert.pt", weights_only=True)["state_dict"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    fresh = train_sync(_cfg(corpus, steps=1, lr=1e-12), tmp_path / "c", log_every=1000, clips=clips)
+    c = torch.load(tmp_path / "c" / "expert.pt", weights_only=True)["state_dict"]
+    assert fresh["init"] is None and not all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)
+    with pytest.raises(ValueError, match="differs from this run"):
+        train_sync(_cfg(corpus, init=str(src), arch=ExpertArch(size=32, width=8, dim=8)), tmp_path / "d", clips=clips)
