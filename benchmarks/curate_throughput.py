@@ -19,10 +19,11 @@ ones and one long source, at 720p; ``--sizes small`` for 384/640 px ones), whose
 
 CPU-seconds are those of the whole process tree (the driver, Ray's own processes and every
 worker), read from /proc every 0.2 s; peak RSS is each process's high-water mark (VmHWM).
-Phases, from when files appear in the output (polled every 0.2 s): start-up (launch until the
-work store's corpus.json: imports, config, planning), to the first source done (Ray's start and
-the first source's work), then until the run's stats file (the sources' work), and finalize
-(stats until the process ends: manifests, summary, report).
+Phases, from when files appear in the output (polled every 0.2 s), in wall s and the tree's CPU-s:
+start-up (launch -> the work store's corpus.json: imports, config, planning), first source done,
+the sources' work (-> Ray's dataflow file / the local stats file), finalize (-> process end:
+manifests, summary, report). Ray's fixed start-up comes from the driver's own clock
+(``startup_s`` of ``work/dataflow/*.json``): Ray up, and a worker beginning the first part.
 Bytes crossing operators come from the run's ``work/dataflow/*.json``. Prints figures only;
 targets are never asserted. The machine may be shared: say so when quoting the figures.
 """
@@ -106,7 +107,8 @@ def _proc_sample(pid: int) -> tuple[float, int, str] | None:
     return cpu, hwm, cmd
 
 
-PHASE_MARKS = {"corpus": "work/corpus.json", "first_done": "work/sources/*.done", "stats": "work/stats/*.json"}
+PHASE_MARKS = {"corpus": "work/corpus.json", "first_done": "work/sources/*.done", "stats": "work/stats/*.json",
+               "dataflow": "work/dataflow/*.json"}  # Ray's driver refreshes stats every 30 s: its end is dataflow
 
 
 def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
@@ -120,12 +122,15 @@ def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
     root = psutil.Process(proc.pid)
 
     marks: dict[str, float] = {}
+    marks_cpu: dict[str, float] = {}  # the tree's CPU-s when each mark appeared
 
     def sample() -> None:
+        new = []
         if out_dir is not None:
             for k, pat in PHASE_MARKS.items():
                 if k not in marks and next(iter(out_dir.glob(pat)), None) is not None:
                     marks[k] = time.perf_counter() - t0
+                    new.append(k)
         try:
             kids = root.children(recursive=True)
         except psutil.Error:
@@ -135,6 +140,8 @@ def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
             if s is not None:  # keep the maxima: an exiting (zombie) process reports no VmHWM
                 old = seen.get(p.pid, (0.0, 0, ""))
                 seen[p.pid] = (max(s[0], old[0]), max(s[1], old[1]), s[2] or old[2])
+        for k in new:
+            marks_cpu[k] = sum(c for c, _, _ in seen.values())
 
     import threading
 
@@ -156,6 +163,7 @@ def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
     ray_workers = [h for h, c in workers if c.startswith("ray::")]
     any_workers = [h for h, c in workers if "gcs_server" not in c and "raylet" not in c]
     return {"wall_s": wall, "cpu_s": sum(c for c, _, _ in seen.values()), "n_procs": len(seen), "marks": marks,
+            "marks_cpu": marks_cpu, "driver_cpu": seen.get(proc.pid, (0.0, 0, ""))[0],
             "driver_rss": seen.get(proc.pid, (0, 0, ""))[1],
             "worker_rss": max(ray_workers or any_workers or [0]), "stdout": out["stdout"], "stderr": out["stderr"]}
 
@@ -335,12 +343,6 @@ def report(res: dict[str, dict]) -> None:
         if r.get("kept_s"):
             print(f"{name}: {r['kept_s']:.1f} s kept of {r['video_s']:.1f} s; shards {r['shard_bytes'] / 1e6:.1f} MB = "
                   f"{r['shard_bytes'] / 1e9 / (r['kept_s'] / 3600):.2f} GB per kept hour")
-    print("stage work (the stages' own timers, summed) against what the run cost:")
-    for name, r in res.items():
-        if r.get("stages"):
-            work = sum(st["seconds"] for st in r["stages"])
-            print(f"  {name:6s} stage work {work:7.1f} s, wall {r['wall_s']:6.1f} s, CPU {r['cpu_s']:6.1f} s: "
-                  f"stage work / CPU-s = {work / max(r['cpu_s'], 1e-9):.2f}")
     dec = d1["cpu_s"] / d1["video_s"] if d1 else None  # decode-only CPU-s per video-s
     if dec:
         print(f"decode-only (1 process): {dec:.4f} CPU-s per video-s")
@@ -357,20 +359,47 @@ def report(res: dict[str, dict]) -> None:
             x = f"{cpu / dec:6.2f}x" if dec else "-"
             print(f"  {s['stage']:10s} {cpu:.4f} CPU-s/video-s {x}  wall {s['seconds'] / ref['video_s']:.4f} s/video-s  "
                   f"({s['items_in']} clips, {s['video_seconds']:.1f} video-s in, {s['kept_seconds']:.1f} kept)")
-    print("phases (wall s): start-up = launch -> corpus.json; first = -> first source done; "
-          "sources = -> stats written; finalize = -> process end")
-    for name, r in res.items():
-        m = r.get("marks") or {}
-        if "corpus" in m and "stats" in m:
-            first = m.get("first_done", m["stats"])
-            print(f"  {name:10s} start-up {m['corpus']:5.1f}  first {first - m['corpus']:5.1f}  "
-                  f"sources {m['stats'] - first:6.1f}  finalize {r['wall_s'] - m['stats']:5.1f}  (wall {r['wall_s']:.1f})")
+    phases(res, dec)
     for dn in ("decode1", "decode2"):
         if dn in res:
             dw = res[dn]["video_s"] / res[dn]["wall_s"]
             for name in ("local", "ray1", "ray2", "ray"):
                 if name in res:
                     print(f"  wall throughput {name} / {dn}: {res[name]['video_s'] / res[name]['wall_s'] / dw:.3f}")
+
+
+def phases(res: dict[str, dict], dec: float | None) -> None:
+    """Where each run's wall time and CPU went: start-up, first source, the sources, finalize;
+    the stages' own CPU against the whole run's; Ray's fixed start-up from the driver's marks."""
+    print("phases, wall s / CPU-s of the whole tree: start-up = launch -> corpus.json (imports, config, plan); "
+          "first = -> first source done; sources = -> last source done; finalize = -> process end")
+    for name, r in res.items():
+        m, mc = r.get("marks") or {}, r.get("marks_cpu") or {}
+        end = "dataflow" if "dataflow" in m else "stats"
+        if "corpus" in m and end in m:
+            first = m.get("first_done", m[end])
+            fc = mc.get("first_done", mc[end])
+            print(f"  {name:10s} start-up {m['corpus']:5.1f} / {mc['corpus']:5.1f}  first {first - m['corpus']:5.1f} / "
+                  f"{fc - mc['corpus']:5.1f}  sources {m[end] - first:6.1f} / {mc[end] - fc:6.1f}  "
+                  f"finalize {r['wall_s'] - m[end]:5.1f} / {r['cpu_s'] - mc[end]:5.1f}  "
+                  f"(wall {r['wall_s']:.1f}, CPU {r['cpu_s']:.1f}, driver CPU {r['driver_cpu']:.1f})")
+    print("CPU outside the stages' timers (imports, Ray, model loads, writing shards, finalize), per video-s:")
+    for name, r in res.items():
+        if r.get("stages"):
+            staged = sum(st.get("cpu_seconds", 0.0) for st in r["stages"])
+            rest = r["cpu_s"] - staged
+            x = f" = {rest / r['video_s'] / dec:.2f}x decode-only" if dec else ""
+            print(f"  {name:10s} stages {staged:7.1f} CPU-s, outside them {rest:7.1f} CPU-s "
+                  f"({rest / r['video_s']:.4f} CPU-s/video-s{x})")
+    print("Ray's fixed start-up (driver's clock, s since launch): ray up = ray.init returned (start: its own "
+          "seconds, waited: what the driver waited for it); first part = a worker began decoding")
+    for name, r in res.items():
+        st = (r.get("flow") or {}).get("startup_s")
+        if st:
+            f = {k: (f"{v:5.2f}" if isinstance(v, (int, float)) else "    -") for k, v in st.items()}
+            print(f"  {name:10s} ray up {f.get('ray_ready_s', '-')}  (start {f.get('ray_start_s', '-')}, waited "
+                  f"{f.get('ray_start_waited_s', '-')})  planned {f.get('planned_s', '-')}  first part "
+                  f"{f.get('first_part_began_s', '-')}  first row {f.get('first_row_s', '-')}")
 
 
 if __name__ == "__main__":
