@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 
 from lipforge.pipeline.stages.config import RunConfig
-from lipforge.pipeline.run.curate import group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.run.curate import StageWarmUp, group_by_parent, iter_source_groups, run_stages
 from lipforge.pipeline.source.inputs import SourceInput
 from lipforge.pipeline.stages.build import build_stages
 from lipforge.pipeline.run.runners.plan import Operator, auto_concurrency, plan_operators
@@ -54,6 +54,7 @@ class _OperatorBase:
         limit_native_threads(op.num_cpus)  # this actor's process gets op.num_cpus CPUs
         keep_freed_memory()  # clip buffers reuse the heap instead of faulting fresh pages in
         self.op, self.cfg, self.store = op, cfg, WorkStore(output)
+        self._warm = StageWarmUp(op.stages)  # models load while the first clip decodes
 
     def _finish(self, groups: list[list[ClipItem]]) -> tuple[list[bytes], list[dict]]:
         """Persist (writer) or pickle (otherwise) each group; returns payloads and row counts."""
@@ -94,6 +95,7 @@ class _SourceOperator(_OperatorBase):
             n = 0
             for group in iter_source_groups(part.source, self.cfg, self.store, stats=seg, part=part):
                 video_s = _duration(group)
+                self._warm.join()
                 out = run_stages(self.op.stages, group)
                 payloads, counts = self._finish([out])
                 yield _row(sid, key, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0, began)
@@ -107,6 +109,7 @@ class _GroupOperator(_OperatorBase):
     """Fused stages after the source operator: a batch of groups in, the same rows out."""
 
     def __call__(self, batch):
+        self._warm.join()
         groups = [pickle.loads(p) if p else [] for p in batch["payload"]]
         live = [g for g in groups if g]
         out = group_by_parent(run_stages(self.op.stages, [it for g in live for it in g])) if live else {}
