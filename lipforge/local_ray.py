@@ -54,8 +54,9 @@ def start_ray(address: str | None = "local", *, num_cpus: int | None = None, inc
 
         if ray.is_initialized():
             return False
-        kw.update(include_dashboard=include_dashboard, log_to_driver=log_to_driver)
-        if local:
+        kw["log_to_driver"] = log_to_driver
+        if local:  # a cluster's dashboard and size are not the joining driver's to set
+            kw["include_dashboard"] = include_dashboard
             import ray._private.ray_constants as rc
 
             rc.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the variable was set
