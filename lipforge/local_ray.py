@@ -97,7 +97,7 @@ class RayStart:
         self._thread = threading.Thread(target=self._start, name="lipforge-ray-start", daemon=True)
 
     @classmethod
-    def begin(cls, address: str | None = "local", **kw: Any) -> "RayStart":
+    def begin(cls, address: str | None = "local", **kw: Any) -> RayStart:
         """Start Ray in the background (same arguments as :func:`start_ray`)."""
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _sigterm_exits)  # as ray.init does on the main thread
@@ -110,7 +110,7 @@ class RayStart:
         try:
             logging.getLogger("ray._private.worker").addFilter(_NoThreadWarning())
             self._result = start_ray(self.address, **self._kw)
-        except BaseException as e:  # re-raised by wait(), in the caller's thread
+        except BaseException as e:  # noqa: BLE001 - re-raised by wait(), in the caller's thread
             self._error = e
         finally:
             self.seconds = time.perf_counter() - t0

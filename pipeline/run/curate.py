@@ -149,6 +149,7 @@ class StageWarmUp:
         import threading
 
         self.seconds = 0.0
+        self.error: Exception | None = None
         self._stages = stages
         self._thread = threading.Thread(target=self._load, name="lipforge-stage-setup", daemon=True)
         self._thread.start()
@@ -160,8 +161,8 @@ class StageWarmUp:
                 if not st._ready:
                     st.setup()
                     st._ready = True
-        except Exception:  # noqa: BLE001 - re-raised by the stage's own setup call, in the caller's thread
-            pass
+        except Exception as e:  # noqa: BLE001 - raised again by the stage's own setup call, in the caller's thread
+            self.error = e
         self.seconds = time.perf_counter() - t0
 
     def join(self) -> None:
