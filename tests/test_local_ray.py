@@ -91,3 +91,33 @@ def test_background_start_error_is_raised_by_wait(monkeypatch):
         start.wait()
     start._thread.join(5)
     assert not start._thread.is_alive() and LOOPBACK_ENV not in os.environ
+
+
+def test_curate_runner_stops_an_early_start_no_run_used(monkeypatch):
+    """``lipforge curate`` starts Ray while it plans; when nothing is left to do, the runner's
+    wait_closed stops that Ray and lets the starting thread go (a Ray left running would leak)."""
+    from lipforge.pipeline.run.runners.ray_runner import RayRunner
+    from lipforge.pipeline.stages.config import RunConfig
+
+    events: list[str] = []
+
+    class FakeStart:
+        seconds = waited_s = 0.0
+
+        def wait(self):
+            events.append("wait")
+            return True
+
+        def release(self):
+            events.append("release")
+
+    monkeypatch.setattr(RayStart, "begin", classmethod(lambda cls, address, **kw: events.append(f"begin {kw}") or FakeStart()))
+    monkeypatch.setattr(ray, "shutdown", lambda: events.append("shutdown"))
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    runner = RayRunner(RunConfig(), address=None, num_cpus=1)
+    runner.start_early()
+    runner.start_early()  # once
+    runner.wait_closed()
+    assert events == ["begin {'num_cpus': 1}", "wait", "shutdown", "release"]
+    runner.wait_closed()  # nothing left to stop
+    assert len(events) == 4

@@ -171,11 +171,11 @@ def _run(req: CurateRequest) -> dict:
     except OutputLocked as e:
         raise UserError(str(e)) from None
     try:
-        if req.runner != "local" and sources and not req.verify:
+        store = WorkStore(out)
+        if req.runner != "local" and not req.verify and any(not store.source_done(s.source_id) for s in sources):
             # Ray's processes come up while this driver plans (joined in runner.run; stopped by
             # runner.wait_closed below when nothing turns out to be left to do)
             runner.start_early()
-        store = WorkStore(out)
         catalog = Catalog.load(store)
         if not catalog.entries and not sources:
             raise UserError(f"{out} holds no corpus yet: give --input (a directory or a list of videos)")
