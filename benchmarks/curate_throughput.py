@@ -19,10 +19,11 @@ ones and one long source, at 720p; ``--sizes small`` for 384/640 px ones), whose
 
 CPU-seconds are those of the whole process tree (the driver, Ray's own processes and every
 worker), read from /proc every 0.2 s; peak RSS is each process's high-water mark (VmHWM).
-Phases, from when files appear in the output (polled every 0.2 s): start-up (launch until the
-work store's corpus.json: imports, config, planning), to the first source done (Ray's start and
-the first source's work), then until the run's stats file (the sources' work), and finalize
-(stats until the process ends: manifests, summary, report).
+Phases, from when files appear in the output (polled every 0.2 s), in wall s and the tree's CPU-s:
+start-up (launch -> the work store's corpus.json: imports, config, planning), first source done,
+the sources' work (-> Ray's dataflow file / the local stats file), finalize (-> process end:
+manifests, summary, report). Ray's fixed start-up comes from the driver's own clock
+(``startup_s`` of ``work/dataflow/*.json``): Ray up, and a worker beginning the first part.
 Bytes crossing operators come from the run's ``work/dataflow/*.json``. Prints figures only;
 targets are never asserted. The machine may be shared: say so when quoting the figures.
 """
@@ -106,7 +107,8 @@ def _proc_sample(pid: int) -> tuple[float, int, str] | None:
     return cpu, hwm, cmd
 
 
-PHASE_MARKS = {"corpus": "work/corpus.json", "first_done": "work/sources/*.done", "stats": "work/stats/*.json"}
+PHASE_MARKS = {"corpus": "work/corpus.json", "first_done": "work/sources/*.done", "stats": "work/stats/*.json",
+               "dataflow": "work/dataflow/*.json"}  # Ray's driver refreshes stats every 30 s: its end is dataflow
 
 
 def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
@@ -120,12 +122,15 @@ def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
     root = psutil.Process(proc.pid)
 
     marks: dict[str, float] = {}
+    marks_cpu: dict[str, float] = {}  # the tree's CPU-s when each mark appeared
 
     def sample() -> None:
+        new = []
         if out_dir is not None:
             for k, pat in PHASE_MARKS.items():
                 if k not in marks and next(iter(out_dir.glob(pat)), None) is not None:
                     marks[k] = time.perf_counter() - t0
+                    new.append(k)
         try:
             kids = root.children(recursive=True)
         except psutil.Error:
@@ -135,6 +140,8 @@ def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
             if s is not None:  # keep the maxima: an exiting (zombie) process reports no VmHWM
                 old = seen.get(p.pid, (0.0, 0, ""))
                 seen[p.pid] = (max(s[0], old[0]), max(s[1], old[1]), s[2] or old[2])
+        for k in new:
+            marks_cpu[k] = sum(c for c, _, _ in seen.values())
 
     import threading
 
@@ -155,9 +162,26 @@ def run_tree(cmd: list[str], env: dict, out_dir: Path | None = None) -> dict:
     # Ray's workers are "ray::<actor>" processes; a decode pool's are plain children
     ray_workers = [h for h, c in workers if c.startswith("ray::")]
     any_workers = [h for h, c in workers if "gcs_server" not in c and "raylet" not in c]
+    by_kind: dict[str, float] = {}
+    for pid, (c, _, cmd) in seen.items():
+        k = "driver" if pid == proc.pid else _kind(cmd)
+        by_kind[k] = by_kind.get(k, 0.0) + c
     return {"wall_s": wall, "cpu_s": sum(c for c, _, _ in seen.values()), "n_procs": len(seen), "marks": marks,
+            "by_kind": by_kind,
+            "marks_cpu": marks_cpu, "driver_cpu": seen.get(proc.pid, (0.0, 0, ""))[0],
             "driver_rss": seen.get(proc.pid, (0, 0, ""))[1],
             "worker_rss": max(ray_workers or any_workers or [0]), "stdout": out["stdout"], "stderr": out["stderr"]}
+
+
+def _kind(cmd: str) -> str:
+    """What a process of the tree is, from its command line (CPU per kind: where a run's CPU goes)."""
+    if "MapBatches" in cmd or "MapWorker" in cmd:
+        return "stage workers"
+    if "gcs_server" in cmd or "raylet" in cmd:
+        return "ray core (gcs, raylet)"
+    if cmd.startswith("ray::"):
+        return "ray actors/agents"
+    return "ray daemons (python)" if "/ray/" in cmd else "other"
 
 
 # ---- the runs ------------------------------------------------------------------------------
@@ -295,82 +319,9 @@ def main() -> None:
                      flow=dataflow(out), stages=s["stages"],
                      mem_warning="Ray only requests" in r["stderr"], spilled="Spilled" in r["stderr"])
         res[name] = r
+    from curate_report import report  # beside this file (the script's folder is on sys.path)
+
     report(res)
-
-
-def report(res: dict[str, dict]) -> None:
-    d1, d2 = res.get("decode1"), res.get("decode2")
-    print()
-    print(f"{'run':8s} {'wall s':>7s} {'CPU s':>7s} {'vs/wall-s':>9s} {'x dec2':>7s} {'vs/CPU-s':>9s} {'x dec1':>7s} "
-          f"{'driver MB':>9s} {'worker MB':>9s} {'B/video-s':>10s}  notes")
-    for name, r in res.items():
-        vw, vc = r["video_s"] / r["wall_s"], r["video_s"] / max(r["cpu_s"], 1e-9)
-        xw = f"{vw / (d2['video_s'] / d2['wall_s']):.3f}" if d2 else "-"
-        xc = f"{vc / (d1['video_s'] / d1['cpu_s']):.3f}" if d1 else "-"
-        flow = r.get("flow") or {}
-        bps = flow.get("bytes_per_video_s")
-        notes = []
-        if "kept" in r:
-            notes.append(f"{r['kept']}/{r['rows']} clips kept")
-        if flow:
-            notes.append("operators: " + " | ".join(f"{o['name']} x{o['actors']} ({o['memory'] / 2**30:.1f} GiB)"
-                                                    for o in flow["operators"]))
-        if r.get("mem_warning"):
-            notes.append("Ray memory warning")
-        if r.get("spilled"):
-            notes.append("object store spilled")
-        print(f"{name:8s} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {vw:9.2f} {xw:>7s} {vc:9.2f} {xc:>7s} "
-              f"{r['driver_rss'] / 2**20:9.0f} {r['worker_rss'] / 2**20:9.0f} "
-              f"{bps if bps is not None else '-':>10}  {'; '.join(notes)}")
-    print(f"video: {next(iter(res.values()))['video_s']:.1f} s per run")
-    if "ray1" in res and "ray2" in res:
-        print(f"--num-cpus 2 / --num-cpus 1 wall throughput: {res['ray1']['wall_s'] / res['ray2']['wall_s']:.2f}x")
-    if "ray1" in res and "local" in res:
-        print(f"--num-cpus 1 wall / local wall: {res['ray1']['wall_s'] / res['local']['wall_s']:.2f}")
-    if "ray2whole" in res and "ray2" in res:
-        print(f"--num-cpus 2, long sources in parts / undivided, wall: {res['ray2']['wall_s'] / res['ray2whole']['wall_s']:.2f}")
-    if "localwhole" in res and "local" in res:
-        print(f"--runner local, long sources in parts / undivided, CPU-s: {res['local']['cpu_s'] / res['localwhole']['cpu_s']:.2f}")
-    for name, r in res.items():
-        if r.get("kept_s"):
-            print(f"{name}: {r['kept_s']:.1f} s kept of {r['video_s']:.1f} s; shards {r['shard_bytes'] / 1e6:.1f} MB = "
-                  f"{r['shard_bytes'] / 1e9 / (r['kept_s'] / 3600):.2f} GB per kept hour")
-    print("stage work (the stages' own timers, summed) against what the run cost:")
-    for name, r in res.items():
-        if r.get("stages"):
-            work = sum(st["seconds"] for st in r["stages"])
-            print(f"  {name:6s} stage work {work:7.1f} s, wall {r['wall_s']:6.1f} s, CPU {r['cpu_s']:6.1f} s: "
-                  f"stage work / CPU-s = {work / max(r['cpu_s'], 1e-9):.2f}")
-    dec = d1["cpu_s"] / d1["video_s"] if d1 else None  # decode-only CPU-s per video-s
-    if dec:
-        print(f"decode-only (1 process): {dec:.4f} CPU-s per video-s")
-    for name, r in res.items():
-        if r.get("stages") and dec:
-            run = r["cpu_s"] / r["video_s"]
-            print(f"  {name:10s} whole run {run:.4f} CPU-s per video-s (driver and every worker) = "
-                  f"{run / dec:.2f}x decode-only's cost, {dec / run:.3f}x its throughput")
-    ref = res.get("local") or res.get("ray1") or res.get("ray")
-    if ref and ref.get("stages"):
-        print("per stage (the stage's CPU-s per video-second of the run's input; x decode-only's; wall timer):")
-        for s in ref["stages"]:
-            cpu = s.get("cpu_seconds", 0.0) / ref["video_s"]
-            x = f"{cpu / dec:6.2f}x" if dec else "-"
-            print(f"  {s['stage']:10s} {cpu:.4f} CPU-s/video-s {x}  wall {s['seconds'] / ref['video_s']:.4f} s/video-s  "
-                  f"({s['items_in']} clips, {s['video_seconds']:.1f} video-s in, {s['kept_seconds']:.1f} kept)")
-    print("phases (wall s): start-up = launch -> corpus.json; first = -> first source done; "
-          "sources = -> stats written; finalize = -> process end")
-    for name, r in res.items():
-        m = r.get("marks") or {}
-        if "corpus" in m and "stats" in m:
-            first = m.get("first_done", m["stats"])
-            print(f"  {name:10s} start-up {m['corpus']:5.1f}  first {first - m['corpus']:5.1f}  "
-                  f"sources {m['stats'] - first:6.1f}  finalize {r['wall_s'] - m['stats']:5.1f}  (wall {r['wall_s']:.1f})")
-    for dn in ("decode1", "decode2"):
-        if dn in res:
-            dw = res[dn]["video_s"] / res[dn]["wall_s"]
-            for name in ("local", "ray1", "ray2", "ray"):
-                if name in res:
-                    print(f"  wall throughput {name} / {dn}: {res[name]['video_s'] / res[name]['wall_s'] / dw:.3f}")
 
 
 if __name__ == "__main__":

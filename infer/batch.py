@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from lipforge.infer.batch_stages import (
     GenerateStage,
@@ -130,40 +130,18 @@ def _run_local(pending: list[dict], cfg: BatchConfig, crop: int, factory, log, c
 
 
 def _start_ray(cfg: BatchConfig) -> bool:
-    """A private Ray runtime for this run (``ray_address="local"``), or join the given cluster.
+    """A private loopback-only Ray runtime for this run (``ray_address="local"``), or join the
+    given cluster (:func:`lipforge.local_ray.start_ray`).
 
     Returns True when this call initialised Ray (the caller then shuts it down, which stops a
     private runtime's processes or just disconnects from a cluster); False when the process was
     already connected.
     """
-    for k, v in (("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_AUTH_MODE", "disabled")):
-        os.environ.setdefault(k, v)  # never let usage stats probe the network
-    import ray
+    from lipforge.local_ray import start_ray
 
-    if ray.is_initialized():
-        return False
-    kw: dict[str, Any] = {"address": cfg.ray_address, "log_to_driver": False}
-    if cfg.ray_address == "local":
-        kw["include_dashboard"] = False
-        # Ray's single-node mode, as curation's and training's local Ray: every Ray process binds to
-        # 127.0.0.1, nothing of a local batch is reachable from the network
-        import ray._private.ray_constants as rc
-
-        rc.ENABLE_RAY_CLUSTER = False
-    if cfg.ray_num_cpus and cfg.ray_address == "local":
-        kw["num_cpus"] = cfg.ray_num_cpus
-    loopback, before = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", os.environ.get("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
-    if cfg.ray_address == "local":
-        os.environ[loopback] = "0"  # read by the Ray processes this init starts; not left set in this process
-    try:
-        ray.init(**kw)
-    finally:
-        if cfg.ray_address == "local":
-            if before is None:
-                os.environ.pop(loopback, None)
-            else:
-                os.environ[loopback] = before
-    return True
+    local = cfg.ray_address == "local"
+    return start_ray(cfg.ray_address, num_cpus=cfg.ray_num_cpus if local and cfg.ray_num_cpus else None,
+                     log_to_driver=False)
 
 
 def _request_gpus(bundles: list[dict]) -> None:

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Ray's single-node switch (as pipeline/run/runners/ray_runner.py): off, every Ray process binds to 127.0.0.1
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 GRACE_S = 10.0  # after a rank's error, how long the others may take to show whether a worker died
 
 
@@ -89,22 +87,10 @@ def run_from_cli(cfg: TrainConfig, args: argparse.Namespace, resume: bool | str)
 # ---- the driver ------------------------------------------------------------------------------
 def connect(address: str, num_cpus: int | None = None) -> bool:
     """Join ``address`` ("auto", "ray://...") or start a private loopback-only Ray ("local").
-    True when this call started Ray (the caller shuts it down)."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    if address == "local":
-        os.environ[LOOPBACK_ENV] = "0"
-    import ray
+    True when this call started Ray (the caller shuts it down). :func:`lipforge.local_ray.start_ray`."""
+    from lipforge.local_ray import start_ray
 
-    if ray.is_initialized():
-        return False
-    kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
-    if address == "local":
-        import ray._private.ray_constants as rc
-
-        rc.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the variable was set
-        kw["num_cpus"] = num_cpus
-    ray.init(address=address, **kw)
-    return True
+    return start_ray(address, num_cpus=num_cpus)
 
 
 def launch(cfg: TrainConfig, address: str = "local", resume: bool | str = False, overwrite: bool = False,
@@ -119,7 +105,6 @@ def launch(cfg: TrainConfig, address: str = "local", resume: bool | str = False,
     if checked:
         _check_run_dir(cfg, resume, overwrite)
     local = address == "local"
-    restore = os.environ.get(LOOPBACK_ENV)
     started = connect(address, num_cpus)
     import ray
 
@@ -149,11 +134,6 @@ def launch(cfg: TrainConfig, address: str = "local", resume: bool | str = False,
         stop.restore()
         if started:
             ray.shutdown()
-        if local:
-            if restore is None:
-                os.environ.pop(LOOPBACK_ENV, None)
-            else:
-                os.environ[LOOPBACK_ENV] = restore
 
 
 def _check_run_dir(cfg: TrainConfig, resume: bool | str, overwrite: bool) -> None:

@@ -139,6 +139,36 @@ def iter_source_groups(src: SourceInput, cfg: RunConfig, store: WorkStore,
         outcome.record, outcome.candidate_ids = record, cands
 
 
+class StageWarmUp:
+    """Every stage's :meth:`Stage.setup` (imports, model loads) on a thread, begun when a worker
+    starts, so the models load while the first clip is decoded; :meth:`join` before the first
+    :func:`run_stages`. A setup that fails here is left undone: the stage's own call runs it
+    again and raises in the caller's thread."""
+
+    def __init__(self, stages: list[Stage]) -> None:
+        import threading
+
+        self.seconds = 0.0
+        self.error: Exception | None = None
+        self._stages = stages
+        self._thread = threading.Thread(target=self._load, name="lipforge-stage-setup", daemon=True)
+        self._thread.start()
+
+    def _load(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            for st in self._stages:
+                if not st._ready:
+                    st.setup()
+                    st._ready = True
+        except Exception as e:  # noqa: BLE001 - raised again by the stage's own setup call, in the caller's thread
+            self.error = e
+        self.seconds = time.perf_counter() - t0
+
+    def join(self) -> None:
+        self._thread.join()
+
+
 def run_stages(stages: list[Stage], items: list[ClipItem]) -> list[ClipItem]:
     for st in stages:
         items = st(items)

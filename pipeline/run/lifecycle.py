@@ -172,6 +172,10 @@ def _run(req: CurateRequest) -> dict:
         raise UserError(str(e)) from None
     try:
         store = WorkStore(out)
+        if req.runner != "local" and not req.verify and any(not store.source_done(s.source_id) for s in sources):
+            # Ray's processes come up while this driver plans (joined in runner.run; stopped by
+            # runner.wait_closed below when nothing turns out to be left to do)
+            runner.start_early()
         catalog = Catalog.load(store)
         if not catalog.entries and not sources:
             raise UserError(f"{out} holds no corpus yet: give --input (a directory or a list of videos)")

@@ -62,6 +62,8 @@ class ActiveSpeakerStage(Stage):
         return self.config.weights is not None
 
     def check_models(self) -> None:
+        if self.config.weights is None:  # skipped: nothing to load (and no torch import in the driver)
+            return
         from lipforge.pipeline.av.light_asd import load_light_asd
 
         check_model_loads(lambda: load_light_asd(self.config.weights, "cpu"), self.config.weights, "Light-ASD",

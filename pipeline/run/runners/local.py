@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 
 from lipforge.pipeline.stages.config import RunConfig
-from lipforge.pipeline.run.curate import SourceOutcome, group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.run.curate import SourceOutcome, StageWarmUp, group_by_parent, iter_source_groups, run_stages
 from lipforge.pipeline.source.inputs import SourceInput
 from lipforge.pipeline.stages.build import build_stages
 from lipforge.pipeline.run.runners.progress import CurateProgress
@@ -35,6 +35,7 @@ class LocalRunner:
 
         limit_native_threads(1)  # one process does what a 1-CPU Ray worker does (plan.py)
         keep_freed_memory()  # as a Ray worker does (for the rest of this process)
+        warm = StageWarmUp(self.stages)  # the models load while the first clip decodes
         store = WorkStore(output)
         run_id = uuid.uuid4().hex[:8]
         todo = [s for s in sources if not store.source_done(s.source_id)]
@@ -46,6 +47,7 @@ class LocalRunner:
                     outcome = SourceOutcome(record=None)  # type: ignore[arg-type]
                     for group in iter_source_groups(src, self.config, store, outcome, seg_stats, part):
                         video_s = _duration(group)
+                        warm.join()
                         out = run_stages(self.stages, group)
                         for parent, items in group_by_parent(out).items():
                             store.write_group(parent, src.source_id, items, self.config.shards.video_crf,

@@ -28,7 +28,7 @@ import uuid
 import numpy as np
 
 from lipforge.pipeline.stages.config import RunConfig
-from lipforge.pipeline.run.curate import group_by_parent, iter_source_groups, run_stages
+from lipforge.pipeline.run.curate import StageWarmUp, group_by_parent, iter_source_groups, run_stages
 from lipforge.pipeline.source.inputs import SourceInput
 from lipforge.pipeline.stages.build import build_stages
 from lipforge.pipeline.run.runners.plan import Operator, auto_concurrency, plan_operators
@@ -38,9 +38,6 @@ from lipforge.pipeline.stages.base import ClipItem, StageStats
 from lipforge.pipeline.store.atomic import atomic_write_bytes
 from lipforge.pipeline.store.work import WorkStore
 
-# Ray's single-node switch: with it off, Ray takes 127.0.0.1 as the node address and every
-# gRPC server, the object manager and the workers bind to loopback (checked with `ss -ltnp`).
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +54,7 @@ class _OperatorBase:
         limit_native_threads(op.num_cpus)  # this actor's process gets op.num_cpus CPUs
         keep_freed_memory()  # clip buffers reuse the heap instead of faulting fresh pages in
         self.op, self.cfg, self.store = op, cfg, WorkStore(output)
+        self._warm = StageWarmUp(op.stages)  # models load while the first clip decodes
 
     def _finish(self, groups: list[list[ClipItem]]) -> tuple[list[bytes], list[dict]]:
         """Persist (writer) or pickle (otherwise) each group; returns payloads and row counts."""
@@ -74,8 +72,10 @@ class _OperatorBase:
         return pickle.dumps(list(extra) + [s.stats.take() for s in self.op.stages])
 
 
-def _row(sid, part: str, payload: bytes, stats: bytes, counts: dict, video_s: float, n_groups: int, xbytes: int) -> dict:
+def _row(sid, part: str, payload: bytes, stats: bytes, counts: dict, video_s: float, n_groups: int, xbytes: int,
+         began: float) -> dict:
     return {"source_id": np.array([sid], dtype=object), "part": np.array([part], dtype=object),
+            "began": np.array([began]),  # wall clock when the source operator began this part
             "payload": np.array([payload], dtype=object),
             "stats": np.array([stats], dtype=object), "n_groups": np.array([n_groups], np.int64),
             "video_s": np.array([video_s]), "judged": np.array([counts["judged"]], np.int64),
@@ -90,24 +90,26 @@ class _SourceOperator(_OperatorBase):
     def __call__(self, batch):
         for js in batch["input"]:  # the whole SourcePart: its range, the source's dataset and box travel with it
             part = SourcePart.from_json(str(js))
-            sid, key = part.source.source_id, part.key
+            sid, key, began = part.source.source_id, part.key, time.time()
             seg = StageStats("segment")
             n = 0
             for group in iter_source_groups(part.source, self.cfg, self.store, stats=seg, part=part):
                 video_s = _duration(group)
+                self._warm.join()
                 out = run_stages(self.op.stages, group)
                 payloads, counts = self._finish([out])
-                yield _row(sid, key, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0)
+                yield _row(sid, key, payloads[0], self._stats([seg.take()]), counts[0], video_s, -1, 0, began)
                 n += 1
                 group = out = payloads = None  # this clip's frames go before the next is decoded
             empty = {"judged": 0, "kept": 0, "kept_s": 0.0}
-            yield _row(sid, key, b"", pickle.dumps([seg.take()]), empty, 0.0, n, 0)
+            yield _row(sid, key, b"", pickle.dumps([seg.take()]), empty, 0.0, n, 0, began)
 
 
 class _GroupOperator(_OperatorBase):
     """Fused stages after the source operator: a batch of groups in, the same rows out."""
 
     def __call__(self, batch):
+        self._warm.join()
         groups = [pickle.loads(p) if p else [] for p in batch["payload"]]
         live = [g for g in groups if g]
         out = group_by_parent(run_stages(self.op.stages, [it for g in live for it in g])) if live else {}
@@ -120,7 +122,7 @@ class _GroupOperator(_OperatorBase):
             c = counts[i] if groups[i] else {"judged": int(batch["judged"][i]), "kept": int(batch["kept"][i]),
                                               "kept_s": float(batch["kept_s"][i])}
             rows.append(_row(sid, batch["part"][i], payloads[i] if groups[i] else b"", stats, c, float(batch["video_s"][i]),
-                             int(batch["n_groups"][i]), int(batch["xbytes"][i])))
+                             int(batch["n_groups"][i]), int(batch["xbytes"][i]), float(batch["began"][i])))
         return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
 
@@ -148,38 +150,70 @@ class RayRunner:
         # and the caller publishes meanwhile, then calls wait_closed(); lipforge curate does.
         self.close_in_background = False
         self._closer = None
+        self._start = None  # a RayStart begun by start_early()
+        self._keeper = None  # the RayStart whose thread the running Ray's processes depend on
+        # seconds since this process was launched (ray_ready_s, planned_s, first_row_s,
+        # first_part_began_s) and what Ray's start took (ray_start_s; ray_start_waited_s: the part
+        # run() waited for); written to work/dataflow/<run>.json
+        self.startup: dict[str, float | None] = {}
+
+    def start_early(self) -> None:
+        """Begin Ray's start on a thread now (:class:`lipforge.local_ray.RayStart`), so its processes
+        come up while the driver plans; :meth:`run` joins it. A runner that never runs must
+        :meth:`wait_closed` (it stops what this started)."""
+        if self._start is None and not self._ray_up():
+            from lipforge.local_ray import RayStart
+
+            self._start = RayStart.begin(self.address, num_cpus=self.num_cpus if self.address is None else None)
+
+    @staticmethod
+    def _ray_up() -> bool:
+        import sys
+
+        return "ray" in sys.modules and sys.modules["ray"].is_initialized()
 
     def wait_closed(self) -> None:
-        """Join a shutdown left running by :meth:`run` (no-op when there is none)."""
+        """Join a shutdown left running by :meth:`run` (no-op when there is none), and stop a Ray
+        :meth:`start_early` began that no run used."""
+        start, self._start = self._start, None
+        if start is not None and start.wait():
+            import ray
+
+            ray.shutdown()
+            start.release()
         closer, self._closer = self._closer, None
-        if closer is not None:
-            closer.wait()
+        try:
+            if closer is not None:
+                closer.wait()
+        finally:
+            keeper, self._keeper = self._keeper, None
+            if keeper is not None:
+                keeper.release()  # Ray is down: the thread that started it may end
 
     def run(self, sources: list[SourceInput], output: str) -> None:
-        # Ray's usage-stats code probes a cloud metadata address unless this is set before import.
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        restore = os.environ.get(LOOPBACK_ENV)
-        if self.address is None:
-            os.environ[LOOPBACK_ENV] = "0"
-        import ray
-        from ray.data import ActorPoolStrategy
-
-        self.wait_closed()  # an earlier run's Ray must be gone before this one starts
+        if self._start is None:
+            self.wait_closed()  # an earlier run's Ray must be gone before this one starts
         store = WorkStore(output)
         todo = [s for s in sources if not store.source_done(s.source_id)]
         started = ok = False
         try:
-            if not ray.is_initialized():
-                kw = {"include_dashboard": False, "log_to_driver": True}
-                if self.address is None:
-                    # "local" always starts a private in-process Ray; address=None would silently
-                    # join any cluster already running on this machine (`ray start`).
-                    kw["num_cpus"] = self.num_cpus
-                    import ray._private.ray_constants as rc
+            if self._start is not None:
+                start, self._start = self._start, None
+                started = start.wait()
+                self._keeper = start if started else None
+                if not started:
+                    start.release()
+                self.startup.update(ray_start_s=start.seconds, ray_start_waited_s=start.waited_s)
+            else:
+                from lipforge.local_ray import start_ray
 
-                    rc.ENABLE_RAY_CLUSTER = False  # in case ray was imported before the env was set
-                ray.init(address=self.address or "local", **kw)
-                started = True
+                t0 = time.perf_counter()
+                started = start_ray(self.address, num_cpus=self.num_cpus if self.address is None else None)
+                self.startup.update(ray_start_s=time.perf_counter() - t0, ray_start_waited_s=time.perf_counter() - t0)
+            self.startup["ray_ready_s"] = _since_launch()
+            import ray
+            from ray.data import ActorPoolStrategy
+
             if todo:
                 self._run(ray, ActorPoolStrategy, todo, output)
             ok = True
@@ -189,12 +223,12 @@ class RayRunner:
 
                 self._closer = RayCloser.start(ray)
             elif started:
+                import ray
+
                 ray.shutdown()
-            if self.address is None:
-                if restore is None:
-                    os.environ.pop(LOOPBACK_ENV, None)
-                else:
-                    os.environ[LOOPBACK_ENV] = restore
+                keeper, self._keeper = self._keeper, None
+                if keeper is not None:
+                    keeper.release()
 
     def _run(self, ray, ActorPoolStrategy, todo: list[SourceInput], output: str) -> None:
         cfg = self.config
@@ -248,8 +282,14 @@ class RayRunner:
         expected: dict[str, int] = {}
         done: set[str] = set()
         xbytes, video_s, saved = 0, 0.0, time.time()
+        startup = self.startup
+        startup["planned_s"] = _since_launch()
+        began = float("inf")
         try:
             for row in ds.iter_rows():
+                if "first_row_s" not in startup:
+                    startup["first_row_s"] = _since_launch()
+                began = min(began, float(row["began"]))
                 for st in pickle.loads(row["stats"]):
                     totals[st.name] = totals[st.name] + st if st.name in totals else st
                 xbytes += int(row["xbytes"])
@@ -273,19 +313,41 @@ class RayRunner:
         finally:
             store.write_stats(list(totals.values()), run_id, name=f"{run_id}-driver.json")
             prog.close()
-            self._write_dataflow(store, run_id, ops, sizes, scale, mscale, xbytes, video_s)
+            launched = _launch_wall()
+            if began < float("inf") and launched is not None:  # launch -> a source operator began its first part
+                startup["first_part_began_s"] = began - launched
+            self._write_dataflow(store, run_id, ops, sizes, scale, mscale, xbytes, video_s, startup)
         for s in todo:
             store.try_complete_source(s.source_id)
 
     @staticmethod
-    def _write_dataflow(store: WorkStore, run_id: str, ops, sizes, scale, mscale, xbytes: int, video_s: float) -> None:
+    def _write_dataflow(store: WorkStore, run_id: str, ops, sizes, scale, mscale, xbytes: int, video_s: float,
+                        startup: dict) -> None:
         """What ran where and how many bytes crossed operators (read by benchmarks/curate_throughput.py)."""
         body = {"run_id": run_id, "bytes_crossing": xbytes, "video_s": round(video_s, 3),
-                "bytes_per_video_s": round(xbytes / video_s, 1) if video_s else None, "cpu_scale": round(scale, 3), "memory_scale": round(mscale, 3),
+                "bytes_per_video_s": round(xbytes / video_s, 1) if video_s else None,
+                "startup_s": {k: round(v, 3) if v is not None else None for k, v in startup.items()}, "cpu_scale": round(scale, 3), "memory_scale": round(mscale, 3),
                 "operators": [{"name": op.name, "num_cpus": op.num_cpus, "num_gpus": op.num_gpus,
                                "memory": int(op.memory * mscale), "actors": n, "batch_size": op.batch_size}
                               for op, n in zip(ops, sizes)]}
         atomic_write_bytes(store.work / "dataflow" / f"{run_id}.json", json.dumps(body, indent=1).encode())
+
+
+def _launch_wall() -> float | None:
+    """The wall-clock time (``time.time()``) this process was launched, from /proc; None elsewhere."""
+    try:
+        with open("/proc/self/stat") as f:
+            start = int(f.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+        with open("/proc/uptime") as f:
+            up = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return time.time() - (up - start)
+
+
+def _since_launch() -> float | None:
+    launched = _launch_wall()
+    return None if launched is None else time.time() - launched
 
 
 def _size(path: str) -> int:
