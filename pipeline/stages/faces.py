@@ -142,6 +142,7 @@ class FaceDetectStage(Stage):
 
     name = "faces"
     Config = FaceDetectConfig
+    VERSION = 2  # 2: BlazeFace's short-range fallback counts only detections scoring >= 0.8
     # Re-judging (lipforge.pipeline.stages.rejudge): these fields only decide which pieces are dropped,
     # from the stored piece length, face_max_px and dataset_box_overlap (measured whatever they
     # are). Everything that moves boxes or cuts pieces (backend, detection size, detect_every,

@@ -174,3 +174,23 @@ def test_tracking_between_detections_keeps_the_box_and_detects_again_at_a_cut():
     assert det.n_track_lost >= 1 and det.n_full > 3
     with pytest.raises(ValueError, match="blazeface_track_every"):
         FaceDetectStage.Config(blazeface_track_every=0)
+
+
+def test_the_short_range_fallback_finds_no_face_in_compressed_noise(tmp_path):
+    """Where the full-range model finds nothing, the short-range one is asked; on x264-compressed
+    noise it reports faces at 0.58-0.69 (23 of these 30 frames at its 0.5 default), so only a sure
+    one (FALLBACK_MIN_CONFIDENCE) counts; a face is still found before the cut."""
+    import av
+
+    from lipforge.pipeline.faces.blazeface import BlazeFaceDetector
+    from lipforge.pipeline.media import encode_video
+    from lipforge.testing.synth import render_frames
+
+    face, _ = render_frames(0.5 + 0.5 * np.sin(np.arange(30) / 3.0), (160, 160), 110)
+    noise = np.random.default_rng(0).integers(0, 255, (30, 160, 160, 3), np.uint8)
+    encode_video(np.concatenate([face, noise]), fps=25, path=tmp_path / "v.mp4")
+    with av.open(str(tmp_path / "v.mp4")) as c:
+        frames = np.stack([f.to_ndarray(format="rgb24") for f in c.decode(video=0)])
+    boxes = BlazeFaceDetector(_models(), refine=False)(frames)
+    found = np.isfinite(boxes[:, 0])
+    assert found[:30].all() and not found[30:].any(), np.flatnonzero(found).tolist()
