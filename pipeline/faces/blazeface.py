@@ -150,7 +150,7 @@ class BlazeFaceDetector:
             self._landmarker = DlibLandmarker()
 
     def _largest(self, model, image, s: float, calib, min_score: float = 0.0) -> np.ndarray | None:
-        dets = [d for d in model.detect(image).detections if not min_score or d.categories[0].score >= min_score]
+        dets = [d for d in model.detect(image).detections if d.categories[0].score >= min_score]
         raw = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
                          d.bounding_box.origin_x + d.bounding_box.width,
                          d.bounding_box.origin_y + d.bounding_box.height] for d in dets], np.float64)

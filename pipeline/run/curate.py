@@ -158,9 +158,7 @@ class StageWarmUp:
         t0 = time.perf_counter()
         try:
             for st in self._stages:
-                if not st._ready:
-                    st.setup()
-                    st._ready = True
+                st.ready()
         except Exception as e:  # noqa: BLE001 - raised again by the stage's own setup call, in the caller's thread
             self.error = e
         self.seconds = time.perf_counter() - t0

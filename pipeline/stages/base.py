@@ -193,10 +193,14 @@ class Stage:
             self._provenance = describe(self)
         return self._provenance
 
-    def __call__(self, items: list[ClipItem]) -> list[ClipItem]:
+    def ready(self) -> None:
+        """:meth:`setup` once (imports, model loads); the first call does it, later ones nothing."""
         if not self._ready:
             self.setup()
             self._ready = True
+
+    def __call__(self, items: list[ClipItem]) -> list[ClipItem]:
+        self.ready()
         live = [it for it in items if it.kept]
         t0, c0 = time.perf_counter(), time.process_time()
         out_live = self.process(live) if live else []

@@ -81,10 +81,10 @@ def test_encode_video_bytes_do_not_depend_on_heap_contents(size, seed, keyint):
 
 
 def test_encode_video_bytes_do_not_depend_on_the_frames_memory_layout():
-    """Frames with contiguous rows are wrapped without a copy, others copied: same bytes, also
-    for a crop (rows with a stride) and an odd size (padded)."""
+    """Frames whatever their memory layout (reversed channels, a crop's strided rows, an odd
+    size) encode to the same bytes as their contiguous copies."""
     frames = moving_face_frames(96, n=12)
     flipped = np.ascontiguousarray(frames[:, :, ::-1])
-    assert encode_video(frames[:, :, ::-1], keyint=16) == encode_video(flipped, keyint=16)  # copied vs wrapped
+    assert encode_video(frames[:, :, ::-1], keyint=16) == encode_video(flipped, keyint=16)  # strided vs contiguous
     crop = frames[:, 5:70, 9:80]
     assert encode_video(crop) == encode_video(np.ascontiguousarray(crop))

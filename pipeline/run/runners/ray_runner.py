@@ -186,9 +186,13 @@ class RayRunner:
             if closer is not None:
                 closer.wait()
         finally:
-            keeper, self._keeper = self._keeper, None
-            if keeper is not None:
-                keeper.release()  # Ray is down: the thread that started it may end
+            self._release_keeper()
+
+    def _release_keeper(self) -> None:
+        """Ray is down: the thread that started it may end."""
+        keeper, self._keeper = self._keeper, None
+        if keeper is not None:
+            keeper.release()
 
     def run(self, sources: list[SourceInput], output: str) -> None:
         if self._start is None:
@@ -209,7 +213,8 @@ class RayRunner:
 
                 t0 = time.perf_counter()
                 started = start_ray(self.address, num_cpus=self.num_cpus if self.address is None else None)
-                self.startup.update(ray_start_s=time.perf_counter() - t0, ray_start_waited_s=time.perf_counter() - t0)
+                took = time.perf_counter() - t0
+                self.startup.update(ray_start_s=took, ray_start_waited_s=took)
             self.startup["ray_ready_s"] = _since_launch()
             import ray
             from ray.data import ActorPoolStrategy
@@ -226,9 +231,7 @@ class RayRunner:
                 import ray
 
                 ray.shutdown()
-                keeper, self._keeper = self._keeper, None
-                if keeper is not None:
-                    keeper.release()
+                self._release_keeper()
 
     def _run(self, ray, ActorPoolStrategy, todo: list[SourceInput], output: str) -> None:
         cfg = self.config
